@@ -1,0 +1,1 @@
+"""Handlers: the conversation, the same for every channel (reads Inbound, returns Outbound)."""

@@ -1,0 +1,1 @@
+"""Time: APScheduler jobs (escalations, outbox ticks) and office hours."""

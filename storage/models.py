@@ -1,0 +1,210 @@
+"""SQLModel tables: the school's roster, channel accounts, conversations, concerns, inbox and outbox.
+
+Every school-owned row carries ``school_id`` so several schools can share one deployment
+without their data meeting. Datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class School(SQLModel, table=True):
+    """One school; the unit that owns every roster row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=32)
+    name: str
+    timezone: str = "Asia/Jakarta"
+    office_contact: str = ""  # how a refused person can reach the school office
+
+
+class SchoolClass(SQLModel, table=True):
+    """A class (rombel) such as VII-A; ``grade`` is the number behind its roman numeral."""
+
+    __tablename__ = "school_class"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    name: str
+    grade: int
+
+
+class Staff(SQLModel, table=True):
+    """A teacher, counselor (guru BK), principal or admin from ``staff.csv``."""
+
+    __table_args__ = (
+        UniqueConstraint("school_id", "staff_code"),
+        UniqueConstraint("school_id", "phone"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    staff_code: str  # the roster's staff_id, e.g. T-007
+    name: str
+    role: str  # teacher | counselor | principal | admin
+    phone: str = Field(index=True)  # E.164
+    language: str = "id"
+    homeroom_class: str | None = None  # class name this teacher is wali kelas of
+    classes: str = ""  # ';'-separated class names, or grades for counselors
+    subjects: str = ""  # ';'-separated subject names
+    office_hours: str = ""  # as written in the roster; empty means always
+
+
+class Student(SQLModel, table=True):
+    """A student, identified in the roster by NISN."""
+
+    __table_args__ = (UniqueConstraint("school_id", "nisn"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    nisn: str
+    name: str
+    class_id: int = Field(foreign_key="school_class.id", index=True)
+
+
+class Guardian(SQLModel, table=True):
+    """A parent, guardian or proxy guardian; one person per phone number within a school."""
+
+    __table_args__ = (UniqueConstraint("school_id", "phone"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    name: str
+    phone: str = Field(index=True)  # E.164
+    language: str = "id"
+    opted_out: bool = False  # STOP: no announcements
+
+
+class GuardianStudent(SQLModel, table=True):
+    """Which guardian stands for which student, how (ayah, ibu, wali, orang tua asuh)."""
+
+    __tablename__ = "guardian_student"
+    __table_args__ = (UniqueConstraint("guardian_id", "student_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    relation: str  # ayah | ibu | wali | orang tua asuh
+    proxy: bool = False
+
+
+class ChannelAccount(SQLModel, table=True):
+    """A chat account on one channel; ``phone`` is set once it is linked to roster people."""
+
+    __tablename__ = "channel_account"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str  # telegram | whatsapp | simulator
+    external_id: str  # Telegram user id, WhatsApp number, simulator phone
+    chat_id: str  # where messages to this account are sent
+    display_name: str = ""
+    phone: str | None = Field(default=None, index=True)  # E.164 of the linked roster person
+    linked_at: datetime | None = _ts()
+    last_seen_at: datetime | None = _ts()
+    blocked: bool = False  # the platform refuses delivery (user blocked the bot)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that links a Telegram account to a roster phone (``jembatan link-code``)."""
+
+    __tablename__ = "link_code"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    phone: str
+    created_at: datetime | None = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+    used_by_account_id: int | None = Field(default=None, foreign_key="channel_account.id")
+
+
+class Conversation(SQLModel, table=True):
+    """Where one account is in a guided flow: flow name, step and collected data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="channel_account.id", unique=True)
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime | None = _ts()
+
+
+class Concern(SQLModel, table=True):
+    """A guardian's concern about one child, handled by one staff member until closed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    escalated_to_id: int | None = Field(default=None, foreign_key="staff.id")
+    category: str
+    subject: str | None = None
+    status: str = Field(default="open", index=True)  # open | answered | closed
+    created_at: datetime | None = _ts(nullable=False)
+    first_answer_at: datetime | None = _ts()
+    last_activity_at: datetime | None = _ts()
+    due_at: datetime | None = _ts(index=True)  # unanswered past this: escalate
+    escalated_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+
+
+class ConcernMessage(SQLModel, table=True):
+    """One message in a concern's thread, as written."""
+
+    __tablename__ = "concern_message"
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    author: str  # guardian | staff
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False)
+
+
+class InboxMessage(SQLModel, table=True):
+    """A received platform update, stored before it is acknowledged; processed at most once."""
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    external_id: str  # Telegram update_id, Twilio MessageSid, simulator message id
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime | None = _ts(nullable=False)
+    processed_at: datetime | None = _ts(index=True)
+    error: str | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A rendered message waiting for, or done with, delivery by the sender."""
+
+    __tablename__ = "outbox_message"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int | None = Field(default=None, foreign_key="school.id", index=True)
+    channel: str
+    chat_id: str
+    account_id: int | None = Field(default=None, foreign_key="channel_account.id")
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    template: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    buttons: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    concern_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
+    status: str = Field(default="pending", index=True)  # pending | sent | failed | held
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(index=True)
+    created_at: datetime | None = _ts(nullable=False)
+    sent_at: datetime | None = _ts()
+    external_message_id: str | None = Field(default=None, index=True)
+    error: str | None = None

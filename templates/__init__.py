@@ -1,0 +1,1 @@
+"""Every word the bot says (id/, en/) and the web pages (web/)."""
