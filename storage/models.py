@@ -149,6 +149,7 @@ class Concern(SQLModel, table=True):
     student_id: int = Field(foreign_key="student.id", index=True)
     staff_id: int = Field(foreign_key="staff.id", index=True)
     escalated_to_id: int | None = Field(default=None, foreign_key="staff.id")
+    staff_role: str = "homeroom_teacher"  # the role it was routed to: counselor, subject_teacher...
     category: str
     subject: str | None = None
     status: str = Field(default="open", index=True)  # open | answered | closed

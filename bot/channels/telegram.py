@@ -1,0 +1,170 @@
+"""Telegram adapter: Bot API updates to ``Inbound``, outbox rows to ``sendMessage``.
+
+Built on python-telegram-bot's ``Bot`` (pointed at ``TELEGRAM_API_BASE_URL``). Polling is our own
+``getUpdates`` loop so that each update is stored in the inbox before its offset is confirmed;
+webhook updates arrive through the ASGI app. No school logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.inbox import Inbox
+from bot.sender import PermanentFailure, RetryLater
+from handlers.messages import Inbound
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def update_to_inbound(raw: dict[str, Any], bot: Bot | None = None) -> Inbound | None:
+    """Translate a raw Update; None for updates the conversation does not handle."""
+    update = Update.de_json(raw, bot)
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat = query.message.chat.id if query.message is not None else query.from_user.id
+        return Inbound(channel="telegram", sender_id=str(query.from_user.id), chat_id=str(chat),
+                       callback=query.data or "", display_name=query.from_user.full_name)
+    message = update.message
+    if message is None or message.from_user is None or message.chat.type != "private":
+        return None
+    user = message.from_user
+    reply_to = None
+    if message.reply_to_message is not None and message.reply_to_message.from_user is not None \
+            and message.reply_to_message.from_user.is_bot:
+        reply_to = str(message.reply_to_message.message_id)
+    contact = message.contact
+    text = message.text if message.text is not None else message.caption
+    return Inbound(
+        channel="telegram", sender_id=str(user.id), chat_id=str(message.chat.id),
+        message_id=str(message.message_id), text=text, reply_to=reply_to,
+        contact_phone=contact.phone_number if contact else None,
+        contact_is_own=bool(contact and contact.user_id == user.id),
+        display_name=user.full_name, has_media=message.text is None and contact is None,
+    )
+
+
+def reply_markup(buttons: list[list[dict[str, Any]]]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    """Inline buttons for choices; a one-time reply keyboard for sharing the contact."""
+    if not buttons:
+        return None
+    if any(b.get("request_contact") for row in buttons for b in row):
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(b["label"], request_contact=bool(b.get("request_contact"))) for b in row]
+             for row in buttons], one_time_keyboard=True, resize_keyboard=True)
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row]
+                                 for row in buttons])
+
+
+class TelegramChannel:
+    """The Telegram side: receiving (polling or webhook) and delivering outbox rows."""
+
+    name = "telegram"
+
+    def __init__(self, *, token: str, base_url: str, inbox: Inbox, rate_per_second: float = 30.0,
+                 chat_rate_per_second: float = 1.0) -> None:
+        self.bot = Bot(token, base_url=base_url,
+                       request=HTTPXRequest(connection_pool_size=16),
+                       get_updates_request=HTTPXRequest(read_timeout=40))
+        self.inbox = inbox
+        self.rate_per_second = rate_per_second
+        self.chat_rate_per_second = chat_rate_per_second
+        self._polling: asyncio.Task[None] | None = None
+        inbox.register("telegram", lambda raw: update_to_inbound(raw, self.bot))
+
+    @property
+    def username(self) -> str | None:
+        return self.bot.username if self.bot.bot else None
+
+    async def start(self, *, polling: bool, poll_timeout: int = 30) -> None:
+        await self.bot.initialize()  # getMe: fails early on a wrong token
+        if polling:
+            await self.bot.delete_webhook()
+            self._polling = asyncio.create_task(self._poll(poll_timeout), name="telegram-polling")
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            try:
+                await self._polling
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.bot.shutdown()
+
+    async def receive(self, raw: dict[str, Any]) -> bool:
+        """Store and process one update (webhook or poll); False for a repeated ``update_id``."""
+        row = await self.inbox.store("telegram", str(raw["update_id"]), raw)
+        if row is None:
+            return False
+        await self._answer_callback(raw)
+        await self.inbox.process(row.id)  # type: ignore[arg-type]
+        return True
+
+    async def _poll(self, timeout: int) -> None:
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(offset=offset, timeout=timeout,
+                                                     allowed_updates=ALLOWED_UPDATES)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                log.error("Telegram refused the bot token; polling stopped")
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(exc._retry_after.total_seconds())  # PTB 22: timedelta behind a deprecated int
+                continue
+            except TelegramError as exc:
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", exc)
+                await asyncio.sleep(min(2 ** failures, 30))
+                continue
+            for update in updates:
+                try:
+                    await self.receive(update.to_dict())
+                except Exception:
+                    # Not stored: leave the offset so Telegram hands it to us again.
+                    log.exception("telegram update %s could not be stored", update.update_id)
+                    await asyncio.sleep(1)
+                    break
+                offset = update.update_id + 1
+
+    async def _answer_callback(self, raw: dict[str, Any]) -> None:
+        query = raw.get("callback_query")
+        if isinstance(query, dict) and query.get("id"):
+            try:
+                await self.bot.answer_callback_query(str(query["id"]))
+            except TelegramError as exc:  # the spinner stops by itself; not worth failing over
+                log.info("answerCallbackQuery failed: %s", exc)
+
+    async def deliver(self, message: OutboxMessage) -> str:
+        text = message.text if len(message.text) <= MAX_TEXT else message.text[: MAX_TEXT - 1] + "…"
+        try:
+            sent = await self.bot.send_message(
+                chat_id=int(message.chat_id), text=text, reply_markup=reply_markup(message.buttons))
+        except RetryAfter as exc:
+            raise RetryLater(exc._retry_after.total_seconds(), str(exc), whole_channel=True) from exc
+        except Forbidden as exc:
+            raise PermanentFailure(f"forbidden: {exc.message}", unreachable=True) from exc
+        except BadRequest as exc:
+            unreachable = "chat not found" in exc.message.lower()
+            raise PermanentFailure(f"bad request: {exc.message}", unreachable=unreachable) from exc
+        return str(sent.message_id)

@@ -1,0 +1,196 @@
+"""The `jembatan` command line (contract section 2): serve, db, demo, roster import, link-code.
+
+Exit codes: 0 success, 1 user error (message on stderr says what and where), 2 usage error.
+With --json a command prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+class UserError(Exception):
+    """A mistake of the operator's: bad file, unknown id, invalid value."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jembatan", description="Jembatan: the school–family bridge bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web app, the channels and the scheduler")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations to DATABASE_URL")
+
+    demo = commands.add_parser("demo", help="seed the fictional demo school")
+    demo.add_argument("--if-empty", action="store_true", help="only when no school exists yet")
+    demo.add_argument("--json", action="store_true")
+
+    roster = commands.add_parser("roster", help="roster files")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    imp = roster_commands.add_parser("import", help="import staff, students and guardians")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--school", default=None, help="school code")
+    imp.add_argument("--dry-run", action="store_true")
+    imp.add_argument("--json", action="store_true")
+
+    link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
+    link.add_argument("who", metavar="PHONE_OR_ID")
+    link.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"jembatan: configuration error: {exc}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        result = asyncio.run(_run(settings, args))
+    except UserError as exc:
+        print(f"jembatan: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    if result is not None:
+        _print(result, getattr(args, "json", False))
+    return 0
+
+
+def _print(result: tuple[dict[str, Any], str], as_json: bool) -> None:
+    data, human = result
+    print(json.dumps(data, ensure_ascii=False) if as_json else human)
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
+    from storage.db import make_engine, make_sessionmaker, upgrade_async
+
+    if args.command == "db":
+        await upgrade_async(settings.database_url)
+        return {"database": "upgraded"}, "Database is up to date."
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        if args.command == "demo":
+            return await _demo(sessions, settings, args.if_empty)
+        if args.command == "roster":
+            return await _roster_import(sessions, settings, args)
+        if args.command == "link-code":
+            return await _link_code(sessions, settings, args.who)
+    finally:
+        await engine.dispose()
+    return None
+
+
+async def _demo(sessions, settings: Settings, if_empty: bool):  # type: ignore[no-untyped-def]
+    from storage.demo import seed_demo
+
+    result = await seed_demo(sessions, if_empty=if_empty)
+    if result is None:
+        return {"seeded": False}, "A school already exists; the demo school was not added."
+    return ({"seeded": True, **result.as_json()},
+            f"Demo school {result.school}: {result.students} students, {result.guardians} guardians, "
+            f"{result.staff} staff, {result.classes} classes.")
+
+
+async def _roster_import(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from storage.models import School
+    from storage.roster import RosterError, import_roster
+
+    if not args.path.exists():
+        raise UserError(f"{args.path}: no such file or folder")
+    try:
+        result = await import_roster(sessions, args.path, school_code=args.school, dry_run=args.dry_run)
+    except RosterError as exc:
+        if args.json:
+            print(json.dumps({"school": args.school, "errors": exc.errors}, ensure_ascii=False))
+        raise UserError("roster not imported, nothing was changed:\n" + "\n".join(exc.errors)) from exc
+    if not args.dry_run:
+        async with sessions() as session, session.begin():
+            school = (await session.exec(select(School).where(School.code == result.school))).one()
+            if result.created and school.timezone != settings.school_timezone and not school.office_contact:
+                school.timezone = settings.school_timezone  # a school new to this deployment
+    verb = "would import" if args.dry_run else "imported"
+    return result.as_json(), (
+        f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
+        f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+
+
+async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from storage.models import Guardian, LinkCode, Staff, utcnow
+    from storage.phones import InvalidPhone, normalize_phone
+
+    async with sessions() as session, session.begin():
+        person: Guardian | Staff | None = (await session.exec(select(Staff).where(Staff.staff_code == who))).first()
+        if person is None:
+            try:
+                phone = normalize_phone(who)
+            except InvalidPhone as exc:
+                raise UserError(f"{who!r} is neither a staff id nor a valid phone number") from exc
+            person = (await session.exec(select(Staff).where(Staff.phone == phone))).first() or \
+                (await session.exec(select(Guardian).where(Guardian.phone == phone))).first()
+        if person is None:
+            raise UserError(f"{who!r} is not in any roster")
+        now = utcnow()
+        code = secrets.token_urlsafe(9)
+        session.add(LinkCode(code=code, school_id=person.school_id, phone=person.phone, created_at=now,
+                             expires_at=now + timedelta(hours=settings.link_code_ttl_hours)))
+    username = await _bot_username(settings)
+    link = f"https://t.me/{username}?start={code}" if username else None
+    data = {"code": code, "name": person.name, "expires_at": (now + timedelta(hours=settings.link_code_ttl_hours)).isoformat(),
+            "link": link}
+    human = f"Code for {person.name}: {code}\nSend it to the bot as: /start {code}"
+    if link:
+        human += f"\nOr open: {link}"
+    return data, human
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    """The bot's username from getMe, when a token is configured and the API answers."""
+    if not settings.telegram_bot_token:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url) as bot:
+            return bot.username
+    except (TelegramError, OSError):
+        return None
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The idempotent inbox: store each platform update once, then answer it in one transaction.
+
+A webhook stores the raw update and commits before it is acknowledged, so nothing accepted is
+lost; processing the row, changing state and writing the outbox happen in a second, single
+transaction that also marks the row processed, so nothing is processed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from handlers.messages import Inbound
+from handlers.router import dispatch
+from handlers.turn import Policy, Turn
+from storage.models import ChannelAccount, Conversation, InboxMessage
+from storage.outbox import enqueue
+from storage.people import guardians_by_phone, staff_by_phone
+from storage.phones import mask_phone
+
+log = logging.getLogger(__name__)
+
+Translator = Callable[[dict[str, Any]], Inbound | None]
+
+
+class Inbox:
+    """Accepts updates from every channel and runs the conversation for each, exactly once."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock, policy: Policy,
+                 simulator_enabled: bool, on_outbox: Callable[[], None] = lambda: None) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.policy = policy
+        self.simulator_enabled = simulator_enabled
+        self.on_outbox = on_outbox
+        self.translators: dict[str, Translator] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def register(self, channel: str, translator: Translator) -> None:
+        self.translators[channel] = translator
+
+    async def accept(self, channel: str, external_id: str, payload: dict[str, Any]) -> bool:
+        """Store an update durably; False when it was seen before. Then process it."""
+        row = await self.store(channel, external_id, payload)
+        if row is None:
+            return False
+        await self.process(row.id)  # type: ignore[arg-type]
+        return True
+
+    async def store(self, channel: str, external_id: str, payload: dict[str, Any]) -> InboxMessage | None:
+        try:
+            async with self.sessions() as session, session.begin():
+                row = InboxMessage(channel=channel, external_id=external_id, payload=payload,
+                                   received_at=self.clock.now())
+                session.add(row)
+            return row
+        except IntegrityError:
+            log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
+            return None
+
+    async def process(self, inbox_id: int) -> None:
+        """Run the conversation for one stored update; errors are recorded, never raised."""
+        async with self.sessions() as peek:
+            row = await peek.get(InboxMessage, inbox_id)
+        if row is None or row.processed_at is not None:
+            return
+        translator = self.translators.get(row.channel)
+        inbound = translator(row.payload) if translator else None
+        lock = self._locks.setdefault(f"{row.channel}:{inbound.sender_id if inbound else '-'}", asyncio.Lock())
+        async with lock:
+            try:
+                wrote = await self._process_locked(inbox_id, inbound)
+            except Exception as exc:  # a bug must not lose the update nor block the next ones
+                log.exception("processing %s update %s failed", row.channel, row.external_id)
+                async with self.sessions() as session, session.begin():
+                    failed = await session.get(InboxMessage, inbox_id)
+                    if failed is not None and failed.processed_at is None:
+                        failed.processed_at = self.clock.now()
+                        failed.error = f"{type(exc).__name__}: {exc}"[:500]
+                return
+        if wrote:
+            self.on_outbox()
+
+    async def _process_locked(self, inbox_id: int, inbound: Inbound | None) -> bool:
+        async with self.sessions() as session, session.begin():
+            row = await session.get(InboxMessage, inbox_id)
+            if row is None or row.processed_at is not None:
+                return False  # another worker got there first
+            now = self.clock.now()
+            row.processed_at = now
+            if inbound is None:
+                return False  # an update we do not handle (edited message, channel post...)
+            turn = await self._turn(session, inbound)
+            await dispatch(turn)
+            turn.conversation.updated_at = now
+            session.add(turn.conversation)
+            await enqueue(session, turn.replies, now=now, simulator_enabled=self.simulator_enabled,
+                          default_language=self.policy.default_language)
+            log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
+                     turn.account.id, mask_phone(turn.account.phone) if turn.account.phone else "unlinked",
+                     len(turn.replies))
+            return bool(turn.replies)
+
+    async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
+        now = self.clock.now()
+        account = (await session.exec(select(ChannelAccount).where(
+            ChannelAccount.channel == inbound.channel, ChannelAccount.external_id == inbound.sender_id))).first()
+        first_contact = account is None
+        if account is None:
+            account = ChannelAccount(channel=inbound.channel, external_id=inbound.sender_id,
+                                     chat_id=inbound.chat_id, display_name=inbound.display_name)
+        account.chat_id = inbound.chat_id
+        account.last_seen_at = now
+        account.blocked = False  # they wrote to us, so they can be reached again
+        if inbound.phone and account.phone != inbound.phone:
+            account.phone = inbound.phone  # the channel vouches for this number (WhatsApp, simulator)
+            account.linked_at = now
+        session.add(account)
+        await session.flush()
+        conversation = (await session.exec(select(Conversation).where(
+            Conversation.account_id == account.id))).first()
+        if conversation is None:
+            conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
+            session.add(conversation)
+        phone = account.phone
+        guardians = await guardians_by_phone(session, phone) if phone else []
+        staff = await staff_by_phone(session, phone) if phone else []
+        return Turn(session=session, inbound=inbound, account=account, conversation=conversation,
+                    guardians=guardians, staff=staff, now=now, policy=self.policy,
+                    first_contact=first_contact and bool(guardians or staff))
+
+    async def recover(self) -> int:
+        """Process updates stored but never processed (the process stopped in between)."""
+        async with self.sessions() as session:
+            ids = list((await session.exec(select(InboxMessage.id).where(
+                col(InboxMessage.processed_at).is_(None)).order_by(InboxMessage.id))).all())
+        for inbox_id in ids:
+            await self.process(inbox_id)  # type: ignore[arg-type]
+        return len(ids)

@@ -1,0 +1,201 @@
+"""The sender: delivers outbox rows through each channel within its rate limits, with retries.
+
+Limits are the platforms': Telegram about 30 messages/s per bot and about 1/s per chat (short
+bursts tolerated). A 429 pauses the whole channel for ``retry_after``. Transient failures retry
+with exponential backoff; permanent ones (blocked by the user, unknown chat) fail the row and
+mark the account so it is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from storage.models import ChannelAccount, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+class RetryLater(Exception):
+    """The platform asked us to wait (429) or failed transiently."""
+
+    def __init__(self, seconds: float, reason: str, *, whole_channel: bool = False) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+        self.whole_channel = whole_channel
+
+
+class PermanentFailure(Exception):
+    """The message can never be delivered as it is (blocked bot, unknown chat, bad request)."""
+
+    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unreachable = unreachable
+
+
+class ChannelClient(Protocol):
+    """What the sender needs of a channel adapter."""
+
+    name: str
+    rate_per_second: float
+    chat_rate_per_second: float
+
+    async def deliver(self, message: OutboxMessage) -> str:
+        """Send one message; return the platform's message id."""
+        ...
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    rate: float
+    burst: float
+    tokens: float = 0.0
+    stamp: datetime | None = None
+
+    def wait_time(self, now: datetime) -> float:
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: datetime) -> None:
+        self._refill(now)
+        self.tokens -= 1
+
+    def _refill(self, now: datetime) -> None:
+        if self.stamp is None:
+            self.tokens = self.burst
+        else:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp).total_seconds() * self.rate)
+        self.stamp = now
+
+
+@dataclass
+class _ChannelState:
+    client: ChannelClient
+    overall: TokenBucket
+    chats: dict[str, TokenBucket] = field(default_factory=dict)
+    paused_until: datetime | None = None
+
+
+class Sender:
+    """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
+                 clock: Clock, batch: int = 100) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.batch = batch
+        self.channels = {c.name: _ChannelState(c, TokenBucket(c.rate_per_second, max(1.0, c.rate_per_second)))
+                         for c in clients}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def run(self, idle_seconds: float = 1.0) -> None:
+        """Deliver until stopped; wakes on notify() or every ``idle_seconds`` for retries."""
+        while not self._stopping:
+            try:
+                await self.drain_once()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("outbox drain failed; retrying")
+            if self._stopping:
+                break
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def drain_once(self) -> int:
+        """Send every due row once (within the limits); return how many were attempted."""
+        if not self.channels:
+            return 0
+        now = self.clock.now()
+        async with self.sessions() as session:
+            rows = list((await session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
+                .order_by(OutboxMessage.id).limit(self.batch))).all())
+        for row in rows:
+            await self._send(row)
+        return len(rows)
+
+    async def _send(self, row: OutboxMessage) -> None:
+        state = self.channels[row.channel]
+        await self._respect_limits(state, row.chat_id)
+        try:
+            external_id = await state.client.deliver(row)
+        except RetryLater as exc:
+            if exc.whole_channel:
+                state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
+            await self._retry(row, exc.seconds, exc.reason)
+        except PermanentFailure as exc:
+            await self._fail(row, exc.reason, unreachable=exc.unreachable)
+        except Exception as exc:  # unknown errors are treated as transient
+            log.warning("sending outbox %s on %s failed: %s", row.id, row.channel, exc)
+            await self._retry(row, None, f"{type(exc).__name__}: {exc}")
+        else:
+            async with self.sessions() as session, session.begin():
+                sent = await session.get(OutboxMessage, row.id)
+                if sent is not None:
+                    sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
+                    sent.attempts += 1
+                    sent.error = None
+
+    async def _respect_limits(self, state: _ChannelState, chat_id: str) -> None:
+        chat = state.chats.setdefault(chat_id, TokenBucket(state.client.chat_rate_per_second, 3.0))
+        while True:
+            now = self.clock.now()
+            pause = (state.paused_until - now).total_seconds() if state.paused_until else 0.0
+            wait = max(pause, state.overall.wait_time(now), chat.wait_time(now))
+            if wait <= 0:
+                break
+            await self.clock.sleep(wait)
+        now = self.clock.now()
+        state.overall.take(now)
+        chat.take(now)
+
+    async def _retry(self, row: OutboxMessage, seconds: float | None, reason: str) -> None:
+        async with self.sessions() as session, session.begin():
+            failed = await session.get(OutboxMessage, row.id)
+            if failed is None:
+                return
+            failed.attempts += 1
+            failed.error = reason[:500]
+            if failed.attempts >= MAX_ATTEMPTS:
+                failed.status = "failed"
+                return
+            delay = seconds if seconds is not None else min(2 ** failed.attempts, 300)
+            failed.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
+
+    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool) -> None:
+        async with self.sessions() as session, session.begin():
+            failed = await session.get(OutboxMessage, row.id)
+            if failed is None:
+                return
+            failed.status, failed.error = "failed", reason[:500]
+            failed.attempts += 1
+            if unreachable and failed.account_id:
+                account = await session.get(ChannelAccount, failed.account_id)
+                if account is not None:
+                    account.blocked = True

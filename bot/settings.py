@@ -1,0 +1,91 @@
+"""Typed settings, read once from the environment or a `.env` file and passed down."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every configuration variable of Jembatan (`.env.example` lists exactly these)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/jembatan.db"
+    school_timezone: str = "Asia/Jakarta"
+    default_language: Literal["id", "en"] = "id"
+
+    telegram_bot_token: str | None = None
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_rate_per_second: float = 30.0  # Telegram's overall limit for one bot
+    telegram_chat_rate_per_second: float = 1.0  # Telegram's per-chat limit (short bursts allowed)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_content_sids: str | None = None
+
+    public_base_url: str | None = None
+    simulator: bool | None = None  # None: on when no channel is configured
+    log_level: str = "INFO"
+
+    concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
+    link_code_ttl_hours: float = 72.0
+
+    @field_validator("school_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @field_validator("telegram_bot_token", "telegram_webhook_secret", "twilio_account_sid",
+                     "twilio_auth_token", "twilio_whatsapp_from", "twilio_content_sids",
+                     "public_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("simulator", mode="before")
+    @classmethod
+    def _simulator_switch(cls, value: object) -> object:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("", "auto"):
+                return None
+            return lowered in ("on", "1", "true", "yes")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_bot_token and self.telegram_mode == "webhook" and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        if self.twilio_content_sids:
+            try:
+                json.loads(self.twilio_content_sids)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"TWILIO_CONTENT_SIDS is not valid JSON: {exc}") from exc
+        return self
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
+
+    @property
+    def simulator_enabled(self) -> bool:
+        if self.simulator is None:
+            return not (self.telegram_enabled or self.whatsapp_enabled)
+        return self.simulator

@@ -1,0 +1,548 @@
+"""Routing classifier: which staff should read a parent's message (contract section 8).
+
+Deterministic and lexicon-based, no ML. A message in Bahasa Indonesia (chat spelling included)
+or English is normalised, split into tokens, and every token gets an ordered list of forms:
+as written, chat spelling fixed ("gk" -> "tidak"), "-nya" dropped, the PySastrawi stem, English
+base forms ("bullied" -> "bully") and informal prefixes dropped ("dibully" -> "bully"). Multi-word
+phrases ("tidak masuk", "uang komite", "kartu pelajar") are matched first over those forms and
+use up their tokens, so "pelajar" in "kartu pelajar" is not read as "belajar". Each remaining token
+scores with its first form found in the lexicon: the written form comes before the stem because
+Sastrawi turns "menangis" into "menang" and "meninggal" into "tinggal".
+
+The top category wins when its score reaches ``MIN_SCORE`` and beats the best category of another
+group by ``MARGIN``; otherwise the message is unclear and the bot asks with buttons, which is
+cheaper than sending a parent's worry to the wrong person. A subject from the school's list that
+is named in the message is reported, and by itself points to ``academic``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+CATEGORIES = ("bullying", "behaviour", "emotions", "friendships", "family", "motivation",
+              "study_career", "academic", "absence", "fees", "documents")
+GROUPS: dict[str, tuple[str, ...]] = {
+    "counseling": CATEGORIES[:7],
+    "academic": ("academic",),
+    "absence": ("absence",),
+    "admin": ("fees", "documents"),
+}
+_GROUP_OF = {category: group for group, members in GROUPS.items() for category in members}
+
+MIN_SCORE = 2.0      # one clear word ("izin", "dibully", "SPP") is enough, one weak word is not
+MARGIN = 1.0         # over the best category of another group, else ask
+SUBJECT_WEIGHT = 2.0  # a named subject alone means a learning question
+MAX_TOKENS = 600     # a 4,000-character message has fewer; bounds the work on pasted text
+MAX_STEM_LEN = 30    # longer "words" are noise (URLs, keyboard mashing); do not stem them
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Where a message should go; ``category`` and ``group`` are None when it is unclear."""
+
+    category: str | None
+    group: str | None
+    subject: str | None
+    confident: bool
+
+
+def group_of(category: str) -> str:
+    """The staff group that answers a category: counseling, academic, absence or admin."""
+    try:
+        return _GROUP_OF[category]
+    except KeyError:
+        raise ValueError(f"unknown category: {category!r}") from None
+
+
+# --- lexicon -------------------------------------------------------------------------------
+# Terms are written in one of the forms a token can take (see _forms): Indonesian words as
+# written or as their Sastrawi stem, English words in base form. Phrases are space-separated.
+# Weights: 4 unmistakable, 3 strong, 2 usual, 1 a hint that needs company.
+_LEXICON: dict[str, dict[str, float]] = {
+    "bullying": {
+        "bully": 4, "buli": 4, "bullying": 4, "rundung": 4, "palak": 4, "intimidasi": 3,
+        "kucil": 3, "ejek": 3, "olok": 3, "hina": 2, "ledek": 2.5, "ancam": 3, "ngancam": 3,
+        "keroyok": 3, "pukul": 2, "tendang": 2, "jahil": 2, "ganggu": 1.5, "disakiti": 2,
+        "ketawa": 1.5, "ketawain": 1.5, "tertawakan": 1.5, "lebam": 1.5, "memar": 1.5,
+        "kakak kelas": 1.5, "body shaming": 3, "bodyshaming": 3, "cyberbully": 4,
+        "korban": 1.5,
+        # English
+        "bullied": 4, "pick on": 4, "picked on": 4, "picking on": 4, "tease": 3,
+        "call names": 3, "called names": 3, "calling names": 3, "name calling": 3,
+        "harass": 3, "threaten": 3, "intimidate": 3, "mean": 1.5, "beat up": 3, "push": 1,
+        "hit": 1.5, "kick": 1.5, "mock": 3, "humiliate": 3, "cyberbullying": 4, "victim": 1.5,
+    },
+    "behaviour": {
+        "bolos": 4, "cabut": 1.5, "rokok": 4, "vape": 4, "bohong": 2.5, "kasar": 2.5,
+        "lawan": 2, "berantem": 3.5, "kelahi": 3.5, "tawur": 4, "nakal": 2.5, "sita": 2,
+        "hukum": 1.5, "skors": 3, "langgar": 2, "surat peringatan": 3, "poin": 1, "kabur": 2,
+        "curi": 3, "candu": 2.5, "warnet": 2, "game": 1.5, "ngegame": 2, "main hp": 1.5,
+        "ketahuan": 1.5, "sopan": 2, "disiplin": 1.5, "narkoba": 4, "miras": 4, "mabuk": 3,
+        "pornografi": 4, "tengkar": 1.5, "ngomong kasar": 3, "bicara kasar": 3, "kata kotor": 3,
+        "ikut ikutan": 1,
+        # English
+        "fight": 3.5, "fought": 3.5, "skip school": 4, "skip class": 4, "cut class": 4,
+        "truant": 4, "truancy": 4, "lie": 2.5, "lying": 2.5, "smoke": 3, "vaping": 4,
+        "rude": 2.5, "disrespectful": 3, "misbehave": 3.5, "behaviour": 3.5, "behavior": 3.5,
+        "detention": 3.5, "suspend": 3.5, "suspension": 3.5, "steal": 3, "stole": 3,
+        "cheat": 2, "swear": 2.5, "aggressive": 2.5, "confiscate": 2.5, "punish": 2,
+        "punishment": 2, "in trouble": 2, "discipline": 2, "talk back": 3,
+    },
+    "emotions": {
+        "menangis": 3, "nangis": 3, "tangis": 3, "sedih": 2.5, "murung": 3.5, "stres": 3.5,
+        "stress": 3.5, "depresi": 4, "cemas": 4, "takut": 2, "trauma": 3.5, "panik": 3.5,
+        "marah": 2, "emosi": 2, "emosian": 2.5, "galau": 2.5, "menyendiri": 2.5,
+        "mengurung diri": 3, "kurung": 2, "putus asa": 3.5, "bunuh diri": 5,
+        "melukai diri": 5, "menyakiti diri": 5, "self harm": 5, "sakit hati": 3,
+        "capek hidup": 4, "cape hidup": 4, "tekan": 2, "minder": 3.5, "percaya diri": 3.5,
+        "overthinking": 3.5, "mental": 2.5, "psikolog": 2.5, "kesepian": 2.5, "mood": 2.5,
+        "moody": 2.5, "insecure": 3, "gelisah": 3, "sensitif": 2, "pendiam": 1.5,
+        "terpukul": 3, "tidak mau cerita": 1.5, "baper": 2.5, "kecewa": 1.5,
+        "diputusin": 1.5, "putus": 1,
+        # English
+        "sad": 2.5, "upset": 2.5, "anxious": 4, "anxiety": 4, "depressed": 4, "depression": 4,
+        "cry": 3, "tear": 2, "stressed": 3.5, "scared": 2, "afraid": 2, "fear": 2,
+        "panic": 3.5, "lonely": 2.5, "angry": 2, "anger": 2, "withdrawn": 3, "suicide": 5,
+        "suicidal": 5, "hopeless": 3.5, "emotional": 3, "mental health": 3.5, "nervous": 2.5,
+        "confidence": 3, "self esteem": 3, "overwhelmed": 3, "quiet": 1, "unhappy": 2.5,
+        "worried": 1, "worry": 1, "talk to anyone": 1.5, "mood swings": 3,
+    },
+    "friendships": {
+        "teman": 1, "sahabat": 2.5, "musuh": 2.5, "musuhan": 3.5, "gaul": 3,
+        "sendirian": 2, "sendiri": 1, "jauh": 1.5, "tidak punya teman": 4,
+        "tidak ada teman": 4, "tidak ada yang mau main": 3, "tidak mau main": 2, "geng": 2,
+        "circle": 2, "berteman": 3, "pertemanan": 3.5, "pacar": 1.5, "satu geng": 2,
+        "main sama": 1, "temen": 1,
+        # English
+        "friend": 2, "friendship": 3.5, "best friend": 3, "no friends": 4, "alone": 1.5,
+        "left out": 3, "exclude": 2.5, "falling out": 4, "fall out": 4, "fell out": 4,
+        "get along": 3, "socialize": 3, "socialise": 3, "peer": 1.5, "classmate": 1,
+        "lunch alone": 2,
+    },
+    "family": {
+        "cerai": 4, "pisah": 2.5, "suami": 1.5, "istri": 1.5, "kdrt": 5, "meninggal": 3,
+        "wafat": 3, "duka": 3, "almarhum": 3, "almarhumah": 3, "kakek": 1.5, "nenek": 1.5,
+        "broken home": 4, "masalah keluarga": 3.5, "keluarga": 1.5, "tengkar": 1.5,
+        "tiri": 2.5, "hak asuh": 4, "luar kota": 1.5, "merantau": 2, "tkw": 2.5, "tki": 2.5,
+        "phk": 2, "kondisi rumah": 3, "kondisi di rumah": 3, "di rumah sedang": 1.5,
+        "orang tua": 0.5, "ayahnya": 0.5, "ibunya": 0.5, "adik baru": 2, "tinggal sama": 1.5,
+        "tinggal dengan": 1.5, "tinggal bersama": 1.5,
+        # English
+        "divorce": 4, "divorced": 4, "separated": 3, "separation": 3, "passed away": 4,
+        "died": 3, "death": 3, "funeral": 3, "grandmother": 1.5, "grandfather": 1.5,
+        "grandma": 1.5, "grandpa": 1.5, "family": 1.5, "home situation": 3.5,
+        "custody": 4, "stepfather": 2.5, "stepmother": 2.5, "domestic": 2.5, "new baby": 2,
+        "grief": 3, "grieve": 3, "going through": 1, "lost his job": 2, "lost her job": 2,
+        "at home": 0.5,
+    },
+    "motivation": {
+        "malas": 4, "males": 4, "mager": 4, "semangat": 3, "motivasi": 4, "termotivasi": 4,
+        "tidak mau sekolah": 3.5, "mogok sekolah": 4, "tidak mau belajar": 3.5,
+        "dibangunin": 1.5, "bangunin": 1.5, "susah bangun": 1.5, "tidak penting": 2.5,
+        "disuruh belajar": 2.5, "mau belajar": 1.5, "rajin": 0.5, "bosan": 2.5, "bosen": 2.5,
+        "cuek": 1.5, "ogah": 2.5, "mau kerja aja": 2, "tidak fokus": 1.5, "putus sekolah": 4,
+        "berhenti sekolah": 4,
+        # English
+        "motivation": 4, "motivated": 4, "unmotivated": 4, "lazy": 4, "lost interest": 4,
+        "interest": 1, "pointless": 3, "bored": 2.5, "boring": 2.5, "give up": 2.5,
+        "effort": 1.5, "procrastinate": 3, "hate school": 3.5, "hates school": 3.5,
+        "refuse": 2, "wont study": 3, "does not want to study": 3, "drop out": 3.5,
+    },
+    "study_career": {
+        "jurusan": 4, "jurus": 4, "kuliah": 4, "kampus": 3, "universitas": 4,
+        "perguruan tinggi": 4, "snbp": 4, "snbt": 4, "sbmptn": 4, "utbk": 4, "ptn": 4,
+        "pts swasta": 2, "beasiswa": 2.5, "karier": 4, "karir": 4, "cita": 3, "profesi": 2.5,
+        "lanjut": 1.5, "smk": 2, "sma": 1, "peminatan": 3.5, "bakat": 2.5, "minat bakat": 4,
+        "tes minat": 4, "kedokteran": 2.5, "programmer": 2, "masa depan": 2.5, "saran": 1,
+        "bingung": 0.5, "cocok": 1, "fakultas": 4,
+        # English
+        "university": 4, "college": 3.5, "major": 3, "career": 4, "future": 1.5,
+        "after graduation": 2.5, "scholarship": 2.5, "vocational": 3, "degree": 2,
+        "study abroad": 3, "counselor": 1, "counsellor": 1, "advise": 1, "advice": 1,
+        "option": 1,
+    },
+    "academic": {
+        "nilai": 2.5, "ulangan": 3, "ujian": 2.5, "uji": 2.5, "tes": 2, "uts": 3, "uas": 3,
+        "pts": 2.5, "sts": 3, "sas": 3, "pat": 2, "asesmen": 3, "sumatif": 3, "formatif": 3,
+        "remedial": 4, "remed": 4, "perbaikan nilai": 3, "perbaikan": 1.5, "tugas": 2.5,
+        "pr": 3, "pekerjaan rumah": 3.5, "pelajaran": 2.5, "ajar": 1.5, "les": 2.5,
+        "materi": 2.5, "paham": 2, "mengerti": 2, "erti": 2, "ngerti": 2, "sulit": 1.5,
+        "kkm": 3, "tuntas": 2, "ranking": 2.5, "peringkat": 2.5, "naik kelas": 3.5,
+        "tinggal kelas": 4, "baca": 2, "membaca": 2, "tulis": 1.5, "hitung": 2,
+        "kurikulum": 2, "bimbel": 2.5, "hafal": 2.5, "hafalan": 2.5, "praktikum": 2.5,
+        "proyek": 2, "projek": 2, "p5": 2.5, "presentasi": 2, "kumpul": 1.5, "jadwal": 1,
+        "mapel": 2.5, "mata pelajaran": 2.5, "kelas tambahan": 2.5, "pengayaan": 3,
+        "tertinggal": 1.5, "jelek": 1, "nilai rapor": 3, "bagi rapor": 3, "ambil rapor": 2,
+        "terima rapor": 3, "rapor": 1.5, "hasil ujian": 3, "olimpiade": 1.5, "nilai turun": 1,
+        "guru les": 2.5, "kosong": 0.5, "pe er": 3,
+        # English
+        "grade": 2.5, "mark": 2.5, "score": 2.5, "exam": 2.5, "test": 2, "quiz": 2.5,
+        "homework": 4, "assignment": 3.5, "project": 2, "remedial test": 4, "retake": 3,
+        "tutor": 2.5, "tutoring": 2.5, "lesson": 2, "subject": 1.5, "learn": 1.5,
+        "study": 1.5, "struggle": 1.5, "understand": 1.5, "reading": 2, "writing": 1.5,
+        "fall behind": 3.5, "falling behind": 3.5, "curriculum": 2, "report card": 2,
+        "fail": 2, "failing": 2, "repeat the year": 3.5, "rank": 2, "low mark": 3,
+        "low grade": 3,
+    },
+    "absence": {
+        "izin": 3.5, "sakit": 3, "tidak masuk": 4, "tidak bisa masuk": 4, "tidak sekolah": 3,
+        "tidak bisa sekolah": 4, "tidak hadir": 4, "tidak bisa hadir": 4, "absen": 3.5,
+        "alpa": 3.5, "alfa": 3.5, "hadir": 1.5, "kehadiran": 3, "demam": 3, "flu": 2.5,
+        "batuk": 2.5, "pilek": 2.5, "tipes": 3, "tifus": 3, "diare": 3, "muntah": 2.5,
+        "opname": 3.5, "rawat": 2, "rumah sakit": 3, "dokter": 2, "surat dokter": 3.5,
+        "surat sakit": 4, "surat keterangan sakit": 5, "surat keterangan dokter": 5,
+        "kontrol": 1.5, "terlambat": 3, "telat": 3, "pulang cepat": 4,
+        "pulang lebih awal": 4, "pulang awal": 4, "jemput lebih awal": 3,
+        "acara keluarga": 3.5, "nikahan": 2.5, "pernikahan": 2, "kondangan": 2.5,
+        "mudik": 2.5, "pulang kampung": 3, "libur": 1, "cuti": 2.5, "umroh": 2.5,
+        "celaka": 2.5, "sakit perut": 3, "dimaklumi": 1,
+        # English
+        "absent": 4, "absence": 4, "sick": 3.5, "ill": 3.5, "fever": 3.5, "cough": 2.5,
+        "doctor": 2, "hospital": 3, "appointment": 2.5, "excuse": 2.5, "late": 2,
+        "leave early": 4, "pick up early": 3.5, "miss school": 4, "missed school": 4,
+        "missing school": 4, "stay home": 3.5, "staying home": 3.5, "not coming": 3.5,
+        "wont be in": 3, "will not be in": 3, "day off": 3, "attendance": 3.5,
+        "vomit": 3, "wedding": 2.5, "covid": 3, "injured": 2, "unwell": 3.5,
+    },
+    "fees": {
+        "uang": 2, "bayar": 3.5, "spp": 4, "komite": 3, "uang komite": 4, "biaya": 3.5,
+        "tunggak": 4, "tunggakan": 4, "cicil": 3.5, "transfer": 1.5, "tunai": 3,
+        "lunas": 3.5, "iuran": 3.5, "sumbang": 2.5, "uang gedung": 4, "daftar ulang": 2,
+        "seragam": 1.5, "uang buku": 3, "kwitansi": 3.5, "kuitansi": 3.5, "bukti bayar": 4,
+        "bukti transfer": 4, "rekening": 3, "virtual account": 3.5, "keringanan": 3,
+        "ringan": 1, "tagih": 3.5, "denda": 2.5, "harga": 2, "mahal": 2, "study tour": 3,
+        "tabung": 2, "kip": 2, "pip": 2, "dana bos": 2, "gratis": 1.5, "berapa": 0.5,
+        "tidak mampu": 2,
+        # English
+        "fee": 4, "pay": 3.5, "paid": 3.5, "payment": 4, "tuition": 4, "installment": 4,
+        "instalment": 4, "invoice": 4, "bill": 2.5, "receipt": 3, "bank transfer": 4,
+        "cost": 3, "how much": 2.5, "price": 2.5, "refund": 3.5, "money": 1.5,
+        "discount": 2.5, "afford": 3, "overdue": 3, "committee fee": 4,
+    },
+    "documents": {
+        "ijazah": 5, "legalisir": 5, "surat keterangan": 3.5, "surat pindah": 5,
+        "pindah sekolah": 3.5, "pindah": 1.5, "mutasi": 3.5, "kartu pelajar": 5, "nisn": 3.5,
+        "dapodik": 3.5, "akta": 3.5, "akte": 3.5, "kartu keluarga": 3.5, "fotokopi": 2.5,
+        "salinan": 2.5, "skl": 4, "surat keterangan lulus": 5, "surat rekomendasi": 4,
+        "sertifikat": 3, "piagam": 2.5, "transkrip": 4, "cetak ulang": 3.5,
+        "dicetak ulang": 3.5, "rusak": 2, "hilang": 1.5, "rapor hilang": 4,
+        "hilang rapor": 4, "rapor rusak": 4, "legalisir rapor": 5, "data": 1.5,
+        "salah ketik": 3, "salah tulis": 3, "perbaikan data": 4, "visa": 2, "paspor": 2,
+        "dokumen": 3.5, "berkas": 3, "stempel": 2.5, "cap": 1.5, "tanda tangan": 2,
+        "nomor induk": 3.5, "buku induk": 3.5, "surat": 1, "aktif sekolah": 3, "bpjs": 1.5,
+        "surat aktif": 4, "rapor asli": 3,
+        # English
+        "certificate": 4, "diploma": 4.5, "transcript": 4.5, "transfer letter": 5,
+        "letter": 2.5, "document": 3.5, "copy": 2, "certified": 2.5, "enrollment": 2,
+        "enrolment": 2, "record": 2, "student card": 4, "id card": 3.5,
+        "birth certificate": 4, "passport": 2, "stamp": 2, "signature": 1.5,
+        "moving abroad": 2, "change school": 3, "new school": 1.5,
+    },
+}
+
+# Phrases that mean nothing for routing but would otherwise score through their words.
+_NEUTRAL_PHRASES = (
+    "uang jajan", "maaf mengganggu", "mau tanya", "mohon maaf", "minta maaf", "wali kelas",
+    "good morning", "thank you", "selamat pagi", "selamat siang", "selamat sore",
+    "selamat malam", "terima kasih", "can i ask", "right number", "keep an eye",
+)
+
+# Chat spelling and short forms -> the word the lexicon knows (may be several words).
+_SLANG: dict[str, str] = {
+    **dict.fromkeys(("gk", "ga", "gak", "nggak", "ngga", "enggak", "engga", "g", "tdk", "tak",
+                     "ndak", "nda", "kagak", "ora", "gag", "gx"), "tidak"),
+    **dict.fromkeys(("sy", "sya", "aku", "aq", "gw", "gue"), "saya"),
+    **dict.fromkeys(("udh", "udah", "sdh", "dah", "uda"), "sudah"),
+    **dict.fromkeys(("blm", "blum", "belom"), "belum"),
+    **dict.fromkeys(("krn", "karna", "krna", "soalnya"), "karena"),
+    **dict.fromkeys(("temen", "tmn", "tmen", "temen2"), "teman"),
+    **dict.fromkeys(("raport", "rapot", "raportnya", "rapotnya", "raprt"), "rapor"),
+    **dict.fromkeys(("ijin", "ijn"), "izin"),
+    **dict.fromkeys(("gmn", "gimana", "gmana"), "bagaimana"),
+    **dict.fromkeys(("skrg", "skrng", "skg"), "sekarang"),
+    **dict.fromkeys(("sklh", "skolah", "sekolh", "skul"), "sekolah"),
+    **dict.fromkeys(("pengen", "pgn", "pingin", "pengin"), "ingin"),
+    **dict.fromkeys(("bgt", "bngt", "bener2"), "banget"),
+    **dict.fromkeys(("cape", "capek", "cpk"), "capek"),
+    "yg": "yang", "dgn": "dengan", "dg": "dengan", "utk": "untuk", "tgs": "tugas",
+    "kls": "kelas", "ortu": "orang tua", "hp": "hp", "org": "orang", "dr": "dari",
+    "tp": "tapi", "tpi": "tapi", "jg": "juga", "lg": "lagi", "aja": "aja", "sm": "sama",
+    "ngerjain": "mengerjakan", "brantem": "berantem", "brentem": "berantem",
+    "dibuli": "dibully", "ngebully": "dibully", "ngebuli": "dibully", "bullyan": "bully",
+    "remidi": "remedial", "remid": "remedial", "ngelawan": "melawan", "nyontek": "mencontek",
+    "males2an": "males", "murid": "siswa", "ijasah": "ijazah", "legalisasi": "legalisir",
+    "kmrn": "kemarin", "bsk": "besok", "hr": "hari", "mlm": "malam", "pls": "please",
+    "u": "you", "ur": "your", "pr2": "pr", "hw": "homework",
+}
+
+# Informal verb prefixes and suffixes that Sastrawi leaves on loanwords and slang:
+# "dibully", "ngegame", "diketawain", "dicuekin".
+_INFORMAL_PREFIXES = ("nge", "di", "ke", "ter", "ng")
+_INFORMAL_SUFFIXES = ("in",)
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+")
+_REDUP_RE = re.compile(r"\b([a-z]{2,})2(nya|an)?\b")  # "teman2nya" -> "teman teman nya"
+
+
+# --- subjects ------------------------------------------------------------------------------
+# Aliases by family. A school's subject belongs to a family when its own name is one of the
+# family's names; the family's aliases then point at the school's spelling.
+_SUBJECT_FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # family: (names that identify the school's subject, extra aliases found in messages)
+    "matematika": (("matematika", "math", "maths", "mathematics", "mtk", "matematika wajib"),
+                   ("mtk", "matematika", "math", "maths", "mathematics", "matika")),
+    "ipa": (("ipa", "sains", "science", "ilmu pengetahuan alam"),
+            ("ipa", "sains", "science", "fisika", "biologi", "kimia", "physics", "biology",
+             "chemistry")),
+    "ips": (("ips", "social studies", "ilmu pengetahuan sosial"),
+            ("ips", "social studies", "social science", "sejarah", "geografi", "history",
+             "geography")),
+    "inggris": (("bahasa inggris", "english", "b inggris", "bhs inggris"),
+                ("bahasa inggris", "b inggris", "bhs inggris", "bhs ing", "b ing", "inggris",
+                 "english", "b ingg")),
+    "indonesia": (("bahasa indonesia", "b indonesia", "bhs indonesia"),
+                  ("bahasa indonesia", "b indonesia", "bhs indonesia", "b indo", "bhs indo",
+                   "bahasa indo", "bindo", "indonesian language", "indonesian class",
+                   "bahasa class", "bahasa test", "bahasa lesson")),
+    "pjok": (("pjok", "penjas", "penjaskes", "penjasorkes", "olahraga", "pendidikan jasmani",
+              "physical education", "pe"),
+             ("pjok", "penjas", "penjaskes", "penjasorkes", "olahraga", "olah raga", "or", "pe",
+              "physical education", "sport", "sports", "gym class")),
+    "agama": (("pai", "pendidikan agama islam", "agama", "agama islam", "pendidikan agama"),
+              ("agama", "pai", "pendidikan agama", "religion", "ngaji", "mengaji",
+               "religious education", "islamic studies")),
+    "seni": (("seni budaya", "seni", "sbdp", "sbk", "kesenian", "art", "arts", "seni rupa"),
+             ("seni budaya", "seni", "sbdp", "sbk", "kesenian", "art", "arts", "art class",
+              "seni rupa", "seni musik")),
+    "pkn": (("ppkn", "pkn", "pendidikan pancasila", "pancasila", "civics"),
+            ("ppkn", "pkn", "pancasila", "civics")),
+    "informatika": (("informatika", "tik", "ict", "computer science"),
+                    ("informatika", "tik", "ict", "computer science", "coding")),
+    "jawa": (("bahasa jawa", "b jawa", "bhs jawa"), ("bahasa jawa", "b jawa", "bhs jawa")),
+    "arab": (("bahasa arab", "b arab", "bhs arab"), ("bahasa arab", "b arab", "bhs arab")),
+}
+# Subject names that are ordinary words in a message ("Pak" = sir, "or", "PE" in "pe er" = PR):
+# they count only when written in capitals, as a subject name would be.
+_CAPITALS_ONLY = {"pak", "pe", "or", "art"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    """The Sastrawi stemmer, built once on first use (loading its dictionary takes a moment)."""
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return StemmerFactory().create_stemmer()
+
+
+@lru_cache(maxsize=8192)
+def _stem(word: str) -> str:
+    """Sastrawi stem of one word; cached because stemming is the slow step."""
+    if len(word) > MAX_STEM_LEN or not word.isalpha():
+        return word
+    return str(_stemmer().stem(word))
+
+
+def _english_bases(word: str) -> list[str]:
+    """Possible English base forms: bullied -> bully, skipping -> skip, grades -> grade."""
+    out: list[str] = []
+    if len(word) < 4:
+        return out
+    if word.endswith(("ied", "ies")):  # bullied -> bully
+        out.append(word[:-3] + "y")
+    for suffix in ("ing", "ed", "es", "s", "d"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            root = word[: -len(suffix)]
+            if suffix == "s" and root.endswith("s"):
+                continue  # "class", "stress" are not plurals
+            out.append(root)
+            if len(root) >= 3 and root[-1] == root[-2] and root[-1] not in "aeiousl":
+                out.append(root[:-1])  # skipping -> skipp -> skip
+            if suffix in ("ing", "ed"):
+                out.append(root + "e")  # teasing -> tease
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _forms(token: str) -> tuple[str, ...]:
+    """The ordered forms of one token; the first one the lexicon knows is used to score."""
+    forms: list[str] = [token]
+    if token in _SLANG and " " not in _SLANG[token]:
+        forms.append(_SLANG[token])
+    if token.endswith("nya") and len(token) > 5:
+        bare = token[:-3]
+        forms.append(_SLANG.get(bare, bare))
+    for form in list(forms):
+        forms.append(_stem(form))
+    for form in list(forms):
+        forms.extend(_english_bases(form))
+    for form in list(forms):
+        for prefix in _INFORMAL_PREFIXES:
+            if form.startswith(prefix) and len(form) - len(prefix) >= 4:
+                rest = form[len(prefix):]
+                forms.append(rest)
+                forms.extend(_english_bases(rest))
+        for suffix in _INFORMAL_SUFFIXES:
+            if form.endswith(suffix) and len(form) - len(suffix) >= 4:
+                forms.append(form[: -len(suffix)])
+    seen: dict[str, None] = {}
+    for form in forms:
+        seen.setdefault(form, None)
+    return tuple(seen)
+
+
+def _tokens(text: str) -> list[str]:
+    """Lowercased word tokens with chat spelling expanded; anything else is a separator."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _REDUP_RE.sub(lambda m: f"{m[1]} {m[1]}{m[2] or ''}", text)
+    text = text.replace("'", "").replace("\u2019", "")  # "doesn't" -> "doesnt", "son's" -> "sons"
+    out: list[str] = []
+    for raw in _TOKEN_RE.findall(text):
+        out.extend(_SLANG[raw].split() if raw in _SLANG and " " in _SLANG[raw] else [raw])
+        if len(out) >= MAX_TOKENS:
+            break
+    return out[:MAX_TOKENS]
+
+
+def _split(term: str) -> tuple[str, ...]:
+    return tuple(term.split())
+
+
+# term (single word) -> [(category, weight)]; phrase (tuple of words) -> [(category, weight)]
+_WORDS: dict[str, list[tuple[str, float]]] = {}
+_PHRASES: dict[tuple[str, ...], list[tuple[str, float]]] = {}
+for _category, _terms in _LEXICON.items():
+    for _term, _weight in _terms.items():
+        _parts = _split(_term)
+        if len(_parts) == 1:
+            _WORDS.setdefault(_parts[0], []).append((_category, _weight))
+        else:
+            _PHRASES.setdefault(_parts, []).append((_category, _weight))
+for _phrase in _NEUTRAL_PHRASES:
+    _PHRASES.setdefault(_split(_phrase), [])
+# Longest phrases first so "surat keterangan sakit" wins over "surat keterangan".
+_PHRASE_ORDER = sorted(_PHRASES, key=len, reverse=True)
+_PHRASE_STARTS: dict[str, list[tuple[str, ...]]] = {}
+for _phrase in _PHRASE_ORDER:
+    _PHRASE_STARTS.setdefault(_phrase[0], []).append(_phrase)
+
+
+def _match_at(forms: list[tuple[str, ...]], i: int, phrase: tuple[str, ...]) -> bool:
+    if i + len(phrase) > len(forms):
+        return False
+    return all(word in forms[i + k] for k, word in enumerate(phrase))
+
+
+def _score(tokens: list[str]) -> dict[str, float]:
+    forms = [_forms(token) for token in tokens]
+    scores: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
+    used = [False] * len(tokens)
+    counted: set[tuple[str, ...]] = set()  # a term counts once, however often it is repeated
+
+    for i in range(len(tokens)):
+        if used[i]:
+            continue
+        candidates = [p for form in forms[i] for p in _PHRASE_STARTS.get(form, ())]
+        for phrase in sorted(set(candidates), key=len, reverse=True):
+            if any(used[i:i + len(phrase)]) or not _match_at(forms, i, phrase):
+                continue
+            for j in range(i, i + len(phrase)):
+                used[j] = True
+            if phrase not in counted:
+                counted.add(phrase)
+                for category, weight in _PHRASES[phrase]:
+                    scores[category] += weight
+            break
+
+    for i, token_forms in enumerate(forms):
+        if used[i]:
+            continue
+        for form in token_forms:
+            entries = _WORDS.get(form)
+            if entries is None:
+                continue
+            if (form,) not in counted:
+                counted.add((form,))
+                for category, weight in entries:
+                    scores[category] += weight
+            break
+    return scores
+
+
+def _subject_aliases(subjects: Iterable[str]) -> list[tuple[tuple[str, ...], str, bool]]:
+    """(alias tokens, canonical name, is the school's own name) for each subject on the list."""
+    out: list[tuple[tuple[str, ...], str, bool]] = []
+    for canonical in subjects:
+        own = tuple(_TOKEN_RE.findall(unicodedata.normalize("NFKC", canonical).lower()))
+        if not own:
+            continue
+        out.append((own, canonical, True))
+        name = " ".join(own)
+        for identifying, aliases in _SUBJECT_FAMILIES.values():
+            if name in identifying:
+                out.extend((_split(alias), canonical, False) for alias in aliases)
+    return out
+
+
+def _find_subject(text: str, tokens: list[str], subjects: Sequence[str]) -> str | None:
+    """The first subject from the school's list named in the message, as the school spells it."""
+    if not subjects or not tokens:
+        return None
+    capitals = set(re.findall(r"[A-Za-z0-9]+", text))
+    plain = [_SLANG.get(t, t) for t in tokens]
+    bare = [t[:-3] if t.endswith("nya") and len(t) > 5 else t for t in tokens]
+    best: tuple[int, int, int, str] | None = None  # (position, -length, not own, name)
+    for alias, canonical, own in _subject_aliases(subjects):
+        n = len(alias)
+        if n == 1 and alias[0] in _CAPITALS_ONLY and alias[0].upper() not in capitals:
+            continue
+        for i in range(len(tokens) - n + 1):
+            window = range(i, i + n)
+            if all(alias[k] in (tokens[j], plain[j], bare[j]) for k, j in enumerate(window)):
+                key = (i, -n, 0 if own else 1, canonical)
+                if best is None or key < best:
+                    best = key
+                break
+    return best[3] if best else None
+
+
+def _decide(scores: dict[str, float]) -> str | None:
+    """The top category if it is strong enough and clear of every other group, else None."""
+    top = max(CATEGORIES, key=lambda c: (scores[c], -CATEGORIES.index(c)))
+    if scores[top] < MIN_SCORE:
+        return None
+    rival = max((scores[c] for c in CATEGORIES if _GROUP_OF[c] != _GROUP_OF[top]), default=0.0)
+    if scores[top] - rival < MARGIN:
+        return None
+    return top
+
+
+def classify(text: str, subjects: Sequence[str] = ()) -> Classification:
+    """Route a parent's message: category and group (None when unclear) and a named subject."""
+    tokens = _tokens(text or "")
+    subject = _find_subject(text or "", tokens, subjects)
+    scores = _score(tokens)
+    if subject is not None:
+        scores["academic"] += SUBJECT_WEIGHT
+    elif _names_a_subject(tokens):
+        # A subject the school does not list ("prakarya", "math" at another school) still
+        # means a learning question; it is just not reported.
+        scores["academic"] += SUBJECT_WEIGHT
+    category = _decide(scores)
+    if category is None:
+        return Classification(None, None, subject, False)
+    return Classification(category, _GROUP_OF[category], subject, True)
+
+
+_GENERIC_SUBJECTS = frozenset(
+    alias for names, aliases in _SUBJECT_FAMILIES.values() for alias in (*names, *aliases)
+    if " " not in alias and alias not in _CAPITALS_ONLY
+) | {"prakarya", "fisika", "kimia", "biologi", "sejarah", "geografi", "sosiologi"}
+
+
+def _names_a_subject(tokens: list[str]) -> bool:
+    return any(t in _GENERIC_SUBJECTS or _SLANG.get(t) in _GENERIC_SUBJECTS for t in tokens)

@@ -1,0 +1,290 @@
+"""Concerns: a guardian's message becomes a concern about one child, routed to the right staff.
+
+Routing follows the contract: counseling matters to the guru BK covering the class, learning to
+the subject teacher (or the wali kelas), absence to the wali kelas, fees and documents to the
+office. When the child or the category is unclear the guardian is asked with buttons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from handlers.classifier import classify, group_of
+from handlers.messages import Button, Outbound, Recipient
+from handlers.turn import Turn
+from scheduler.office_hours import next_open, parse_office_hours
+from storage.models import Concern, ConcernMessage, Guardian, School, Staff
+from storage.people import Child, children_of, school_subjects
+from storage.routing import (
+    counselor_for,
+    first_with_role,
+    homeroom_teacher,
+    role_for_class,
+    subject_teacher,
+)
+
+GROUP_CHOICES = ("academic", "absence", "counseling", "admin")
+# Which staff answer each group, first choice first (the rest cover a school that lacks one).
+ROUTES = {
+    "counseling": ("counselor", "homeroom_teacher", "principal"),
+    "academic": ("subject_teacher", "homeroom_teacher", "principal"),
+    "absence": ("homeroom_teacher", "counselor", "admin", "principal"),
+    "admin": ("admin", "principal", "homeroom_teacher"),
+}
+T = TypeVar("T")
+FALLBACK_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence": "absence",
+                     "admin": "fees"}
+
+
+async def on_guardian_text(turn: Turn) -> None:
+    """Free text from a guardian: continue the open concern, or start a new one."""
+    text = (turn.inbound.text or "").strip()
+    children = await _children(turn)
+    if not children:
+        turn.reply("no_children")
+        return
+    mentioned = _mentioned_child(text, children)
+    concern = await open_concern_of(turn)
+    if concern is not None and (mentioned is None or mentioned.student.id == concern.student_id):
+        await _follow_up(turn, concern, text)
+        return
+    subjects = await school_subjects(turn.session, children[0].student.school_id)
+    result = classify(text, subjects)
+    child = mentioned or (children[0] if len(children) == 1 else None)
+    if child is None:
+        turn.set_state("concern", "child", text=text, category=result.category, subject=result.subject)
+        _ask_child(turn, children)
+        return
+    if result.category is None:
+        turn.set_state("concern", "category", text=text, student_id=child.student.id, subject=result.subject)
+        _ask_category(turn, child)
+        return
+    await create_concern(turn, child, text, result.category, result.subject)
+
+
+async def on_flow_text(turn: Turn) -> None:
+    """Text while the bot waits for a choice: a number, a name, or words that make it clear."""
+    data = turn.conversation.data
+    text = (turn.inbound.text or "").strip()
+    children = await _children(turn)
+    if turn.conversation.step == "child":
+        child = _choice(text, children, key=lambda c: c.first_name) or _mentioned_child(text, children)
+        if child is None:
+            _ask_child(turn, children, again=True)
+            return
+        await _after_child(turn, child)
+        return
+    child = next((c for c in children if c.student.id == data.get("student_id")), None)
+    if child is None:
+        turn.clear_state()
+        await on_guardian_text(turn)
+        return
+    group = _choice(text, list(GROUP_CHOICES), key=lambda g: g)
+    if group is None:
+        result = classify(f"{data.get('text', '')} {text}",
+                          await school_subjects(turn.session, child.student.school_id))
+        group = result.group
+    if group is None:
+        _ask_category(turn, child, again=True)
+        return
+    await _after_category(turn, child, group)
+
+
+async def on_callback(turn: Turn, data: str) -> None:
+    """A pressed button of the concern flow; stale or foreign buttons are refused politely."""
+    kind, _, value = data.partition(":")
+    state = turn.conversation
+    children = await _children(turn)
+    if kind == "cc" and state.flow == "concern" and state.step == "child":
+        child = next((c for c in children if str(c.student.id) == value), None)
+        if child is not None:
+            await _after_child(turn, child)
+            return
+    if kind == "cg" and state.flow == "concern" and state.step == "category" and value in GROUP_CHOICES:
+        child = next((c for c in children if c.student.id == state.data.get("student_id")), None)
+        if child is not None:
+            await _after_category(turn, child, value)
+            return
+    turn.reply("stale_button")
+
+
+async def _after_child(turn: Turn, child: Child) -> None:
+    data = turn.conversation.data
+    if data.get("category"):
+        turn.clear_state()
+        await create_concern(turn, child, data["text"], data["category"], data.get("subject"))
+        return
+    turn.set_state("concern", "category", text=data.get("text", ""), student_id=child.student.id,
+                   subject=data.get("subject"))
+    _ask_category(turn, child)
+
+
+async def _after_category(turn: Turn, child: Child, group: str) -> None:
+    data = turn.conversation.data
+    turn.clear_state()
+    subject = data.get("subject") if group == "academic" else None
+    await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject)
+
+
+def _ask_child(turn: Turn, children: list[Child], again: bool = False) -> None:
+    turn.reply("ask_child", {"again": again, "children": [
+        {"name": c.name, "class_name": c.school_class.name} for c in children]},
+        buttons=[[Button(label=f"{c.name} ({c.school_class.name})", data=f"cc:{c.student.id}")]
+                 for c in children])
+
+
+def _ask_category(turn: Turn, child: Child, again: bool = False) -> None:
+    turn.reply("ask_category", {"again": again, "child_name": child.name},
+               buttons=[[Button(key=f"groups.{g}", data=f"cg:{g}")] for g in GROUP_CHOICES])
+
+
+async def create_concern(turn: Turn, child: Child, text: str, category: str, subject: str | None) -> Concern | None:
+    """Open the concern, forward it to the right staff member and tell the guardian who answers."""
+    routed = await route(turn, child, group_of(category), subject)
+    guardian = _guardian_for(turn, child)
+    school = await turn.session.get(School, child.student.school_id)
+    assert school is not None
+    if routed is None:
+        turn.reply("no_staff", {"office": school.office_contact, "school": school.name})
+        return None
+    staff, role = routed
+    tz = school.timezone or turn.policy.default_timezone
+    concern = Concern(
+        school_id=school.id, guardian_id=guardian.id, student_id=child.student.id, staff_id=staff.id,  # type: ignore[arg-type]
+        staff_role=role, category=category, subject=subject, status="open", created_at=turn.now, last_activity_at=turn.now,
+        due_at=answer_deadline(turn.now, turn.policy.answer_limit_hours, staff.office_hours, tz))
+    turn.session.add(concern)
+    await turn.session.flush()
+    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, created_at=turn.now))  # type: ignore[arg-type]
+    turn.send(forward(concern, staff, role, guardian, child, text, template="concern_forwarded"))
+    opens = next_open(parse_office_hours(staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
+    turn.reply("concern_received", {
+        "child_name": child.name, "class_name": child.school_class.name, "staff_name": staff.name,
+        "role": role, "subject": subject, "office_hours": staff.office_hours, "tz": tz,
+        "opens_at": opens if opens > turn.now else None, "concern_id": concern.id,
+    }, concern_id=concern.id)
+    return concern
+
+
+def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child: Child, text: str,
+            *, template: str, extra: dict | None = None) -> Outbound:
+    """The message a staff member receives: the guardian's words, child, class, name and relation."""
+    return Outbound(
+        to=Recipient(phone=staff.phone, staff_id=staff.id, school_id=staff.school_id),
+        template=template, concern_id=concern.id,
+        context={"concern_id": concern.id, "text": text, "role": role, "category": concern.category,
+                 "subject": concern.subject, "child_name": child.name, "class_name": child.school_class.name,
+                 "guardian_name": guardian.name, "relation": child.link.relation, **(extra or {})})
+
+
+async def _follow_up(turn: Turn, concern: Concern, text: str) -> None:
+    """A guardian's next message continues the open concern with the same staff member."""
+    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, created_at=turn.now))  # type: ignore[arg-type]
+    concern.last_activity_at = turn.now
+    turn.session.add(concern)
+    children = await _children(turn)
+    child = next(c for c in children if c.student.id == concern.student_id)
+    guardian = _guardian_for(turn, child)
+    for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
+        staff = await turn.session.get(Staff, staff_id)
+        if staff is not None:
+            turn.send(forward(concern, staff, role_in(concern, staff, child.school_class.name), guardian,
+                              child, text, template="concern_follow_up"))
+    staff = await turn.session.get(Staff, concern.staff_id)
+    assert staff is not None
+    turn.reply("follow_up_sent", {"staff_name": staff.name, "role": concern.staff_role,
+                                  "child_name": child.name, "concern_id": concern.id,
+                                  "subject": concern.subject}, concern_id=concern.id)
+
+
+async def close_by_guardian(turn: Turn) -> None:
+    """A guardian's `selesai`: close their open concern and tell the staff member."""
+    concern = await open_concern_of(turn)
+    if concern is None:
+        turn.reply("no_open_concern_guardian")
+        return
+    concern.status = "closed"
+    concern.closed_at = turn.now
+    turn.session.add(concern)
+    children = await _children(turn)
+    child = next(c for c in children if c.student.id == concern.student_id)
+    turn.reply("concern_closed_guardian", {"child_name": child.name, "concern_id": concern.id})
+    guardian = _guardian_for(turn, child)
+    for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
+        staff = await turn.session.get(Staff, staff_id)
+        if staff is not None:
+            turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id),
+                               template="concern_closed_by_guardian", concern_id=concern.id,
+                               context={"concern_id": concern.id, "guardian_name": guardian.name,
+                                        "relation": child.link.relation, "child_name": child.name,
+                                        "class_name": child.school_class.name}))
+
+
+async def open_concern_of(turn: Turn) -> Concern | None:
+    ids = [g.id for g in turn.guardians]
+    result = await turn.session.exec(
+        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed")
+        .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
+    return result.first()
+
+
+async def route(turn: Turn, child: Child, group: str, subject: str | None) -> tuple[Staff, str] | None:
+    """The staff member who answers this group of concern for this child, and in what role."""
+    session, school_class = turn.session, child.school_class
+    for role in ROUTES[group]:
+        staff: Staff | None = None
+        if role == "counselor":
+            staff = await counselor_for(session, school_class)
+        elif role == "homeroom_teacher":
+            staff = await homeroom_teacher(session, school_class.school_id, school_class.name)
+        elif role == "subject_teacher":
+            staff = await subject_teacher(session, school_class, subject) if subject else None
+        else:
+            staff = await first_with_role(session, school_class.school_id, role)
+        if staff is not None:
+            return staff, role
+    return None
+
+
+def role_in(concern: Concern, staff: Staff, class_name: str) -> str:
+    """The role a staff member answers this concern in: as routed, or as escalated to."""
+    return concern.staff_role if staff.id == concern.staff_id else role_for_class(staff, class_name)
+
+
+def answer_deadline(created: datetime, limit_hours: float, office_hours: str, tz: str) -> datetime:
+    """When an unanswered concern escalates: the limit after it arrived, moved into office hours."""
+    due = created + timedelta(hours=limit_hours)
+    return next_open(parse_office_hours(office_hours), due.astimezone(ZoneInfo(tz))).astimezone(UTC)
+
+
+def _guardian_for(turn: Turn, child: Child) -> Guardian:
+    return next(g for g in turn.guardians if g.id == child.link.guardian_id)
+
+
+async def _children(turn: Turn) -> list[Child]:
+    return await children_of(turn.session, [g.id for g in turn.guardians if g.id])
+
+
+def _mentioned_child(text: str, children: list[Child]) -> Child | None:
+    """The one child whose first name the message mentions, if exactly one is."""
+    words = set(re.findall(r"\w+", text.casefold()))
+    named = [c for c in children if c.first_name.casefold() in words]
+    return named[0] if len(named) == 1 else None
+
+
+def _choice(text: str, options: list[T], *, key: Callable[[T], str]) -> T | None:
+    """A numbered choice ('2') or an option named exactly."""
+    cleaned = text.strip().rstrip(".").casefold()
+    if cleaned.isdigit() and 1 <= int(cleaned) <= len(options):
+        return options[int(cleaned) - 1]
+    for option in options:
+        if key(option).casefold() == cleaned:
+            return option
+    return None
+

@@ -1,0 +1,86 @@
+"""Onboarding: linking a chat account to roster people, the welcome, and the refusals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from handlers.menu import greeting_context, menu_buttons
+from handlers.messages import Button
+from handlers.turn import Turn
+from storage.models import LinkCode
+from storage.people import guardians_by_phone, schools, staff_by_phone
+from storage.phones import InvalidPhone, normalize_phone
+
+
+async def handle_unlinked(turn: Turn) -> None:
+    """An account we cannot yet tie to the roster: link it, or ask for its contact."""
+    inbound = turn.inbound
+    if inbound.contact_phone is not None:
+        await _link_by_contact(turn)
+        return
+    text = (inbound.text or "").strip()
+    parts = text.split(maxsplit=1)
+    if parts and parts[0].lower().lstrip("/").split("@")[0] == "start" and len(parts) == 2:
+        await redeem_link_code(turn, parts[1].strip())
+        return
+    turn.reply("ask_contact", {"office": await office_contacts(turn)},
+               buttons=[[Button(key="buttons.share_contact", request_contact=True)]])
+
+
+async def _link_by_contact(turn: Turn) -> None:
+    inbound = turn.inbound
+    if not inbound.contact_is_own:
+        turn.reply("contact_not_own", {"office": await office_contacts(turn)},
+                   buttons=[[Button(key="buttons.share_contact", request_contact=True)]])
+        return
+    try:
+        phone = normalize_phone(inbound.contact_phone or "")
+    except InvalidPhone:
+        phone = None
+    if phone is None or not (await guardians_by_phone(turn.session, phone)
+                             or await staff_by_phone(turn.session, phone)):
+        turn.reply("not_in_roster", {"office": await office_contacts(turn)})
+        return
+    await link_account(turn, phone)
+
+
+async def redeem_link_code(turn: Turn, code: str) -> None:
+    """`/start CODE`: a one-time code from the school office links this account."""
+    row = (await turn.session.exec(select(LinkCode).where(LinkCode.code == code))).first()
+    if row is None or row.used_at is not None or (row.expires_at and row.expires_at <= turn.now):
+        turn.reply("link_code_invalid", {"office": await office_contacts(turn)})
+        return
+    row.used_at = turn.now
+    row.used_by_account_id = turn.account.id
+    turn.session.add(row)
+    await link_account(turn, row.phone)
+
+
+async def link_account(turn: Turn, phone: str) -> None:
+    """Tie the account to the roster phone and welcome the person in two short messages."""
+    turn.account.phone = phone
+    turn.account.linked_at = turn.now
+    turn.session.add(turn.account)
+    turn.guardians = await guardians_by_phone(turn.session, phone)
+    turn.staff = await staff_by_phone(turn.session, phone)
+    await welcome(turn)
+
+
+async def welcome(turn: Turn) -> None:
+    """The first two messages: what the bot does (and who you are), then what a guru BK is for."""
+    context = await greeting_context(turn)
+    turn.reply("welcome", context)
+    turn.reply("welcome_counselor" if turn.guardians else "welcome_staff", context,
+               buttons=menu_buttons(turn))
+
+
+async def office_contacts(turn: Turn) -> list[str]:
+    """How to reach the school office(s), for people the bot cannot serve."""
+    return [f"{school.name}: {school.office_contact}" if school.office_contact else school.name
+            for school in await schools(turn.session)]
+
+
+def link_code_expiry(turn: Turn) -> timedelta:
+    return timedelta(hours=turn.policy.link_code_ttl_hours)

@@ -1,0 +1,134 @@
+"""Staff side of a concern: relaying answers to the guardian, `kasus` and `selesai`."""
+
+from __future__ import annotations
+
+from sqlmodel import col, or_, select
+
+from handlers.messages import Outbound, Recipient
+from handlers.turn import Turn
+from handlers.concerns import role_in
+from storage.models import Concern, ConcernMessage, Guardian, GuardianStudent, OutboxMessage, SchoolClass, Student
+
+
+async def on_staff_text(turn: Turn) -> None:
+    """A staff member wrote: a reply to a forwarded concern, or (without reply) to their latest one."""
+    text = (turn.inbound.text or "").strip()
+    concern, explicit = await _target_concern(turn)
+    if concern is None:
+        turn.reply("staff_no_target" if turn.inbound.reply_to is None else "reply_not_a_concern")
+        return
+    if not _is_mine(turn, concern):
+        turn.reply("concern_not_yours", {"concern_id": concern.id})
+        return
+    if concern.status == "closed":
+        turn.reply("concern_already_closed", {"concern_id": concern.id})
+        return
+    me = _me_for(turn, concern)
+    turn.session.add(ConcernMessage(concern_id=concern.id, author="staff", staff_id=me.id,  # type: ignore[arg-type]
+                                    text=text, created_at=turn.now))
+    concern.status = "answered"
+    concern.first_answer_at = concern.first_answer_at or turn.now
+    concern.last_activity_at = turn.now
+    turn.session.add(concern)
+    view = await concern_view(turn, concern)
+    turn.send(Outbound(to=Recipient(phone=view["guardian_phone"], guardian_id=concern.guardian_id),
+                       template="answer_to_guardian", concern_id=concern.id,
+                       context={**view, "text": text, "staff_name": me.name,
+                                "role": role_in(concern, me, view["class_name"])}))
+    turn.reply("answer_sent", {**view, "explicit": explicit}, concern_id=concern.id)
+
+
+async def list_cases(turn: Turn) -> None:
+    """`kasus`: this staff member's open concerns, oldest waiting first."""
+    ids = [s.id for s in turn.staff]
+    result = await turn.session.exec(
+        select(Concern).where(or_(col(Concern.staff_id).in_(ids), col(Concern.escalated_to_id).in_(ids)),
+                              Concern.status != "closed").order_by(Concern.created_at))
+    cases = [await concern_view(turn, c) for c in result.all()]
+    tz = turn.policy.default_timezone
+    turn.reply("cases", {"cases": cases, "tz": tz})
+
+
+async def close_case(turn: Turn, argument: str) -> None:
+    """`selesai [N]` (or a reply to the forwarded concern): close a concern and tell the guardian."""
+    concern: Concern | None
+    if argument.lstrip("#").isdigit():
+        concern = await turn.session.get(Concern, int(argument.lstrip("#")))
+    else:
+        concern, _ = await _target_concern(turn)
+        if concern is not None and turn.inbound.reply_to is None and await _open_count(turn) > 1:
+            turn.reply("done_which")
+            await list_cases(turn)
+            return
+    if concern is None or not _is_mine(turn, concern):
+        turn.reply("done_unknown", {"argument": argument})
+        return
+    if concern.status == "closed":
+        turn.reply("concern_already_closed", {"concern_id": concern.id})
+        return
+    concern.status = "closed"
+    concern.closed_at = turn.now
+    turn.session.add(concern)
+    me = _me_for(turn, concern)
+    view = await concern_view(turn, concern)
+    turn.reply("concern_closed_staff", view)
+    turn.send(Outbound(to=Recipient(phone=view["guardian_phone"], guardian_id=concern.guardian_id),
+                       template="concern_closed_by_staff", concern_id=concern.id,
+                       context={**view, "staff_name": me.name, "role": role_in(concern, me, view["class_name"])}))
+
+
+async def concern_view(turn: Turn, concern: Concern) -> dict:
+    """What templates show of a concern: numbers, names, class, relation, the first words."""
+    row = (await turn.session.exec(
+        select(Guardian, Student, SchoolClass, GuardianStudent).select_from(Concern)
+        .join(Guardian, col(Guardian.id) == Concern.guardian_id)
+        .join(Student, col(Student.id) == Concern.student_id)
+        .join(SchoolClass, col(SchoolClass.id) == Student.class_id)
+        .join(GuardianStudent, (col(GuardianStudent.guardian_id) == Guardian.id)
+              & (col(GuardianStudent.student_id) == Student.id))
+        .where(Concern.id == concern.id))).one()
+    guardian, student, school_class, link = row
+    first = (await turn.session.exec(select(ConcernMessage).where(
+        ConcernMessage.concern_id == concern.id).order_by(ConcernMessage.id))).first()
+    return {"concern_id": concern.id, "guardian_name": guardian.name, "guardian_phone": guardian.phone,
+            "relation": link.relation, "child_name": student.name, "class_name": school_class.name,
+            "category": concern.category, "subject": concern.subject, "status": concern.status,
+            "created_at": concern.created_at, "first_words": _shorten(first.text if first else "")}
+
+
+async def _target_concern(turn: Turn) -> tuple[Concern | None, bool]:
+    """The concern a staff message is about: the replied-to forward, else their latest open one."""
+    if turn.inbound.reply_to is not None:
+        row = (await turn.session.exec(select(OutboxMessage).where(
+            OutboxMessage.channel == turn.inbound.channel, OutboxMessage.chat_id == turn.inbound.chat_id,
+            OutboxMessage.external_message_id == turn.inbound.reply_to))).first()
+        if row is None or row.concern_id is None:
+            return None, True
+        return await turn.session.get(Concern, row.concern_id), True
+    ids = [s.id for s in turn.staff]
+    result = await turn.session.exec(
+        select(Concern).where(or_(col(Concern.staff_id).in_(ids), col(Concern.escalated_to_id).in_(ids)),
+                              Concern.status != "closed")
+        .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
+    return result.first(), False
+
+
+async def _open_count(turn: Turn) -> int:
+    ids = [s.id for s in turn.staff]
+    result = await turn.session.exec(select(Concern.id).where(
+        or_(col(Concern.staff_id).in_(ids), col(Concern.escalated_to_id).in_(ids)), Concern.status != "closed"))
+    return len(result.all())
+
+
+def _is_mine(turn: Turn, concern: Concern) -> bool:
+    ids = {s.id for s in turn.staff}
+    return concern.staff_id in ids or concern.escalated_to_id in ids
+
+
+def _me_for(turn: Turn, concern: Concern):  # type: ignore[no-untyped-def]
+    return next(s for s in turn.staff if s.id in (concern.staff_id, concern.escalated_to_id))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

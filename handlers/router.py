@@ -1,0 +1,110 @@
+"""The conversation's front door: commands, buttons and free text to the handler that owns them."""
+
+from __future__ import annotations
+
+import re
+
+from handlers import concerns, menu, onboarding, replies
+from handlers.turn import Turn
+
+# Command words, with or without '/', in either case; the whole message must be the command
+# so that "Stop bullying my child!" is a concern, not an opt-out.
+COMMANDS = {
+    "start": "start", "menu": "menu", "help": "menu", "bantuan": "menu",
+    "bk": "bk", "bahasa": "language", "language": "language",
+    "stop": "stop", "berhenti": "stop", "mulai": "resume",
+    "kasus": "cases", "cases": "cases", "selesai": "done", "done": "done",
+    "batal": "cancel", "cancel": "cancel",
+}
+_TAKES_ARGUMENT = {"start", "done"}
+
+
+def parse_command(text: str | None) -> tuple[str, str] | None:
+    """('done', '12') for '/selesai 12'; None when the text is not a command."""
+    if not text:
+        return None
+    cleaned = re.sub(r"[.!?]+$", "", text.strip())
+    word, _, argument = cleaned.partition(" ")
+    word = word.lstrip("/").split("@")[0].casefold()
+    command = COMMANDS.get(word)
+    if command is None or (argument.strip() and command not in _TAKES_ARGUMENT):
+        return None
+    return command, argument.strip()
+
+
+async def dispatch(turn: Turn) -> None:
+    """Answer one inbound message; the answers collect in ``turn.replies``."""
+    inbound = turn.inbound
+    if not turn.linked:
+        await onboarding.handle_unlinked(turn)
+        return
+    command = parse_command(inbound.text)
+    if turn.first_contact:
+        await onboarding.welcome(turn)
+        if command is not None and command[0] in ("start", "menu"):
+            return
+    if inbound.contact_phone is not None:
+        await menu.show_menu(turn)  # already linked: sharing the contact again changes nothing
+        return
+    if inbound.callback is not None:
+        await _on_callback(turn, inbound.callback)
+        return
+    if command is not None:
+        await _on_command(turn, *command)
+        return
+    if not (inbound.text or "").strip():
+        turn.reply("media_unsupported" if inbound.has_media else "empty_message")
+        return
+    if turn.staff and (inbound.reply_to is not None or not turn.guardians):
+        await replies.on_staff_text(turn)
+        return
+    if turn.conversation.flow == "concern":
+        await concerns.on_flow_text(turn)
+        return
+    await concerns.on_guardian_text(turn)
+
+
+async def _on_callback(turn: Turn, data: str) -> None:
+    if data.startswith("cmd:"):
+        command = parse_command(data[4:])
+        if command is not None:
+            await _on_command(turn, *command)
+            return
+    if data.startswith(("cc:", "cg:")) and turn.guardians:
+        await concerns.on_callback(turn, data)
+        return
+    turn.reply("stale_button")
+
+
+async def _on_command(turn: Turn, command: str, argument: str) -> None:
+    if command != "done":
+        turn.clear_state()  # a command leaves any half-finished question behind
+    if command == "start":
+        if argument:
+            await onboarding.redeem_link_code(turn, argument)
+        else:
+            await menu.start(turn)
+    elif command == "menu":
+        await menu.show_menu(turn)
+    elif command == "bk":
+        menu.counselor_info(turn)
+    elif command == "language":
+        await menu.switch_language(turn)
+    elif command == "stop":
+        await menu.stop_announcements(turn)
+    elif command == "resume":
+        await menu.resume_announcements(turn)
+    elif command == "cancel":
+        turn.reply("cancelled")
+    elif command == "cases":
+        await (replies.list_cases(turn) if turn.staff else _staff_only(turn))
+    elif command == "done":
+        turn.clear_state()
+        if turn.staff and (turn.inbound.reply_to is not None or argument or not turn.guardians):
+            await replies.close_case(turn, argument)
+        else:
+            await concerns.close_by_guardian(turn)
+
+
+async def _staff_only(turn: Turn) -> None:
+    turn.reply("staff_only")

@@ -1,0 +1,78 @@
+"""The transactional outbox: a handler's messages are rendered and stored with its state change.
+
+Each ``Outbound`` becomes one row for the recipient's most recently used channel, in their
+language. A person with no reachable account gets a ``held`` row (status ``held``, error
+``unreachable``) so the school can see who was not reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.messages import Button, Outbound
+from storage.models import ChannelAccount, OutboxMessage
+from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
+from templates.render import label, language_or_default, render
+
+
+async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
+                  simulator_enabled: bool, default_language: str = "id") -> list[OutboxMessage]:
+    """Render and store the messages in the caller's transaction; the sender delivers them later."""
+    rows = []
+    for out in outs:
+        account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
+        lang = language_or_default(out.to.language or await _language_of(session, out.to.phone),
+                                   default_language)
+        row = OutboxMessage(
+            school_id=out.to.school_id, channel=account.channel if account else "none",
+            chat_id=account.chat_id if account else "", account_id=account.id if account else None,
+            guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
+            text=render(lang, out.template, out.context), buttons=_render_buttons(lang, out.buttons),
+            concern_id=out.concern_id, created_at=now, next_attempt_at=now,
+            status="pending" if account and not account.blocked else "held",
+            error=None if account and not account.blocked else "unreachable",
+        )
+        session.add(row)
+        rows.append(row)
+    await session.flush()
+    return rows
+
+
+async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
+                       simulator_enabled: bool) -> ChannelAccount | None:
+    if out.to.phone is None:
+        return await session.get(ChannelAccount, out.to.account_id) if out.to.account_id else None
+    if out.to.account_id is not None:
+        account = await session.get(ChannelAccount, out.to.account_id)
+        if account is not None and account.phone == out.to.phone:
+            return account
+    accounts = [a for a in await linked_accounts(session, out.to.phone) if not a.blocked]
+    if not simulator_enabled:
+        accounts = [a for a in accounts if a.channel != "simulator"]
+    if accounts:
+        return accounts[0]
+    if simulator_enabled:
+        # In the simulator anyone of the roster can be "on the phone": give them a chat there.
+        account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
+                                 phone=out.to.phone, linked_at=now)
+        session.add(account)
+        await session.flush()
+        return account
+    return None
+
+
+async def _language_of(session: AsyncSession, phone: str | None) -> str | None:
+    if phone is None:
+        return None
+    for person in [*await staff_by_phone(session, phone), *await guardians_by_phone(session, phone)]:
+        return person.language
+    return None
+
+
+def _render_buttons(lang: str, rows: list[list[Button]]) -> list[Any]:
+    return [[{"label": label(lang, b.key) if b.key else b.label, "data": b.data,
+              **({"request_contact": True} if b.request_contact else {})} for b in row] for row in rows]

@@ -1,0 +1,97 @@
+"""Rendering: one Jinja2 environment for chat texts (id/, en/) and web pages (web/), Babel dates.
+
+Chat texts are plain text (no parse mode on any channel), so user words are never interpreted
+as markup; web pages autoescape. User text is always data, never template source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).resolve().parent
+LANGUAGES = ("id", "en")
+
+_ZONE_ABBREVIATIONS = {
+    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT",
+}
+
+
+def zone_abbreviation(tz: str) -> str:
+    """WIB / WITA / WIT for Indonesian zones, the IANA name otherwise."""
+    return _ZONE_ABBREVIATIONS.get(tz, tz)
+
+
+def format_when(value: datetime, lang: str, tz: str) -> str:
+    """A date and time the way a school writes it: 'Sabtu, 19 Desember 2026 pukul 08.00 WIB'."""
+    pattern = "EEEE, d MMMM y 'pukul' HH.mm" if lang == "id" else "EEEE, d MMMM y 'at' HH:mm"
+    text = format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=lang)
+    return f"{text} {zone_abbreviation(tz)}"
+
+
+def format_day(value: datetime, lang: str, tz: str) -> str:
+    """A date only: 'Sabtu, 19 Desember 2026'."""
+    return format_datetime(value, "EEEE, d MMMM y", tzinfo=ZoneInfo(tz), locale=lang)
+
+
+def office_hours_text(text: str, lang: str) -> str:
+    """Office hours as the roster wrote them, said in the reader's language."""
+    from scheduler.office_hours import describe, parse_office_hours
+
+    return describe(parse_office_hours(text), lang)
+
+
+@cache
+def words(lang: str) -> dict[str, Any]:
+    """Short labels (roles, categories, relations, buttons) in one language."""
+    with (HERE / lang / "words.yaml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(HERE)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
+    env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
+    env.filters["hours"] = office_hours_text
+    return env
+
+
+def language_or_default(lang: str | None, default: str = "id") -> str:
+    return lang if lang in LANGUAGES else default
+
+
+def render(lang: str, name: str, context: dict[str, Any] | None = None) -> str:
+    """Render chat template ``<lang>/<name>.j2`` to plain text."""
+    lang = language_or_default(lang)
+    template = environment().get_template(f"{lang}/{name}.j2")
+    text = template.render(lang=lang, w=words(lang), **(context or {}))
+    return text.strip()
+
+
+def label(lang: str, key: str) -> str:
+    """A dotted key into the words file, e.g. 'buttons.counselor_info'."""
+    node: Any = words(language_or_default(lang))
+    for part in key.split("."):
+        node = node[part]
+    return str(node)
+
+
+def render_page(name: str, context: dict[str, Any]) -> str:
+    """Render a web page from ``web/`` (autoescaped)."""
+    return environment().get_template(f"web/{name}").render(**context)

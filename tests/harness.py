@@ -1,0 +1,102 @@
+"""Test harness: the real app over HTTP on a migrated database with a small test school.
+
+Conversations are driven through the simulator channel's HTTP API; delivery is a real outbox
+drain, so what a phone "receives" is exactly what the sender delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from bot.app import Services, create_app
+from bot.clock import ManualClock
+from bot.settings import Settings
+from storage.roster import import_roster
+
+SCHOOL = Path(__file__).parent / "data" / "school"
+# A Monday, 09:00 in Jakarta: inside everyone's office hours.
+MONDAY_MORNING = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+SRI = "+6281200000001"  # Wali Kelas VII-A, Matematika
+BUDI = "+6281200000002"  # Wali Kelas VII-B, IPA
+RINA = "+6281200000003"  # Guru BK, grade 7
+AHMAD = "+6281200000004"  # Kepala Sekolah
+DEWI = "+6281200000005"  # Tata Usaha
+JOKO = "+6281200000006"  # Bahasa Inggris teacher, English speaker
+HENDRA = "+6281300000001"  # ayah of Ani (VII-A) and Bima (VII-B)
+MAYA = "+6281300000002"  # ibu of Ani
+YULIA = "+6281300000003"  # ibu of Citra (VII-A), English
+RAHMAT = "+6281300000004"  # orang tua asuh of Citra
+
+
+class School:
+    """A running app plus phone-like helpers for the simulator channel."""
+
+    def __init__(self, client: httpx.AsyncClient, services: Services, clock: ManualClock) -> None:
+        self.client = client
+        self.services = services
+        self.clock = clock
+        self._seen: dict[str, int] = {}
+
+    async def say(self, phone: str, text: str | None = None, *, press: str | None = None,
+                  reply_to: str | None = None) -> list[dict[str, Any]]:
+        """Send as ``phone`` and return the new messages that phone received."""
+        body: dict[str, Any] = {"phone": phone}
+        if text is not None:
+            body["text"] = text
+        if press is not None:
+            body["callback"] = press
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        response = await self.client.post("/simulator/api/send", json=body)
+        assert response.status_code == 200, response.text
+        return await self.inbox(phone)
+
+    async def deliver(self) -> None:
+        while await self.services.sender.drain_once():
+            pass
+
+    async def messages(self, phone: str) -> list[dict[str, Any]]:
+        await self.deliver()
+        response = await self.client.get("/simulator/api/messages", params={"phone": phone})
+        return [m for m in response.json()["messages"] if m["from"] == "bot"]
+
+    async def inbox(self, phone: str) -> list[dict[str, Any]]:
+        """Messages ``phone`` received since the last look."""
+        received = await self.messages(phone)
+        new = received[self._seen.get(phone, 0):]
+        self._seen[phone] = len(received)
+        return new
+
+    async def last(self, phone: str) -> dict[str, Any]:
+        received = await self.messages(phone)
+        assert received, f"{phone} received nothing"
+        return received[-1]
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"database_url": database_url, "simulator": True, "telegram_bot_token": None,
+                            "_env_file": None}
+    base.update(overrides)
+    return Settings(**base)
+
+
+@asynccontextmanager
+async def running_school(database_url: str, *, clock: ManualClock | None = None,
+                         roster: Path = SCHOOL, **overrides: Any) -> AsyncIterator[School]:
+    """The app with the test school imported, a manual clock, and the sender driven by the test."""
+    clock = clock or ManualClock(MONDAY_MORNING)
+    app = create_app(settings_for(database_url, **overrides), clock=clock, run_scheduler=False, run_sender=False)
+    async with LifespanManager(app) as manager:
+        services: Services = app.state.services
+        await import_roster(services.sessions, roster, school_code="UJI", school_name="SMP Uji Coba")
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield School(client, services, clock)

@@ -1,0 +1,312 @@
+"""Routing classifier: a table of realistic parent messages and the misroute rate over it.
+
+The table holds messages as parents write them (Indonesian with chat spelling, English, a little
+code-switching), with the category a school would route them to, ``None`` when a person would
+have to ask what the message is about, and the subject when one is named. A message counts as
+misrouted when the returned group differs from the expected group; for an expected-unclear
+message, any confident category is a misroute. Run ``pytest -s tests/test_classifier.py`` to see
+the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pytest
+
+from handlers.classifier import CATEGORIES, GROUPS, Classification, classify, group_of
+
+SUBJECTS = ["Matematika", "IPA", "IPS", "Bahasa Indonesia", "Bahasa Inggris", "PJOK",
+            "Seni Budaya", "PAI"]
+
+# (message, expected category or None when unclear, expected subject or None)
+ID_CASES: list[tuple[str, str | None, str | None]] = [
+    # bullying
+    ("Bu, anak saya katanya dibully sama teman sekelasnya, dia sampai gak mau cerita", "bullying", None),
+    ("Selamat siang pak, anak sy sering diejek temannya karena badannya gendut", "bullying", None),
+    ("Anak saya dipalak kakak kelas di kantin, uang jajannya diambil terus", "bullying", None),
+    ("Bu mohon maaf, Rizky pulang dengan lebam di tangan, katanya dipukul temannya di kelas",
+     "bullying", None),
+    ("anak saya dikucilkan di grup WA kelas, diejek terus sama teman2nya", "bullying", None),
+    ("Pak, anak saya dibully di kelas matematika, diketawain pas maju ke depan", "bullying",
+     "Matematika"),
+    ("Ada kakak kelas yang ngancam anak saya di toilet sekolah", "bullying", None),
+    ("Bu anak saya pulang nangis katanya diejek jelek sama temen cowoknya", "bullying", None),
+    # behaviour
+    ("Bu, saya dapat kabar anak saya bolos sekolah kemarin, tapi dari rumah dia berangkat",
+     "behaviour", None),
+    ("Anak saya ketahuan merokok di belakang sekolah, saya malu sekali bu", "behaviour", None),
+    ("Pak, anak saya berantem sama temannya sampai berdarah, saya minta maaf", "behaviour", None),
+    ("Anak sy skrg sering bohong, bilangnya ke sekolah ternyata main di warnet", "behaviour", None),
+    ("Anak saya kecanduan main HP sampai jam 2 malam, susah dibangunin", "behaviour", None),
+    ("Bu, anak saya dilaporkan melawan guru di kelas, apa benar?", "behaviour", None),
+    ("anak saya sering ngomong kasar skrg, katanya ikut2an temen di sekolah", "behaviour", None),
+    ("Bu, tadi anak saya bilang hpnya disita guru, kenapa ya?", "behaviour", None),
+    # emotions
+    ("Bu, akhir-akhir ini anak saya sering nangis sendiri di kamar dan gak mau cerita",
+     "emotions", None),
+    ("Anak saya kelihatan murung terus sejak semester ini, makan juga sedikit", "emotions", None),
+    ("Pak, anak saya cemas berlebihan tiap mau ujian sampai sakit perut", "emotions", None),
+    ("Anak sy bilang dia capek hidup, saya khawatir sekali bu", "emotions", None),
+    ("Anak saya gampang marah dan stres akhir2 ini", "emotions", None),
+    ("Dia jadi minder dan gak percaya diri setelah pindah ke sekolah ini", "emotions", None),
+    ("Anak saya lagi sakit hati karena diputusin pacarnya, jadi murung", "emotions", None),
+    # friendships
+    ("Bu, anak saya gak punya teman di kelas, tiap istirahat sendirian terus", "friendships", None),
+    ("Anak saya lagi musuhan sama sahabatnya, sampai gak mau berangkat sekolah", "friendships",
+     None),
+    ("Anak saya susah bergaul, katanya teman2nya gak ada yang mau main sama dia", "friendships",
+     None),
+    ("Pak, anak saya dijauhi teman satu gengnya, dia sedih banget", "friendships", None),
+    # family
+    ("Bu, saya dan ayahnya sedang proses cerai, mohon anak saya diperhatikan di sekolah",
+     "family", None),
+    ("Kakek anak saya baru meninggal minggu lalu, dia masih sangat terpukul", "family", None),
+    ("Mohon maaf bu, kondisi di rumah sedang tidak baik, saya dan suami sering bertengkar dan "
+     "anak jadi korban", "family", None),
+    ("Ayahnya kerja di luar kota jadi anak saya sekarang tinggal sama neneknya", "family", None),
+    ("Orang tua nya sudah pisah, anak saya ikut saya, tolong info ke wali kelas", "family", None),
+    # motivation
+    ("Anak saya malas belajar banget bu, tiap disuruh belajar alasannya capek", "motivation", None),
+    ("anak sy gak semangat sekolah lagi, tiap pagi susah dibangunin", "motivation", None),
+    ("Pak, anak saya bilang sekolah itu gak penting, dia mau kerja aja", "motivation", None),
+    ("Dia udah gak ada motivasi, nilai turun juga karena males", "motivation", None),
+    ("Gimana caranya biar anak saya mau belajar di rumah? tiap disuruh main HP terus",
+     "motivation", None),
+    # study and career
+    ("Bu, anak saya bingung mau ambil jurusan IPA atau IPS waktu kelas 11", "study_career", "IPA"),
+    ("Anak saya mau lanjut ke SMK atau SMA ya bu, minta saran", "study_career", None),
+    ("Pak, bagaimana caranya daftar SNBP? anak saya pengen kuliah kedokteran", "study_career",
+     None),
+    ("Anak saya pengen jadi programmer, kira2 kuliah jurusan apa yang cocok?", "study_career",
+     None),
+    ("mohon info beasiswa untuk lanjut kuliah bu", "study_career", None),
+    # academic
+    ("Bu, nilai matematika anak saya turun terus, apa ada les tambahan?", "academic", "Matematika"),
+    ("anak sy gk ngerti pelajaran mtk bu, PRnya susah bgt", "academic", "Matematika"),
+    ("Pak, anak saya harus remedial IPA ya? kapan jadwalnya?", "academic", "IPA"),
+    ("Nilai ulangan bahasa inggris anak saya 45, apa bisa ada perbaikan?", "academic",
+     "Bahasa Inggris"),
+    ("Bu PR nya dikumpulkan kapan ya? anak saya lupa catat", "academic", None),
+    ("Nilai rapor anak saya jelek semua, apa yang harus kami lakukan?", "academic", None),
+    ("Apakah anak saya terancam tidak naik kelas bu?", "academic", None),
+    ("Bu guru, tugas prakarya anak saya sudah dikumpulkan belum ya?", "academic", None),
+    ("anak saya blm ngerjain tugas IPS krn gak ngerti, boleh minta penjelasan?", "academic",
+     "IPS"),
+    ("Kenapa nilai PJOK anak saya cuma 70, padahal dia rajin ikut olahraga", "academic", "PJOK"),
+    ("matematika", "academic", "Matematika"),
+    ("Kapan jadwal ujian akhir semester bu?", "academic", None),
+    ("Bu, nilai agama anak sy kosong di rapor, apa ada tugas yg belum?", "academic", "PAI"),
+    ("Pak anak saya kesulitan membaca, tertinggal dari teman-temannya", "academic", None),
+    ("hasil ujian seni budaya anak saya belum keluar ya bu?", "academic", "Seni Budaya"),
+    ("Pak, kapan pembagian rapor semester ini?", "academic", None),
+    ("Bu, b. indo anak saya dapat 60, kira2 kurang di bagian mana ya", "academic",
+     "Bahasa Indonesia"),
+    # absence
+    ("Selamat pagi bu, mohon izin anak saya hari ini tidak masuk karena sakit demam", "absence",
+     None),
+    ("Bu, Aisyah izin gk masuk ya, ada acara keluarga di kampung", "absence", None),
+    ("pak, anak sy sakit, hari ini ga bisa sekolah dulu", "absence", None),
+    ("Anak saya dirawat di rumah sakit sejak kemarin, mohon dimaklumi tidak hadir", "absence",
+     None),
+    ("Mohon izin bu, besok anak saya terlambat karena kontrol ke dokter", "absence", None),
+    ("Izin pulang cepat jam 10 bu, mau ke acara nikahan saudara", "absence", None),
+    ("anak saya tdk masuk 3 hari krn tipes, nanti saya kirim surat dokter", "absence", None),
+    ("Bu mau tanya, anak saya kemarin dicatat alpa padahal sudah izin lewat WA", "absence", None),
+    ("anak saya diare dari semalem, izin ya bu", "absence", None),
+    ("Maaf bu, anak saya sick hari ini jadi gak bisa masuk", "absence", None),
+    # fees
+    ("Bu, uang komite bulan ini bisa dicicil gak ya? lagi seret", "fees", None),
+    ("SPP bulan Maret sudah saya transfer, mohon dicek bu", "fees", None),
+    ("Berapa biaya study tour kelas 8 ya pak?", "fees", None),
+    ("Pembayaran seragam bisa lewat transfer atau harus tunai?", "fees", None),
+    ("Pak saya mau tanya tunggakan anak saya masih berapa?", "fees", None),
+    ("Bu, bukti bayar uang gedung saya kirim ke siapa ya?", "fees", None),
+    ("Apakah ada keringanan biaya untuk keluarga tidak mampu?", "fees", None),
+    # documents
+    ("Bu, ijazah SD anak saya hilang, bisa minta surat keterangan pengganti?", "documents", None),
+    ("Saya mau legalisir rapor anak saya untuk daftar SMA, bisa kapan?", "documents", None),
+    ("Pak, kami mau pindah ke Surabaya, bagaimana cara urus surat pindah sekolah?", "documents",
+     None),
+    ("Kartu pelajar anak saya hilang, bisa dibuatkan lagi?", "documents", None),
+    ("Mohon dibuatkan surat keterangan aktif sekolah untuk keperluan BPJS", "documents", None),
+    ("Raport anak saya rusak kena air, bisa dicetak ulang bu?", "documents", None),
+    ("Nama anak saya salah ketik di NISN/Dapodik, gimana cara benerinnya?", "documents", None),
+    # unclear: a person would have to ask
+    ("halo bu", None, None),
+    ("Selamat pagi pak", None, None),
+    ("mau tanya bu", None, None),
+    ("ok", None, None),
+    ("", None, None),
+    ("Assalamualaikum bu, maaf mengganggu", None, None),
+    ("terima kasih banyak bu 🙏", None, None),
+    ("Bu, bisa telpon sebentar?", None, None),
+    ("Pak saya mau bicara soal anak saya", None, None),
+    ("Bu ada waktu besok? Saya mau ketemu", None, None),
+    ("Bu, boleh minta nomor wali kelas?", None, None),
+]
+
+EN_CASES: list[tuple[str, str | None, str | None]] = [
+    ("Hi, my son told me he's being bullied by older students on the bus", "bullying", None),
+    ("My daughter is being picked on and called names in class every day", "bullying", None),
+    ("Someone keeps posting mean things about my kid in the class group chat", "bullying", None),
+    ("I was told my son got into a fight during recess. What happened?", "behaviour", None),
+    ("My son has been skipping school and lying about it", "behaviour", None),
+    ("She's been really anxious and crying before school every morning", "emotions", None),
+    ("My son seems depressed lately and doesn't want to talk to anyone", "emotions", None),
+    ("My daughter has no friends in her new class and eats lunch alone", "friendships", None),
+    ("He had a falling out with his best friend and is very upset", "friendships", None),
+    ("We are going through a divorce, please keep an eye on her", "family", None),
+    ("Her grandmother passed away last week, she may be a bit quiet", "family", None),
+    ("He's lost all motivation and says school is pointless", "motivation", None),
+    ("My daughter can't decide which university major to choose, can the counselor help?",
+     "study_career", None),
+    ("Could someone advise on career options for my son after graduation?", "study_career", None),
+    ("My son's math grades have dropped a lot this term", "academic", "Matematika"),
+    ("What was the homework for science today? He forgot to write it down", "academic", "IPA"),
+    ("Is there a remedial test for the English exam?", "academic", "Bahasa Inggris"),
+    ("Why did my daughter get a low mark on her report card in social studies?", "academic",
+     "IPS"),
+    ("He's struggling with reading and falling behind", "academic", None),
+    ("My son is sick with a fever and won't be in school today", "absence", None),
+    ("Please excuse my daughter's absence tomorrow, we have a family wedding", "absence", None),
+    ("She has a doctor's appointment and will arrive late", "absence", None),
+    ("How much is the school fee for next semester?", "fees", None),
+    ("I paid the committee fee by bank transfer, can you confirm the payment?", "fees", None),
+    ("Can I pay the tuition in installments this month?", "fees", None),
+    ("I need a certified copy of my son's diploma", "documents", None),
+    ("We're moving abroad and need a transfer letter and his transcript", "documents", None),
+    ("Can the school issue a certificate of enrollment for her visa application?", "documents",
+     None),
+    ("Hello, good morning", None, None),
+    ("Thanks!", None, None),
+    ("Can I ask something?", None, None),
+    ("Hi teacher, is this the right number?", None, None),
+    ("He forgot his PE kit again, can he still join the lesson?", "academic", "PJOK"),
+]
+
+CASES = ID_CASES + EN_CASES
+
+
+def _expected_group(category: str | None) -> str | None:
+    return None if category is None else group_of(category)
+
+
+def test_table_is_big_and_covers_every_category() -> None:
+    assert len(ID_CASES) >= 55 and len(EN_CASES) >= 25 and len(CASES) >= 80
+    seen = defaultdict(int)
+    for _, category, _ in CASES:
+        seen[category] += 1
+    for category in CATEGORIES:
+        assert seen[category] >= 3, category
+    assert seen[None] >= 5
+
+
+def test_misroute_rate_under_five_percent() -> None:
+    misrouted: list[tuple[str, str | None, Classification]] = []
+    per_group_total: dict[str, int] = defaultdict(int)
+    per_group_ok: dict[str, int] = defaultdict(int)
+    category_ok = 0
+    subject_wrong: list[tuple[str, str | None, str | None]] = []
+    for text, category, subject in CASES:
+        result = classify(text, SUBJECTS)
+        want = _expected_group(category)
+        label = want or "unclear"
+        per_group_total[label] += 1
+        # An expected-unclear message is misrouted only when a confident category comes back.
+        wrong = (result.group != want) if want is not None else result.confident
+        if wrong:
+            misrouted.append((text, category, result))
+        else:
+            per_group_ok[label] += 1
+        category_ok += result.category == category
+        if result.subject != subject:
+            subject_wrong.append((text, subject, result.subject))
+
+    n = len(CASES)
+    rate = len(misrouted) / n
+    print(f"\nclassifier: n={n} (id={len(ID_CASES)}, en={len(EN_CASES)}) "
+          f"misrouted={len(misrouted)} rate={rate:.1%} "
+          f"exact category={category_ok}/{n} subject errors={len(subject_wrong)}")
+    for label in sorted(per_group_total):
+        ok, total = per_group_ok[label], per_group_total[label]
+        print(f"  {label:<11} {ok}/{total} = {ok / total:.0%}")
+    for text, category, result in misrouted:
+        print(f"  MISROUTED want={category} got={result.category} ({result.group}): {text!r}")
+    for text, subject, got in subject_wrong:
+        print(f"  SUBJECT want={subject} got={got}: {text!r}")
+    assert rate < 0.05
+    assert len(subject_wrong) <= n * 0.05
+
+
+def test_confident_matches_category() -> None:
+    for text, _, _ in CASES:
+        result = classify(text, SUBJECTS)
+        assert result.confident == (result.category is not None)
+        assert result.group == (group_of(result.category) if result.category else None)
+        assert result.category is None or result.category in CATEGORIES
+
+
+def test_groups_and_group_of() -> None:
+    assert GROUPS["counseling"] == CATEGORIES[:7]
+    assert GROUPS["admin"] == ("fees", "documents")
+    assert group_of("bullying") == "counseling"
+    assert group_of("absence") == "absence"
+    assert group_of("documents") == "admin"
+    assert group_of("academic") == "academic"
+    with pytest.raises(ValueError):
+        group_of("weather")
+
+
+def test_subject_only_from_the_school_list() -> None:
+    # Canonical name exactly as the school wrote it.
+    assert classify("nilai mtk anak saya jelek", ["matematika", "IPA"]).subject == "matematika"
+    assert classify("nilai MTK anak saya jelek", SUBJECTS).subject == "Matematika"
+    assert classify("his maths test", SUBJECTS).subject == "Matematika"
+    assert classify("PR bhs inggris susah", SUBJECTS).subject == "Bahasa Inggris"
+    assert classify("ulangan sains besok?", SUBJECTS).subject == "IPA"
+    assert classify("nilai penjas anak saya", SUBJECTS).subject == "PJOK"
+    # Not on the list: no subject, but still academic.
+    result = classify("nilai matematika anak saya turun", ["IPA", "IPS"])
+    assert result.subject is None and result.category == "academic"
+    assert classify("nilai agama anak saya", ["Matematika"]).subject is None
+    assert classify("nilai matematika anak saya turun").subject is None
+    # A subject alone implies academic; a stronger non-academic signal wins but keeps the subject.
+    assert classify("matematika", SUBJECTS).category == "academic"
+    bullied = classify("anak saya dibully di kelas matematika", SUBJECTS)
+    assert (bullied.category, bullied.subject) == ("bullying", "Matematika")
+    # "Pak" is how parents address a teacher, not the PAK subject, unless written as the subject.
+    assert classify("Pak, nilainya kenapa turun?", ["PAK", "Matematika"]).subject is None
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "🙏🙏🙏", "😭😭", "?!?!", "\n\t", "x" * 4000, ("nilai " * 700)[:4000],
+    " ".join(["anak saya dibully"] * 250)[:4000], "a" * 4000 + " izin sakit",
+])
+def test_odd_input_does_not_crash(text: str) -> None:
+    result = classify(text, SUBJECTS)
+    assert result.category is None or result.category in CATEGORIES
+    assert result.confident == (result.category is not None)
+
+
+def test_emoji_and_empty_are_unclear() -> None:
+    for text in ("", "🙏🙏🙏", "   ", "👍"):
+        assert classify(text, SUBJECTS) == Classification(None, None, None, False)
+
+
+def test_template_and_html_are_plain_text() -> None:
+    assert classify("{{7*7}}", SUBJECTS).category is None
+    assert classify("{% for x in y %}{{ x }}{% endfor %}", SUBJECTS).category is None
+    assert classify("<script>alert(1)</script>", SUBJECTS).category is None
+    result = classify("<b>anak saya sakit</b>, izin tidak masuk {{7*7}}", SUBJECTS)
+    assert result.category == "absence"
+
+
+def test_fast_enough() -> None:
+    classify("warm up the stemmer", SUBJECTS)
+    start = time.perf_counter()
+    for text, _, _ in CASES:
+        classify(text, SUBJECTS)
+    classify("kata " * 800, SUBJECTS)
+    assert time.perf_counter() - start < 2.0
