@@ -114,24 +114,17 @@ async def _demo(sessions, settings: Settings, if_empty: bool):  # type: ignore[n
 
 
 async def _roster_import(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from sqlmodel import select
-
-    from storage.models import School
     from storage.roster import RosterError, import_roster
 
     if not args.path.exists():
         raise UserError(f"{args.path}: no such file or folder")
     try:
-        result = await import_roster(sessions, args.path, school_code=args.school, dry_run=args.dry_run)
+        result = await import_roster(sessions, args.path, school_code=args.school, dry_run=args.dry_run,
+                                     timezone=settings.school_timezone)
     except RosterError as exc:
         if args.json:
             print(json.dumps({"school": args.school, "errors": exc.errors}, ensure_ascii=False))
         raise UserError("roster not imported, nothing was changed:\n" + "\n".join(exc.errors)) from exc
-    if not args.dry_run:
-        async with sessions() as session, session.begin():
-            school = (await session.exec(select(School).where(School.code == result.school))).one()
-            if result.created and school.timezone != settings.school_timezone and not school.office_contact:
-                school.timezone = settings.school_timezone  # a school new to this deployment
     verb = "would import" if args.dry_run else "imported"
     return result.as_json(), (
         f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "

@@ -81,7 +81,8 @@ def parse_office_hours(text: str) -> list[OfficeWindow]:
         last = _day(match["last"]) if match["last"] else first
         start, end = _time(match["start"]), _time(match["end"])
         if end <= start:
-            raise ValueError(f"closing time {match['end']} is not after opening time {match['start']}")
+            raise ValueError(
+                f"closing time {match['end']} is not after opening time {match['start']}")
         # A range may wrap over the weekend, e.g. "Min-Sab" (Sunday to Saturday).
         count = (last - first) % 7 + 1
         for offset in range(count):

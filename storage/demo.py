@@ -1,8 +1,8 @@
 """The fictional demo school, "SMP Negeri Contoh Jembatan", seeded by ``jembatan demo``.
 
 Its roster lives next to this module in ``storage/demo/`` (staff.csv, students.csv,
-guardians.csv). Every person and number in it is invented; the phone numbers are in the
-unassigned-looking ``+62 812-0000-xxxx`` range but valid, so they can be linked in the simulator.
+guardians.csv). Every person and number in it is invented: the phones are obviously fictional
+``+62 812-0000-xxxx`` numbers that are valid Indonesian mobiles, so the simulator can use them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ DEMO_OFFICE_CONTACT = (
 )
 
 
-async def seed_demo(sessions: async_sessionmaker[AsyncSession], *, if_empty: bool) -> ImportResult | None:
+async def seed_demo(
+    sessions: async_sessionmaker[AsyncSession], *, if_empty: bool
+) -> ImportResult | None:
     """Import the demo roster into school ``DEMO``; with ``if_empty`` only into an empty database.
 
     Returns None when ``if_empty`` is set and any school exists already (nothing is touched).

@@ -59,7 +59,10 @@ _CLASS = re.compile(r"^(?P<roman>[IVX]+)-[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 
 
 class RosterError(Exception):
-    """The roster cannot be imported; ``errors`` lists every problem (``file:line: column: reason``)."""
+    """The roster cannot be imported; ``errors`` lists every problem.
+
+    Row problems read ``file:line: column: reason``; ``str()`` is all of them, one per line.
+    """
 
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
@@ -181,7 +184,8 @@ def _table(label: str, kind: str, lines: Iterable[tuple[int, list[object]]],
             header_line = line
             break
     if header is None:
-        errors.append(f"{label}:1: header: the file is empty (expected columns {','.join(COLUMNS[kind])})")
+        expected = ",".join(COLUMNS[kind])
+        errors.append(f"{label}:1: header: the file is empty (expected columns {expected})")
         return None
     missing = [c for c in REQUIRED[kind] if c not in header]
     for column in missing:
@@ -220,11 +224,12 @@ def _read_folder(folder: Path, errors: list[str]) -> dict[str, _Table]:
         if path is None:
             errors.append(f"{kind}.csv: file missing in {folder}")
             continue
+        data = path.read_bytes()
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            errors.append(f"{path.name}: not UTF-8 text near byte {exc.start} "
-                          "(save it as \"CSV UTF-8\")")
+            line = data[:exc.start].count(b"\n") + 1
+            errors.append(f"{path.name}:{line}: not UTF-8 text (save the file as \"CSV UTF-8\")")
             continue
         table = _table(path.name, kind, _csv_lines(text), errors)
         if table is not None:
@@ -246,8 +251,8 @@ def _read_workbook(path: Path, errors: list[str]) -> dict[str, _Table]:
         for kind in KINDS:
             sheet = sheets.get(kind)
             if sheet is None:
-                errors.append(f"{path.name}: missing sheet {kind!r} "
-                              f"(the workbook has {', '.join(repr(ws.title) for ws in workbook.worksheets)})")
+                present = ", ".join(repr(ws.title) for ws in workbook.worksheets)
+                errors.append(f"{path.name}: missing sheet {kind!r} (the workbook has {present})")
                 continue
             lines = ((row[0].row, [c.value for c in row]) for row in sheet.iter_rows() if row)
             table = _table(f"{path.name}[{sheet.title}]", kind, lines, errors)
@@ -387,7 +392,8 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
         if not role:
             bad("role", "missing role")
         elif role not in ROLES:
-            bad("role", f"unknown role {row['role']!r} (expected teacher, counselor, principal or admin)")
+            bad("role", f"unknown role {row['role']!r} "
+                        "(expected teacher, counselor, principal or admin)")
         phone = _phone(check, table, "staff", line, row["phone"])
         if phone is not None:
             if phone in phones:
@@ -401,9 +407,11 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
         if raw_homeroom.strip():
             homeroom = normalize_class(raw_homeroom)
             if class_grade(homeroom) is None:
-                bad("homeroom_class", f"malformed class name {raw_homeroom!r} (expected e.g. VII-A)")
+                bad("homeroom_class",
+                    f"malformed class name {raw_homeroom!r} (expected e.g. VII-A)")
             elif homeroom not in classes:
-                bad("homeroom_class", f"unknown class {homeroom!r} (no student in {students_label} is in it)")
+                bad("homeroom_class",
+                    f"unknown class {homeroom!r} (no student in {students_label} is in it)")
             elif homeroom in homerooms:
                 other, other_line = homerooms[homeroom]
                 bad("homeroom_class", f"class {homeroom} already has homeroom teacher {other} "
@@ -420,7 +428,8 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
                     bad("classes", f"a grade ({item!r}) is only allowed for counselors; "
                                    "list classes like VII-A")
                 elif grade not in grades:
-                    bad("classes", f"unknown grade {item!r} (no class of that grade in {students_label})")
+                    bad("classes",
+                        f"unknown grade {item!r} (no class of that grade in {students_label})")
                 else:
                     covered.append(str(grade))
                 continue
@@ -428,7 +437,8 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
             if class_grade(class_name) is None:
                 bad("classes", f"malformed class name {item!r} (expected e.g. VII-A)")
             elif class_name not in classes:
-                bad("classes", f"unknown class {class_name!r} (no student in {students_label} is in it)")
+                bad("classes",
+                    f"unknown class {class_name!r} (no student in {students_label} is in it)")
             else:
                 covered.append(class_name)
         subjects = _unique(_name(s) for s in _split(row.get("subjects", "")))
@@ -572,7 +582,8 @@ async def _school(session: AsyncSession, code: str | None, name: str | None,
             return schools[0]
         if schools:
             codes = ", ".join(s.code for s in schools)
-            raise RosterError([f"--school is required: the database holds several schools ({codes})"])
+            raise RosterError(
+                [f"--school is required: the database holds several schools ({codes})"])
         code = DEFAULT_SCHOOL_CODE
     school = School(code=code, name=name or code)
     if timezone:
@@ -769,7 +780,8 @@ async def import_roster(
         except IntegrityError as exc:
             await session.rollback()
             # Validation should prevent this; report it as a roster problem, not a crash.
-            raise RosterError([f"{roster.source}: the database refused the roster ({exc.orig})"]) from exc
+            raise RosterError(
+                [f"{roster.source}: the database refused the roster ({exc.orig})"]) from exc
         except BaseException:
             await session.rollback()
             raise
