@@ -75,6 +75,14 @@ _LEXICON: dict[str, dict[str, float]] = {
         "cubit": 2, "ludah": 3, "rampas": 3, "lempar": 2, "sindir": 2, "fitnah": 3,
         "gosip": 2, "julukan": 2.5, "bodoh": 1.5, "goblok": 1.5, "diambil": 1,
         "kata katain": 3.5, "dipermalukan": 3, "diancam": 3, "diedit": 1.5, "kunci": 1,
+        "tampar": 3, "gampar": 3, "jitak": 3, "toyor": 3, "tonjok": 2.5, "dirusak": 2.5,
+        "dirusakin": 2.5, "ketawaan": 3, "bahan ketawaan": 4, "bahan tertawaan": 4,
+        "bahan ejekan": 4, "peras": 3, "minta uang": 2, "dengan paksa": 3, "senioritas": 3,
+        "plonco": 3, "dikerjain": 2.5, "iseng": 2, "diisengin": 2.5, "gencet": 3, "labrak": 3.5,
+        "tindas": 4, "siksa": 3, "kekerasan": 3, "leceh": 4, "pelecehan": 4, "aniaya": 4,
+        "teror": 3, "maki": 2.5, "bentak": 1.5, "dijauhin": 2, "disuruh suruh": 2.5,
+        "robek": 2, "ditarik": 2, "juluk": 3, "julukin": 3, "dijulukin": 3, "dijulukan": 3,
+        "ditendang": 2.5, "dipalakin": 4,
         # English
         "bullied": 4, "pick on": 4, "picked on": 4, "picking on": 4, "tease": 3,
         "call names": 3, "called names": 3, "calling names": 3, "name calling": 3,
@@ -83,7 +91,11 @@ _LEXICON: dict[str, dict[str, float]] = {
         "shove": 2.5, "laugh at": 3, "laughing at": 3, "laughed at": 3, "make fun": 4,
         "made fun": 4, "making fun": 4, "rumour": 3, "rumor": 3, "punch": 2.5, "threat": 3,
         "gang up": 4, "ganged up": 4, "target": 1.5, "nickname": 2, "mean things": 3.5,
-        "mean to": 3, "trip": 1, "spit": 3, "pick on her": 4, "pick on him": 4,
+        "mean to": 3, "spit": 3, "pick on her": 4, "pick on him": 4, "cornered": 3,
+        "nasty": 2.5, "nasty message": 3.5, "mean message": 3.5, "abuse": 2.5, "assault": 3,
+        "harassment": 3.5, "extort": 3, "forced": 2, "slap": 3, "bruise": 2, "ridicule": 3,
+        "taunt": 3, "insult": 3, "took his": 1, "took her": 1, "scratch": 2.5,
+        "came home with": 1, "tripping": 3, "tripped": 2.5, "scratches": 2.5,
     },
     "behaviour": {
         "bolos": 4, "cabut": 1.5, "rokok": 4, "vape": 4, "bohong": 2.5, "kasar": 2.5,
@@ -95,17 +107,27 @@ _LEXICON: dict[str, dict[str, float]] = {
         "ikut ikutan": 1, "contek": 4, "mencontek": 4, "nyontek": 4, "keluar kelas": 2.5,
         "tanpa izin": 3, "jail": 2.5, "tegur": 2, "kelakuan": 2.5, "perilaku": 3, "sikap": 2,
         "rokok elektrik": 4, "panggil": 1, "surat panggilan": 2.5, "ribut": 1.5,
-        "pelanggaran": 2.5, "nonton": 1, "begadang": 1.5,
+        "pelanggaran": 2.5, "nonton": 1, "begadang": 1.5, "tidur di kelas": 2.5,
+        "tidak memperhatikan": 2.5, "nongkrong": 2.5, "pulang malam": 2.5, "keluyuran": 3,
+        "geng motor": 4, "balap liar": 4, "balapan liar": 4, "ugal": 2, "tato": 2, "tindik": 2,
+        "ambil barang": 3, "barang temannya": 2, "berkata kasar": 3, "tidak sopan": 3,
+        "membangkang": 3, "bangkang": 3, "susah diatur": 3, "ngeyel": 2.5, "main game": 2,
+        "waktu pelajaran": 1, "saat pelajaran": 1, "jam pelajaran": 1, "nasehati": 2,
+        "nasihati": 2, "dinasehati": 2, "dinasihati": 2, "pacaran": 3, "dibimbing": 1,
+        "pulang telat": 3, "pulang terlambat": 3, "padahal tidak ada": 2.5, "bilangnya": 1.5,
         # English
         "fight": 3.5, "fought": 3.5, "skip school": 4, "skip class": 4, "cut class": 4,
         "truant": 4, "truancy": 4, "lie": 2.5, "lying": 2.5, "smoke": 3, "vaping": 4,
         "rude": 2.5, "disrespectful": 3, "misbehave": 3.5, "behaviour": 3.5, "behavior": 3.5,
         "detention": 3.5, "suspend": 3.5, "suspension": 3.5, "steal": 3, "stole": 3,
-        "cheat": 2, "swear": 2.5, "aggressive": 2.5, "confiscate": 2.5, "punish": 2,
+        "cheat": 3, "swear": 2.5, "aggressive": 2.5, "confiscate": 2.5, "punish": 2,
         "punishment": 2, "in trouble": 2, "discipline": 2, "talk back": 3, "principal": 1.5,
-        "sent to the principal": 3, "principals office": 3, "vandal": 3, "vandalism": 3,
+        "sent to the principal": 3, "principal office": 3, "vandal": 3, "vandalism": 3,
         "sneak out": 3, "snuck out": 3, "defiant": 3, "tantrum": 2.5, "screen time": 2,
-        "video game": 2, "gaming": 2, "phone": 1,
+        "video game": 2, "gaming": 2, "phone": 1, "attitude": 3, "warning letter": 3.5,
+        "caught": 2, "plagiarism": 3, "copying": 1.5, "sent home": 2, "hang out": 1.5,
+        "sneaking": 2, "disruptive": 3, "naughty": 2.5, "lie to": 2.5,
+        "refusing to follow": 3, "follow rules": 2.5, "break rules": 3, "breaking rules": 3,
     },
     "emotions": {
         "menangis": 3, "nangis": 3, "tangis": 3, "sedih": 2.5, "murung": 3.5, "stres": 3.5,
@@ -123,7 +145,14 @@ _LEXICON: dict[str, dict[str, float]] = {
         "diam": 1.5, "ada masalah": 1.5, "masuk kamar": 1.5, "di kamar": 1.5,
         "tidak ceria": 3, "berubah": 1, "kejadian": 1, "malu": 1, "pemalu": 2,
         "mengeluh": 0.5, "curhat": 1.5, "konsultasi": 1, "guru bk": 1, "bk": 1,
-        "menutup diri": 3, "tertutup": 2,
+        "menutup diri": 3, "tertutup": 2, "tersinggung": 3, "banting": 2.5,
+        "membanting pintu": 3, "tidak mau makan": 3, "nafsu makan": 2.5, "merasa": 1,
+        "tidak berguna": 4, "merasa bodoh": 3, "tidak berharga": 4, "kepikiran": 2.5,
+        "beban": 2, "pede": 2, "tidak pede": 3, "rendah diri": 3.5, "ngambek": 2.5,
+        "cengeng": 2.5, "kesal": 2, "frustasi": 3, "frustrasi": 3, "histeris": 3,
+        "down": 1, "lagi down": 3, "merasa down": 3, "down banget": 3, "gagal": 1.5,
+        "pemarah": 3, "mimpi buruk": 3, "takut gelap": 3, "murung terus": 3,
+        "ngamuk": 3, "amuk": 3, "teriak": 1.5, "fobia": 3, "phobia": 3, "sensitive": 2,
         # English
         "sad": 2.5, "upset": 2.5, "anxious": 4, "anxiety": 4, "depressed": 4, "depression": 4,
         "cry": 3, "tear": 2, "stressed": 3.5, "scared": 2, "afraid": 2, "fear": 2,
@@ -133,8 +162,13 @@ _LEXICON: dict[str, dict[str, float]] = {
         "worried": 1, "worry": 1, "talk to anyone": 1.5, "mood swings": 3,
         "panic attack": 4, "tearful": 3, "not herself": 3, "not himself": 3,
         "seem herself": 3, "seem himself": 3, "embarrassed": 1.5, "shy": 2, "taking it hard": 2,
-        "cant sleep": 2.5, "trouble sleeping": 2.5, "nightmare": 2.5, "therapist": 2.5,
+        "can not sleep": 2.5, "not sleeping": 2.5, "sleeping well": 2, "trouble sleeping": 2.5,
+        "nightmare": 2.5, "therapist": 2.5,
         "psychologist": 2.5, "self harming": 5, "cutting": 2, "isolate": 2.5,
+        "hard time": 2.5, "appetite": 2.5, "not eating": 2.5, "eating disorder": 4,
+        "worthless": 4, "feel stupid": 3, "feels stupid": 3, "gutted": 2.5, "heartbroken": 3,
+        "meltdown": 3, "irritable": 3, "temper": 2.5, "outburst": 3, "struggling emotionally": 4,
+        "feeling down": 3, "clingy": 3, "freeze": 1.5,
     },
     "friendships": {
         "teman": 1, "sahabat": 2.5, "musuh": 2.5, "musuhan": 3.5, "gaul": 3,
@@ -144,13 +178,20 @@ _LEXICON: dict[str, dict[str, float]] = {
         "main sama": 1, "temen": 1, "diajak main": 3, "tidak diajak": 3.5,
         "belum punya teman": 4, "saling sapa": 3, "tidak disapa": 3, "marahan": 3,
         "diaman": 2.5, "diem dieman": 3, "cari teman": 3, "dapat teman": 3, "sekelompok": 1,
+        "sebangku": 2.5, "teman sebangku": 2.5, "tempat duduk": 1.5, "bergantung": 2.5,
+        "satu teman": 1.5, "teman baru": 2.5, "tidak ada yang mau": 2.5, "dimusuhi": 3.5,
+        "ditinggal teman": 3, "teman dekat": 2.5, "pilih pilih teman": 3, "dicuekin": 3,
+        "cuekin": 3, "berbaur": 3, "persahabatan": 3.5, "tidak ada yang suka": 3,
         # English
         "friend": 2, "friendship": 3.5, "best friend": 3, "no friends": 4, "alone": 1.5,
         "left out": 3, "exclude": 2.5, "falling out": 4, "fall out": 4, "fell out": 4,
         "get along": 3, "socialize": 3, "socialise": 3, "peer": 1.5, "classmate": 1,
         "lunch alone": 2, "make friends": 4, "making friends": 4, "made friends": 3,
         "feels left out": 3, "sit alone": 2.5, "sits alone": 2.5,
-        "nobody plays": 3, "no one plays": 3,
+        "nobody plays": 3, "no one plays": 3, "sit with": 2, "nobody wants": 3,
+        "no one wants": 3, "best mate": 3, "mate": 1.5, "not talking": 2, "popular": 2,
+        "fit in": 3, "new friends": 3, "friend group": 3.5, "nobody likes": 3.5,
+        "no one likes": 3.5, "moved away": 1.5,
     },
     "family": {
         "cerai": 4, "pisah": 2.5, "suami": 1.5, "istri": 1.5, "kdrt": 5, "meninggal": 3,
@@ -164,6 +205,12 @@ _LEXICON: dict[str, dict[str, float]] = {
         "mamanya": 0.5, "suami saya": 1, "istri saya": 1, "sakit keras": 2,
         "meninggal dunia": 3.5, "ayah tiri": 3, "ibu tiri": 3, "poligami": 3, "selingkuh": 3,
         "kebakaran": 2.5, "rumah kami": 1.5, "musibah": 2, "keluarga kami": 2,
+        "masalah ekonomi": 3, "ekonomi": 1.5, "sekeluarga": 2, "asuh": 2, "mengasuh": 2,
+        "diasuh": 2, "ayah ibunya": 1, "bapaknya": 0.5, "di penjara": 3, "dipenjara": 3,
+        "lahiran": 2.5, "keguguran": 3, "sakit parah": 2.5, "pindah rumah": 2.5,
+        "tante": 1.5, "om": 1, "paman": 1.5, "bibi": 1.5, "tidak tinggal bersama": 3.5,
+        "tidak tinggal": 2.5, "dimarahi": 1.5, "dimarahi bapaknya": 3, "dimarahi ayahnya": 3,
+        "dimarahi ibunya": 3, "icu": 2,
         # English
         "divorce": 4, "divorced": 4, "separated": 3, "separation": 3, "passed away": 4,
         "died": 3, "death": 3, "funeral": 3, "grandmother": 1.5, "grandfather": 1.5,
@@ -175,6 +222,10 @@ _LEXICON: dict[str, dict[str, float]] = {
         "moved in with": 2, "homeless": 3.5, "evicted": 3.5, "her father and i": 2,
         "his father and i": 2, "her mother and i": 2, "his mother and i": 2, "new sibling": 2,
         "baby brother": 2, "baby sister": 2, "passed": 1, "loss": 2, "cancer": 2,
+        "my husband": 2, "my wife": 2, "husband": 1.5, "wife": 1.5, "raising the kids": 3,
+        "difficult at home": 3.5, "hard at home": 3.5, "home life": 3,
+        "prison": 3, "jail": 2.5, "deployed": 2.5, "moved out": 2.5, "separate": 2.5,
+        "two homes": 3, "splitting time": 2, "diagnosed": 2.5, "lives with us": 1.5,
     },
     "motivation": {
         "malas": 4, "males": 4, "mager": 4, "semangat": 3, "motivasi": 4, "termotivasi": 4,
@@ -183,24 +234,32 @@ _LEXICON: dict[str, dict[str, float]] = {
         "disuruh belajar": 2.5, "mau belajar": 1.5, "rajin": 0.5, "bosan": 2.5, "bosen": 2.5,
         "cuek": 1.5, "ogah": 2.5, "mau kerja aja": 2, "tidak fokus": 1.5, "putus sekolah": 4,
         "berhenti sekolah": 4, "percuma": 3, "tidak peduli": 3, "rajin belajar": 2,
-        "cuma tidur": 2, "tidur terus": 2, "main terus": 1.5, "alasan": 2, "pura pura": 3,
+        "cuma tidur": 2, "tidur terus": 2, "alasan": 2, "pura pura": 3,
         "biar tidak sekolah": 3.5, "supaya tidak sekolah": 3.5, "padahal sehat": 3,
         "tidak mau berangkat": 3, "tidak mau ke sekolah": 3.5, "tidak mau ngerjain": 2.5,
         "ngerjain apa apa": 2, "semaunya": 1.5, "tidak niat": 3, "ogah ogahan": 3,
+        "capek sekolah": 3, "ingin berhenti": 3, "berhenti": 1.5, "tidak ada semangat": 4,
+        "kurang semangat": 4, "tidak semangat": 4, "hp terus": 2, "main terus": 2,
+        "minat belajar": 3, "tidak ada minat": 3.5, "tidak pernah ngerjain": 2.5,
+        "tidak peduli sekolah": 4, "tidak serius": 2.5, "asal asalan": 2.5,
         # English
         "motivation": 4, "motivated": 4, "unmotivated": 4, "lazy": 4, "lost interest": 4,
         "interest": 1, "pointless": 3, "bored": 2.5, "boring": 2.5, "give up": 2.5,
         "effort": 1.5, "procrastinate": 3, "hate school": 3.5, "hates school": 3.5,
-        "refuse": 2, "wont study": 3, "does not want to study": 3, "drop out": 3.5,
-        "doesnt care": 4, "dont care": 3.5, "care about school": 3.5, "not interested": 3,
+        "refuse": 2, "will not study": 3, "does not want to study": 3, "drop out": 3.5,
+        "does not care": 4, "do not care": 3.5, "care about school": 3.5, "not interested": 3,
         "gave up": 3, "no effort": 3, "fake sick": 3.5, "pretend": 2, "school refusal": 4,
-        "wont go to school": 3.5, "doesnt want to go": 3, "apathetic": 3,
+        "will not go to school": 3.5, "does not want to go": 3, "apathetic": 3,
+        "see the point": 3, "no point": 3, "will not do": 2, "any work": 1, "no interest": 3,
+        "lack of motivation": 4, "switched off": 3, "bother with school": 3.5,
+        "should bother": 2, "why bother": 3,
     },
     "study_career": {
         "jurusan": 4, "jurus": 4, "kuliah": 4, "kampus": 3, "universitas": 4,
         "perguruan tinggi": 4, "snbp": 4, "snbt": 4, "sbmptn": 4, "utbk": 4, "ptn": 4,
         "pts swasta": 2, "beasiswa": 2.5, "karier": 4, "karir": 4, "cita": 3, "profesi": 2.5,
-        "lanjut": 1.5, "smk": 2, "sma": 1, "peminatan": 3.5, "bakat": 2.5, "minat bakat": 4,
+        "lanjut": 1.5, "tertarik": 1, "smk": 2, "sma": 1, "peminatan": 3.5, "bakat": 2.5,
+        "minat bakat": 4,
         "tes minat": 4, "kedokteran": 2.5, "programmer": 2, "masa depan": 2.5, "saran": 1,
         "bingung": 0.5, "cocok": 1, "fakultas": 4, "teknik": 2, "teknik sipil": 4, "itb": 3,
         "ugm": 3, "ui": 2, "ipb": 3, "unpad": 3, "undip": 3, "unair": 3, "pesantren": 2.5,
@@ -209,6 +268,11 @@ _LEXICON: dict[str, dict[str, float]] = {
         "ipdn": 3, "stan": 2, "pendaftaran": 1, "ppdb": 2.5, "spmb": 2.5, "lanjut sekolah": 3,
         "sekolah lanjutan": 3, "ambil apa": 1.5, "daftar kuliah": 4, "psikotes": 3,
         "bimbingan karir": 4, "mau jadi": 2.5, "ingin jadi": 2.5, "ingin masuk": 1.5,
+        "pelayaran": 2.5, "daftar sekolah": 2.5, "rekomendasi sekolah": 3, "cocok masuk": 2.5,
+        "ipa atau ips": 4, "ips atau ipa": 4, "masuk ipa": 3, "masuk ips": 3,
+        "masuk sma": 2.5, "masuk smk": 2.5, "masuk smp": 2.5, "desainer": 2,
+        "lanjut ke": 2, "politeknik": 3, "akademi": 2.5, "d3": 2,
+        "s1": 2, "passing grade": 3.5,
         # English
         "university": 4, "college": 3.5, "major": 3, "career": 4, "future": 1.5,
         "after graduation": 2.5, "scholarship": 2.5, "vocational": 3, "degree": 2,
@@ -216,10 +280,12 @@ _LEXICON: dict[str, dict[str, float]] = {
         "option": 1, "engineer": 3, "be a doctor": 3.5, "be an engineer": 3.5,
         "wants to be": 2.5, "wants to become": 3, "which subjects should": 3,
         "career path": 4, "admission": 2.5, "entrance exam": 3.5, "boarding school": 2.5,
-        "high school": 1.5, "gap year": 3.5, "internship": 3,
+        "high school": 1.5, "gap year": 3.5, "internship": 3, "get into medicine": 4,
+        "a level": 3, "get into": 1.5, "overseas": 1, "apply for university": 4,
+        "study medicine": 4, "careers": 4, "which school": 2,
     },
     "academic": {
-        "nilai": 2.5, "ulangan": 3, "ujian": 2.5, "uji": 2.5, "tes": 2, "uts": 3, "uas": 3,
+        "nilai": 2.5, "ulangan": 3, "ujian": 2.5, "uji": 2.5, "tes": 1.5, "uts": 3, "uas": 3,
         "pts": 2.5, "sts": 3, "sas": 3, "pat": 2, "asesmen": 3, "sumatif": 3, "formatif": 3,
         "remedial": 4, "remed": 4, "perbaikan nilai": 3, "perbaikan": 1.5, "tugas": 2.5,
         "pr": 3, "pekerjaan rumah": 3.5, "pelajaran": 2.5, "ajar": 1.5, "les": 2.5,
@@ -234,9 +300,15 @@ _LEXICON: dict[str, dict[str, float]] = {
         "guru les": 2.5, "kosong": 0.5, "pe er": 3, "susulan": 3.5, "ulangan susulan": 4,
         "ujian susulan": 4, "ketinggalan pelajaran": 3.5, "lks": 3, "buku paket": 2,
         "kerja kelompok": 2.5, "tugas kelompok": 3, "nilai harian": 3, "terancam": 0.5,
-        "tidak naik kelas": 4, "belajar tambahan": 2.5, "penjelasan": 1,
+        "tidak naik kelas": 4, "belajar tambahan": 2.5, "penjelasan": 1, "nilai sikap": 3.5,
+        "kisi kisi": 3.5, "latihan soal": 3, "soal ujian": 3, "soal ulangan": 3, "jawaban": 1,
+        "modul": 2.5,
+        "diajari": 2, "dijelaskan": 1.5, "dijelaskan lagi": 2.5, "lancar": 1.5,
+        "ujian sekolah": 3, "persiapan ujian": 3, "try out": 3, "tryout": 3,
+        "jadwal pas": 3, "pas semester": 2.5, "ujian praktek": 3, "ujian praktik": 3,
+        "batas pengumpulan": 3, "pengumpulan": 2,
         # English
-        "grade": 2.5, "mark": 2.5, "score": 2.5, "exam": 2.5, "test": 2, "quiz": 2.5,
+        "grade": 2.5, "mark": 2.5, "score": 2.5, "exam": 2.5, "test": 1.5, "quiz": 2.5,
         "homework": 4, "assignment": 3.5, "project": 2, "remedial test": 4, "retake": 3,
         "tutor": 2.5, "tutoring": 2.5, "lesson": 2, "subject": 1.5, "learn": 1.5,
         "study": 1.5, "struggle": 1.5, "understand": 1.5, "reading": 2, "writing": 1.5,
@@ -244,7 +316,10 @@ _LEXICON: dict[str, dict[str, float]] = {
         "fail": 2, "failing": 2, "repeat the year": 3.5, "rank": 2, "low mark": 3,
         "low grade": 3, "topic": 2, "extra help": 3, "worksheet": 3, "textbook": 2,
         "study guide": 3, "syllabus": 3, "spelling": 2, "tuition class": 3,
-        "parent teacher": 1.5, "progress": 1.5, "grading": 2.5, "marked": 2,
+        "parent teacher": 1.5, "progress": 1.5, "grading": 2.5, "marked": 2, "revise": 2.5,
+        "revision": 2.5, "essay": 2.5, "handed in": 2.5, "hand in": 2.5, "paper": 1,
+        "page": 1, "coursework": 3, "mock exam": 3, "result": 1.5, "resit": 4,
+        "makeup test": 4, "make up test": 4, "criteria": 2, "rubric": 3,
     },
     "absence": {
         "izin": 3.5, "sakit": 3, "tidak masuk": 4, "tidak bisa masuk": 4, "tidak sekolah": 3,
@@ -262,19 +337,29 @@ _LEXICON: dict[str, dict[str, float]] = {
         "istirahat dulu": 2, "patah": 2, "berobat": 3, "periksa": 1.5, "rawat inap": 4,
         "gejala": 1.5, "pusing": 1.5, "cacar": 3, "dbd": 3, "sesak": 2, "operasi": 2,
         "khitan": 3, "sunat": 3, "sunatan": 3, "keperluan keluarga": 3.5,
-        "urusan keluarga": 3.5, "dispensasi": 3,
+        "urusan keluarga": 3.5, "dispensasi": 3, "ikut keluarga": 3, "mohon izin": 4,
+        "minta izin": 4, "izin tidak masuk": 5, "sakit gigi": 3, "pulang duluan": 3,
+        "guru piket": 2, "ban bocor": 2.5, "bocor": 1, "macet": 2, "kesiangan": 3,
+        "tidak bisa berangkat": 3.5, "belum bisa masuk": 4, "belum bisa sekolah": 4,
+        "izin tidak ikut": 4.5, "tidak ikut": 1.5, "terkilir": 2.5, "keseleo": 2.5,
+        "cedera": 2.5, "vaksin": 2.5, "imunisasi": 2.5, "banjir": 2, "masuk agak siang": 3,
         # English
         "absent": 4, "absence": 4, "sick": 3.5, "ill": 3.5, "fever": 3.5, "cough": 2.5,
         "doctor": 2, "hospital": 3, "appointment": 2.5, "excuse": 2.5, "late": 2,
         "leave early": 4, "pick up early": 3.5, "miss school": 4, "missed school": 4,
         "missing school": 4, "stay home": 3.5, "staying home": 3.5, "not coming": 3.5,
-        "wont be in": 3, "will not be in": 3, "day off": 3, "attendance": 3.5,
+        "will not be in": 3, "day off": 3, "attendance": 3.5,
         "vomit": 3, "wedding": 2.5, "covid": 3, "injured": 2, "unwell": 3.5,
         "stomach bug": 4, "stomach ache": 3, "stomachache": 3, "keep her home": 4,
         "keep him home": 4, "keeping her home": 4, "keeping him home": 4,
         "under the weather": 4, "not feeling well": 4, "feeling unwell": 4, "headache": 2.5,
         "migraine": 2.5, "rest at home": 3, "family trip": 2, "family emergency": 3,
-        "chickenpox": 3, "dentist": 2.5, "surgery": 2,
+        "chickenpox": 3, "dentist": 2.5, "surgery": 2, "caught a cold": 3.5, "miss": 1.5,
+        "will miss": 3.5, "travel": 2, "travelling": 2, "traveling": 2, "overslept": 3.5,
+        "oversleep": 3.5, "be in by": 2.5, "running late": 3,
+        "temperature": 2.5, "high temperature": 3.5, "leave of absence": 4, "days off": 3,
+        "not be in": 3, "not be at school": 3.5, "away from school": 3, "be off": 3,
+        "dental": 2.5, "pick her up": 1.5, "pick him up": 1.5,
     },
     "fees": {
         "uang": 2, "bayar": 3.5, "spp": 4, "komite": 3, "uang komite": 4, "biaya": 3.5,
@@ -284,12 +369,17 @@ _LEXICON: dict[str, dict[str, float]] = {
         "bukti transfer": 4, "rekening": 3, "virtual account": 3.5, "keringanan": 3,
         "ringan": 1, "tagih": 3.5, "denda": 2.5, "harga": 2, "mahal": 2, "study tour": 3,
         "tabung": 2, "kip": 2, "pip": 2, "dana bos": 2, "gratis": 1.5, "berapa": 0.5,
-        "tidak mampu": 2,
+        "tidak mampu": 2, "nominaluang": 3, "rp": 3, "konfirmasi": 1, "potongan": 2,
+        "diskon": 2.5, "uang kegiatan": 4, "uang ekstrakurikuler": 4, "sanggup": 1,
+        "tidak sanggup bayar": 4, "gajian": 2, "uang pangkal": 4, "angsur": 3, "lunasi": 3.5,
+        "qris": 3.5, "uang perpisahan": 4, "iuran kelas": 4,
         # English
         "fee": 4, "pay": 3.5, "paid": 3.5, "payment": 4, "tuition": 4, "installment": 4,
         "instalment": 4, "invoice": 4, "bill": 2.5, "receipt": 3, "bank transfer": 4,
         "cost": 3, "how much": 2.5, "price": 2.5, "refund": 3.5, "money": 1.5,
-        "discount": 2.5, "afford": 3, "overdue": 3, "committee fee": 4,
+        "discount": 2.5, "afford": 3, "overdue": 3, "committee fee": 4, "charge": 3,
+        "breakdown": 1, "due": 1.5, "deposit": 2.5, "balance": 1.5, "outstanding": 2,
+        "cash": 2.5, "trip money": 3,
     },
     "documents": {
         "ijazah": 5, "legalisir": 5, "surat keterangan": 3.5, "surat pindah": 5,
@@ -302,13 +392,19 @@ _LEXICON: dict[str, dict[str, float]] = {
         "salah ketik": 3, "salah tulis": 3, "perbaikan data": 4, "visa": 2, "paspor": 2,
         "dokumen": 3.5, "berkas": 3, "stempel": 2.5, "cap": 1.5, "tanda tangan": 2,
         "nomor induk": 3.5, "buku induk": 3.5, "surat": 1, "aktif sekolah": 3, "bpjs": 1.5,
-        "surat aktif": 4, "rapor asli": 3,
+        "surat aktif": 4, "rapor asli": 3, "tunjangan": 2, "tanggal lahir": 2.5,
+        "salah tanggal": 3, "diperbaiki": 1, "pindahkan": 2, "sekolah lain": 2,
+        "kartu identitas": 3, "surat baik": 3, "surat kelakuan baik": 4, "skhun": 4,
         # English
         "certificate": 4, "diploma": 4.5, "transcript": 4.5, "transfer letter": 5,
         "letter": 2.5, "document": 3.5, "copy": 2, "certified": 2.5, "enrollment": 2,
         "enrolment": 2, "record": 2, "student card": 4, "id card": 3.5,
         "birth certificate": 4, "passport": 2, "stamp": 2, "signature": 1.5,
-        "moving abroad": 2, "change school": 3, "new school": 1.5,
+        "moving abroad": 2, "change school": 3, "new school": 1.5, "original": 2.5,
+        "lost": 1.5, "reference letter": 4, "recommendation letter": 4,
+        "letter of recommendation": 4, "send me a copy": 3, "school records": 4,
+        "proof of enrollment": 4, "proof of enrolment": 4, "reissue": 3.5, "student id": 4,
+        "official letter": 4, "embassy": 2.5, "enrolled": 1.5,
     },
 }
 
@@ -337,9 +433,9 @@ _SLANG: dict[str, str] = {
     **dict.fromkeys(("bgt", "bngt", "bener2"), "banget"),
     **dict.fromkeys(("cape", "capek", "cpk"), "capek"),
     "yg": "yang", "dgn": "dengan", "dg": "dengan", "utk": "untuk", "tgs": "tugas",
-    "kls": "kelas", "ortu": "orang tua", "hp": "hp", "org": "orang", "dr": "dari",
-    "tp": "tapi", "tpi": "tapi", "jg": "juga", "lg": "lagi", "aja": "aja", "sm": "sama",
-    "ngerjain": "ngerjain", "brantem": "berantem", "brentem": "berantem",
+    "kls": "kelas", "ortu": "orang tua", "org": "orang", "dr": "dari",
+    "tp": "tapi", "tpi": "tapi", "jg": "juga", "lg": "lagi", "sm": "sama",
+    "brantem": "berantem", "brentem": "berantem",
     "dibuli": "dibully", "ngebully": "dibully", "ngebuli": "dibully", "bullyan": "bully",
     "remidi": "remedial", "remid": "remedial", "ngelawan": "melawan", "nyontek": "mencontek",
     "males2an": "males", "murid": "siswa", "ijasah": "ijazah", "legalisasi": "legalisir",
@@ -353,7 +449,21 @@ _INFORMAL_PREFIXES = ("nge", "di", "ke", "ter", "ng")
 _INFORMAL_SUFFIXES = ("in",)
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
-_REDUP_RE = re.compile(r"\b([a-z]{2,})2(nya|an)?\b")  # "teman2nya" -> "teman teman nya"
+_REDUP_RE = re.compile(r"\b([a-z]{2,})2(nya|an)?\b")  # "teman2nya" -> "teman temannya"
+_MONEY_RE = re.compile(
+    r"(?:\brp\.?\s?\d[\d.,]*|\$\s?\d[\d.,]*|\b\d[\d.,]*\s?(?:rb|ribu|k|jt|juta|rupiah)\b)")
+_CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("shan't", "shall not"),
+                 ("n't", " not"), ("'ll", " will"), ("'re", " are"), ("'ve", " have"),
+                 ("'m", " am"), ("'d", " would"), ("'s", ""), ("'", ""))
+
+
+def _expand_english(text: str) -> str:
+    """Contractions and possessives: "won't" -> "will not", "son's" -> "son"."""
+    if "'" not in text:
+        return text
+    for short, full in _CONTRACTIONS:
+        text = text.replace(short, full)
+    return text
 
 
 # --- subjects ------------------------------------------------------------------------------
@@ -363,7 +473,8 @@ _SUBJECT_FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # family: (names that identify the school's subject, extra aliases found in messages)
     "matematika": (("matematika", "math", "maths", "mathematics", "mtk", "matematika wajib"),
                    ("mtk", "matematika", "math", "maths", "mathematics", "matika", "algebra",
-                    "geometry", "calculus", "aljabar", "geometri", "fractions", "trigonometri")),
+                    "geometry", "calculus", "aljabar", "geometri", "fractions", "trigonometri",
+                    "pecahan", "perkalian")),
     "ipa": (("ipa", "sains", "science", "ilmu pengetahuan alam"),
             ("ipa", "sains", "science", "fisika", "biologi", "kimia", "physics", "biology",
              "chemistry")),
@@ -397,6 +508,11 @@ _SUBJECT_FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Subject names that are ordinary words in a message ("Pak" = sir, "or", "PE" in "pe er" = PR):
 # they count only when written in capitals, as a subject name would be.
 _CAPITALS_ONLY = {"pak", "pe", "or", "art"}
+# Where a subject's name does not mean the subject: an apology for one's English, a school event.
+_NOT_A_SUBJECT: tuple[tuple[str, ...], ...] = (
+    ("my", "english"), ("our", "english"), ("bahasa", "inggris", "saya"), ("pentas", "seni"),
+    ("hari", "olahraga"), ("sports", "day"),
+)
 
 
 @lru_cache(maxsize=1)
@@ -467,7 +583,9 @@ def _tokens(text: str) -> list[str]:
     """Lowercased word tokens with chat spelling expanded; anything else is a separator."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = _REDUP_RE.sub(lambda m: f"{m[1]} {m[1]}{m[2] or ''}", text)
-    text = text.replace("'", "").replace("\u2019", "")  # "doesn't" -> "doesnt", "son's" -> "sons"
+    text = _expand_english(text.replace("\u2019", "'"))
+    # An amount of money is a fee signal whatever the words around it ("transfer 500rb").
+    text = _MONEY_RE.sub(" nominaluang ", text)
     out: list[str] = []
     for raw in _TOKEN_RE.findall(text):
         out.extend(_SLANG[raw].split() if raw in _SLANG and " " in _SLANG[raw] else [raw])
@@ -541,9 +659,12 @@ def _score(tokens: list[str]) -> dict[str, float]:
     return scores
 
 
-def _subject_aliases(subjects: Iterable[str]) -> list[tuple[tuple[str, ...], str, bool]]:
+_Alias = tuple[tuple[str, ...], str, bool]
+
+
+def _subject_aliases(subjects: Iterable[str]) -> list[_Alias]:
     """(alias tokens, canonical name, is the school's own name) for each subject on the list."""
-    out: list[tuple[tuple[str, ...], str, bool]] = []
+    out: list[_Alias] = []
     for canonical in subjects:
         own = tuple(_TOKEN_RE.findall(unicodedata.normalize("NFKC", canonical).lower()))
         if not own:
@@ -554,6 +675,17 @@ def _subject_aliases(subjects: Iterable[str]) -> list[tuple[tuple[str, ...], str
             if name in identifying:
                 out.extend((_split(alias), canonical, False) for alias in aliases)
     return out
+
+
+def _mask_not_subjects(tokens: list[str]) -> list[str]:
+    """Tokens with the words of _NOT_A_SUBJECT phrases blanked out."""
+    masked = list(tokens)
+    for phrase in _NOT_A_SUBJECT:
+        n = len(phrase)
+        for i in range(len(tokens) - n + 1):
+            if tuple(tokens[i:i + n]) == phrase:
+                masked[i:i + n] = [""] * n
+    return masked
 
 
 def _find_subject(text: str, tokens: list[str], subjects: Sequence[str]) -> str | None:
@@ -578,6 +710,16 @@ def _find_subject(text: str, tokens: list[str], subjects: Sequence[str]) -> str 
     return best[3] if best else None
 
 
+_GENERIC_SUBJECTS = frozenset(
+    alias for names, aliases in _SUBJECT_FAMILIES.values() for alias in (*names, *aliases)
+    if " " not in alias and alias not in _CAPITALS_ONLY
+) | {"prakarya", "fisika", "kimia", "biologi", "sejarah", "geografi", "sosiologi"}
+
+
+def _names_a_subject(tokens: list[str]) -> bool:
+    return any(t in _GENERIC_SUBJECTS or _SLANG.get(t) in _GENERIC_SUBJECTS for t in tokens)
+
+
 def _decide(scores: dict[str, float]) -> str | None:
     """The top category if it is strong enough and clear of every other group, else None."""
     top = max(CATEGORIES, key=lambda c: (scores[c], -CATEGORIES.index(c)))
@@ -592,11 +734,12 @@ def _decide(scores: dict[str, float]) -> str | None:
 def classify(text: str, subjects: Sequence[str] = ()) -> Classification:
     """Route a parent's message: category and group (None when unclear) and a named subject."""
     tokens = _tokens(text or "")
-    subject = _find_subject(text or "", tokens, subjects)
+    subject_tokens = _mask_not_subjects(tokens)
+    subject = _find_subject(text or "", subject_tokens, subjects)
     scores = _score(tokens)
     if subject is not None:
         scores["academic"] += SUBJECT_WEIGHT
-    elif _names_a_subject(tokens):
+    elif _names_a_subject(subject_tokens):
         # A subject the school does not list ("prakarya", "math" at another school) still
         # means a learning question; it is just not reported.
         scores["academic"] += SUBJECT_WEIGHT
@@ -605,12 +748,3 @@ def classify(text: str, subjects: Sequence[str] = ()) -> Classification:
         return Classification(None, None, subject, False)
     return Classification(category, _GROUP_OF[category], subject, True)
 
-
-_GENERIC_SUBJECTS = frozenset(
-    alias for names, aliases in _SUBJECT_FAMILIES.values() for alias in (*names, *aliases)
-    if " " not in alias and alias not in _CAPITALS_ONLY
-) | {"prakarya", "fisika", "kimia", "biologi", "sejarah", "geografi", "sosiologi"}
-
-
-def _names_a_subject(tokens: list[str]) -> bool:
-    return any(t in _GENERIC_SUBJECTS or _SLANG.get(t) in _GENERIC_SUBJECTS for t in tokens)
