@@ -10,9 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
-import secrets
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,31 +130,19 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
 
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
-    from sqlmodel import select
+    from storage.link_codes import UnknownPerson, issue_link_code
+    from storage.models import utcnow
 
-    from storage.models import Guardian, LinkCode, Staff, utcnow
-    from storage.phones import InvalidPhone, normalize_phone
-
-    async with sessions() as session, session.begin():
-        person: Guardian | Staff | None = (await session.exec(select(Staff).where(Staff.staff_code == who))).first()
-        if person is None:
-            try:
-                phone = normalize_phone(who)
-            except InvalidPhone as exc:
-                raise UserError(f"{who!r} is neither a staff id nor a valid phone number") from exc
-            person = (await session.exec(select(Staff).where(Staff.phone == phone))).first() or \
-                (await session.exec(select(Guardian).where(Guardian.phone == phone))).first()
-        if person is None:
-            raise UserError(f"{who!r} is not in any roster")
-        now = utcnow()
-        code = secrets.token_urlsafe(9)
-        session.add(LinkCode(code=code, school_id=person.school_id, phone=person.phone, created_at=now,
-                             expires_at=now + timedelta(hours=settings.link_code_ttl_hours)))
+    try:
+        async with sessions() as session, session.begin():
+            code, person = await issue_link_code(session, who, now=utcnow(), ttl_hours=settings.link_code_ttl_hours)
+    except UnknownPerson as exc:
+        raise UserError(str(exc)) from exc
     username = await _bot_username(settings)
-    link = f"https://t.me/{username}?start={code}" if username else None
-    data = {"code": code, "name": person.name, "expires_at": (now + timedelta(hours=settings.link_code_ttl_hours)).isoformat(),
+    link = f"https://t.me/{username}?start={code.code}" if username else None
+    data = {"code": code.code, "name": person.name, "expires_at": code.expires_at.isoformat() if code.expires_at else None,
             "link": link}
-    human = f"Code for {person.name}: {code}\nSend it to the bot as: /start {code}"
+    human = f"Code for {person.name}: {code.code}\nSend it to the bot as: /start {code.code}"
     if link:
         human += f"\nOr open: {link}"
     return data, human

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:30:51.751878
+Create Date: 2026-11-23 12:40:26.519281
 """
 from collections.abc import Sequence
 
