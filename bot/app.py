@@ -86,7 +86,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             app.router.routes.extend(simulator.routes())
         if telegram is not None:
             await telegram.start(polling=settings.telegram_mode == "polling")
-        await inbox.recover()
+        try:
+            await inbox.recover()
+        except (SQLAlchemyError, OSError) as exc:  # start anyway: /healthz tells what is wrong
+            log.error("could not recover unprocessed updates (database unavailable?): %s", exc)
         if run_sender:
             services.tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
         scheduler = None

@@ -68,7 +68,9 @@ class TokenBucket:
 
     def wait_time(self, now: datetime) -> float:
         self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        if self.tokens >= 1 - 1e-6:  # float dust must not turn into endless micro-waits
+            return 0.0
+        return max((1 - self.tokens) / self.rate, 0.001)
 
     def take(self, now: datetime) -> None:
         self._refill(now)

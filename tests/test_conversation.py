@@ -234,3 +234,19 @@ async def test_principal_and_unused_staff_see_nothing_of_others(sqlite_url: str)
     async with running_school(sqlite_url) as school:
         await school.say(MAYA, "Ani dibully")
         assert await school.inbox(AHMAD) == []
+
+
+async def test_health_names_the_database_when_it_is_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from bot.app import create_app
+    from tests.harness import settings_for
+
+    app = create_app(settings_for("postgresql+asyncpg://nobody@127.0.0.1:1/none"), run_scheduler=False,
+                     run_sender=False)
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+            response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"

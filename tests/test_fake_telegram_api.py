@@ -85,7 +85,8 @@ async def test_send_message_with_inline_keyboard_is_recorded_decoded(
     assert record["reply_markup"] == {
         "inline_keyboard": [[{"text": "Hadir", "callback_data": "hadir"}]]
     }
-    assert [m["text"] for m in api.messages_to(USER)] == ["Rapat orang tua Sabtu ini", "Terima kasih"]
+    texts = [m["text"] for m in api.messages_to(USER)]
+    assert texts == ["Rapat orang tua Sabtu ini", "Terima kasih"]
     assert api.messages_to(USER + 1) == []
 
 
@@ -107,7 +108,9 @@ async def test_send_message_with_contact_keyboard(api: FakeBotAPI, bot: Bot) -> 
 
 async def test_reply_parameters_become_reply_to_message(api: FakeBotAPI, bot: Bot) -> None:
     api.push_update(text_update(1, USER, "Anak saya sakit", message_id=41))
-    reply = await bot.send_message(USER, "Semoga lekas sembuh", reply_parameters=ReplyParameters(41))
+    reply = await bot.send_message(
+        USER, "Semoga lekas sembuh", reply_parameters=ReplyParameters(41)
+    )
 
     assert reply.reply_to_message is not None
     assert reply.reply_to_message.text == "Anak saya sakit"
@@ -283,7 +286,8 @@ async def test_callback_answer_and_edits(api: FakeBotAPI, bot: Bot) -> None:
         await bot.edit_message_text("Hadir ✔", chat_id=USER, message_id=menu.message_id)
     await bot.edit_message_reply_markup(USER, menu.message_id, reply_markup=_inline("batal"))
     current = api.message(USER, menu.message_id)
-    assert current is not None and current["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "batal"
+    assert current is not None
+    assert current["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "batal"
 
 
 async def test_set_my_commands(api: FakeBotAPI, bot: Bot) -> None:

@@ -154,7 +154,7 @@ class FakeBotAPI:
 
     @property
     def base_url(self) -> str:
-        """What to pass to PTB's ``base_url``: requests then go to ``{base_url}{token}/{method}``."""
+        """What to pass to PTB's ``base_url``; requests go to ``{base_url}{token}/{method}``."""
         if self.port is None:
             raise RuntimeError("FakeBotAPI is not started")
         return f"http://127.0.0.1:{self.port}/bot"
@@ -406,7 +406,8 @@ class FakeBotAPI:
         key, message = self._edit_target(params)
         if key is None or message is None:
             return True  # inline message: Telegram answers True
-        if self._raw_text.get(key) == (str(text), parse_mode) and message.get("reply_markup") == markup:
+        unchanged = self._raw_text.get(key) == (str(text), parse_mode)
+        if unchanged and message.get("reply_markup") == markup:
             raise _bad(_NOT_MODIFIED)
         message["text"] = plain
         self._raw_text[key] = (str(text), parse_mode)
@@ -560,7 +561,7 @@ class FakeBotAPI:
             return dict(self._chats[chat_id])
         if chat_id > 0:
             return {"id": chat_id, "first_name": "Budi", "type": "private"}
-        kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+        kind = "supergroup" if chat_id <= -1_000_000_000_000 else "group"  # -100xxxxxxxxxx
         return {"id": chat_id, "title": "Grup", "type": kind}
 
     def _reply_target(self, chat_id: int, params: dict[str, Any]) -> dict[str, Any] | None:
