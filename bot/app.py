@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,16 +23,19 @@ from starlette.routing import Route
 
 from bot.channels.simulator import SimulatorChannel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.whatsapp import WhatsAppChannel, signature_is_valid
 from bot.clock import Clock, SystemClock
 from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
-from bot.web import BadInput, TooLarge, read_json
+from bot.web import BadInput, TooLarge, read_body, read_json
+from storage.delivery import record_delivery
 from handlers.turn import Policy
 from scheduler.jobs import build_scheduler
 from storage.db import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Services:
     inbox: Inbox
     sender: Sender
     telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
     simulator: SimulatorChannel | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -78,9 +83,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                        rate_per_second=settings.telegram_rate_per_second,
                                        chat_rate_per_second=settings.telegram_chat_rate_per_second)
             clients.append(telegram)
-        sender = Sender(sessions, clients, clock=clock)
+        whatsapp = None
+        if settings.whatsapp_enabled:
+            whatsapp = WhatsAppChannel(
+                account_sid=settings.twilio_account_sid or "", auth_token=settings.twilio_auth_token or "",
+                sender=settings.twilio_whatsapp_from or "", api_base_url=settings.twilio_api_base_url,
+                content_sids=settings.content_sids, rate_per_second=settings.twilio_messages_per_second,
+                status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/whatsapp/status"
+                if settings.public_base_url else None, clock=clock, inbox=inbox)
+            await whatsapp.start()
+            clients.append(whatsapp)
+        sender = Sender(sessions, clients, clock=clock, simulator_enabled=settings.simulator_enabled)
         inbox.on_outbox = sender.notify
-        services = Services(settings, engine, sessions, inbox, sender, telegram, simulator)
+        services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator)
         state["services"] = app.state.services = services
         if simulator is not None:
             app.router.routes.extend(simulator.routes())
@@ -110,6 +125,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                     task.cancel()
             if telegram is not None:
                 await telegram.stop()
+            if whatsapp is not None:
+                await whatsapp.stop()
             await engine.dispose()
 
     async def healthz(request: Request) -> Response:
@@ -142,6 +159,58 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return JSONResponse({"ok": True})
 
+    async def twilio_form(request: Request) -> dict[str, str] | Response:
+        """The signed form of a Twilio webhook, or the refusal to send back."""
+        services = state["services"]
+        if services.whatsapp is None:
+            return JSONResponse({"error": "the WhatsApp channel is not enabled"}, status_code=404)
+        body = await read_body(request)
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadInput(f"malformed form: {exc}") from exc
+        form = dict(pairs)
+        # Behind a TLS proxy we see http://internal-host: sign against the public origin instead.
+        origin = (settings.public_base_url or str(request.base_url)).rstrip("/")
+        url = origin + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if not signature_is_valid(settings.twilio_auth_token, url, form,
+                                  request.headers.get("X-Twilio-Signature", "")):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        return form
+
+    async def whatsapp_webhook(request: Request) -> Response:
+        form = await twilio_form(request)
+        if isinstance(form, Response):
+            return form
+        sid = form.get("MessageSid", "")
+        if not sid or not form.get("From"):
+            raise BadInput("a Twilio message needs MessageSid and From")
+        try:
+            await state["services"].inbox.accept("whatsapp", sid, form)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("whatsapp message not stored (database): %s", exc)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def whatsapp_status(request: Request) -> Response:
+        form = await twilio_form(request)
+        if isinstance(form, Response):
+            return form
+        sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        if not sid or not status:
+            raise BadInput("a status callback needs MessageSid and MessageStatus")
+        services = state["services"]
+        try:
+            async with services.sessions() as session, session.begin():
+                await record_delivery(session, channel="whatsapp", external_id=sid, status=status,
+                                      error_code=form.get("ErrorCode") or None, now=clock.now(),
+                                      simulator_enabled=settings.simulator_enabled)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("status callback not stored (database): %s", exc)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        services.sender.notify()
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
     async def bad_input(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
@@ -151,6 +220,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
+        Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
+        Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={BadInput: bad_input, TooLarge: too_large,

@@ -19,6 +19,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from storage.delivery import tell_staff_undelivered
 from storage.models import ChannelAccount, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ MAX_ATTEMPTS = 8
 class RetryLater(Exception):
     """The platform asked us to wait (429) or failed transiently."""
 
-    def __init__(self, seconds: float, reason: str, *, whole_channel: bool = False) -> None:
+    def __init__(self, seconds: float | None, reason: str, *, whole_channel: bool = False) -> None:
         super().__init__(reason)
         self.seconds = seconds
         self.reason = reason
@@ -45,6 +46,14 @@ class PermanentFailure(Exception):
         self.unreachable = unreachable
 
 
+class NeedsTemplate(Exception):
+    """Outside the platform's free-form window and no approved template for this message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ChannelClient(Protocol):
     """What the sender needs of a channel adapter."""
 
@@ -52,7 +61,7 @@ class ChannelClient(Protocol):
     rate_per_second: float
     chat_rate_per_second: float
 
-    async def deliver(self, message: OutboxMessage) -> str:
+    async def deliver(self, message: OutboxMessage, account: ChannelAccount | None) -> str:
         """Send one message; return the platform's message id."""
         ...
 
@@ -96,8 +105,9 @@ class Sender:
     """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
-                 clock: Clock, batch: int = 100) -> None:
+                 clock: Clock, batch: int = 100, simulator_enabled: bool = False) -> None:
         self.sessions = sessions
+        self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
         self.channels = {c.name: _ChannelState(c, TokenBucket(c.rate_per_second, max(1.0, c.rate_per_second)))
@@ -145,10 +155,14 @@ class Sender:
     async def _send(self, row: OutboxMessage) -> None:
         state = self.channels[row.channel]
         await self._respect_limits(state, row.chat_id)
+        async with self.sessions() as session:
+            account = await session.get(ChannelAccount, row.account_id) if row.account_id else None
         try:
-            external_id = await state.client.deliver(row)
+            external_id = await state.client.deliver(row, account)
+        except NeedsTemplate as exc:
+            await self._hold(row, exc.reason)
         except RetryLater as exc:
-            if exc.whole_channel:
+            if exc.whole_channel and exc.seconds is not None:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)
         except PermanentFailure as exc:
@@ -161,6 +175,7 @@ class Sender:
                 sent = await session.get(OutboxMessage, row.id)
                 if sent is not None:
                     sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
+                    sent.delivery = sent.delivery or "sent"
                     sent.attempts += 1
                     sent.error = None
 
@@ -201,3 +216,14 @@ class Sender:
                 account = await session.get(ChannelAccount, failed.account_id)
                 if account is not None:
                     account.blocked = True
+
+    async def _hold(self, row: OutboxMessage, reason: str) -> None:
+        """Keep the message, marked, and tell the staff member whose action it carried."""
+        async with self.sessions() as session, session.begin():
+            held = await session.get(OutboxMessage, row.id)
+            if held is None:
+                return
+            held.status, held.error = "held", reason[:500]
+            await tell_staff_undelivered(session, held, reason="window", now=self.clock.now(),
+                                         simulator_enabled=self.simulator_enabled)
+

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_content_sids: str | None = None
+    twilio_messages_per_second: float = 10.0  # the WhatsApp sender's MPS at Twilio
 
     public_base_url: str | None = None
     simulator: bool | None = None  # None: on when no channel is configured
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"TWILIO_CONTENT_SIDS is not valid JSON: {exc}") from exc
         return self
+
+    @property
+    def content_sids(self) -> dict[str, str]:
+        return dict(json.loads(self.twilio_content_sids)) if self.twilio_content_sids else {}
 
     @property
     def telegram_enabled(self) -> bool:

@@ -21,6 +21,7 @@ class Inbound:
     contact_is_own: bool = False  # the shared contact is the sender's own (Telegram user_id check)
     display_name: str = ""
     has_media: bool = False  # a sticker, photo, voice note... that we did not read as text
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type) of attached files we can forward
     phone: str | None = None  # the sender's phone when the channel vouches for it (WhatsApp, simulator)
 
 
@@ -55,3 +56,5 @@ class Outbound:
     context: dict[str, Any] = field(default_factory=dict)
     buttons: list[list[Button]] = field(default_factory=list)
     concern_id: int | None = None
+    media: list[dict[str, str]] = field(default_factory=list)  # [{url, content_type}] to pass on
+    caused_by_staff_id: int | None = None  # the staff member to tell if it cannot be delivered

@@ -17,6 +17,10 @@ from storage.phones import InvalidPhone, normalize_phone
 async def handle_unlinked(turn: Turn) -> None:
     """An account we cannot yet tie to the roster: link it, or ask for its contact."""
     inbound = turn.inbound
+    if inbound.phone is not None:
+        # The channel vouched for the number (WhatsApp, SMS): it is simply not in any roster.
+        turn.reply("not_in_roster", {"office": await office_contacts(turn)})
+        return
     if inbound.contact_phone is not None:
         await _link_by_contact(turn)
         return

@@ -32,6 +32,17 @@ def parse_command(text: str | None) -> tuple[str, str] | None:
     return command, argument.strip()
 
 
+def offered_choice(choices: list[dict], text: str | None) -> str | None:
+    """The button data meant by '2' or by a button's label, where buttons are not shown."""
+    cleaned = re.sub(r"[.!?)]+$", "", (text or "").strip()).casefold()
+    if not cleaned or not choices:
+        return None
+    if cleaned.isdigit():
+        number = int(cleaned)
+        return choices[number - 1]["data"] if 1 <= number <= len(choices) else None
+    return next((c["data"] for c in choices if c["label"].casefold() == cleaned), None)
+
+
 async def dispatch(turn: Turn) -> None:
     """Answer one inbound message; the answers collect in ``turn.replies``."""
     inbound = turn.inbound
@@ -48,6 +59,10 @@ async def dispatch(turn: Turn) -> None:
         return
     if inbound.callback is not None:
         await _on_callback(turn, inbound.callback)
+        return
+    chosen = offered_choice(turn.conversation.choices, inbound.text)
+    if chosen is not None:
+        await _on_callback(turn, chosen)
         return
     if command is not None:
         await _on_command(turn, *command)

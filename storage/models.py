@@ -158,6 +158,8 @@ class Conversation(SQLModel, table=True):
     flow: str | None = None
     step: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The choices of the last message with buttons, so "2" or a label works where buttons do not.
+    choices: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime | None = _ts()
 
 
@@ -191,6 +193,7 @@ class ConcernMessage(SQLModel, table=True):
     author: str  # guardian | staff
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     text: str = Field(sa_column=Column(Text, nullable=False))
+    media: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{url, content_type}]
     created_at: datetime | None = _ts(nullable=False)
 
 
@@ -222,7 +225,11 @@ class OutboxMessage(SQLModel, table=True):
     template: str
     text: str = Field(sa_column=Column(Text, nullable=False))
     buttons: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    media: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{url, content_type}]
     concern_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
+    caused_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")  # told when it cannot go
+    delivery: str | None = None  # the platform's status: queued, sent, delivered, read, failed, undelivered
+    delivery_error: str | None = None
     status: str = Field(default="pending", index=True)  # pending | sent | failed | held
     attempts: int = 0
     next_attempt_at: datetime | None = _ts(index=True)

@@ -19,6 +19,9 @@ from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import label, language_or_default, render
 
 
+NUMBERED_CHANNELS = {"whatsapp", "sms"}
+
+
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
                   simulator_enabled: bool, default_language: str = "id") -> list[OutboxMessage]:
     """Render and store the messages in the caller's transaction; the sender delivers them later."""
@@ -27,11 +30,17 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
         lang = language_or_default(out.to.language or await _language_of(session, out.to.phone),
                                    default_language)
+        buttons = _render_buttons(lang, out.buttons)
+        text = render(lang, out.template, out.context)
+        if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
+            # No buttons on this channel: the same choices as a numbered list.
+            text += "\n\n" + render(lang, "numbered_choices",
+                                     {"labels": [b["label"] for row in buttons for b in row]})
         row = OutboxMessage(
             school_id=out.to.school_id, channel=account.channel if account else "none",
             chat_id=account.chat_id if account else "", account_id=account.id if account else None,
             guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
-            text=render(lang, out.template, out.context), buttons=_render_buttons(lang, out.buttons),
+            text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
             concern_id=out.concern_id, created_at=now, next_attempt_at=now,
             status="pending" if account and not account.blocked else "held",
             error=None if account and not account.blocked else "unreachable",

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from bot.inbox import Inbox
 from bot.web import BadInput, read_json
 from handlers.messages import Inbound
-from storage.models import Guardian, GuardianStudent, InboxMessage, OutboxMessage, School, SchoolClass, Staff, Student
+from storage.models import ChannelAccount, Guardian, GuardianStudent, InboxMessage, OutboxMessage, School, SchoolClass, Staff, Student
 from storage.phones import InvalidPhone, normalize_phone
 from templates.render import render_page
 
@@ -42,7 +42,7 @@ class SimulatorChannel:
         self.inbox = inbox
         inbox.register("simulator", payload_to_inbound)
 
-    async def deliver(self, message: OutboxMessage) -> str:
+    async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
         return str(message.id)
 
     def routes(self) -> list[Route]:

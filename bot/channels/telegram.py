@@ -25,7 +25,7 @@ from telegram.request import HTTPXRequest
 from bot.inbox import Inbox
 from bot.sender import PermanentFailure, RetryLater
 from handlers.messages import Inbound
-from storage.models import OutboxMessage
+from storage.models import ChannelAccount, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class TelegramChannel:
             except TelegramError as exc:  # the spinner stops by itself; not worth failing over
                 log.info("answerCallbackQuery failed: %s", exc)
 
-    async def deliver(self, message: OutboxMessage) -> str:
+    async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
         text = message.text if len(message.text) <= MAX_TEXT else message.text[: MAX_TEXT - 1] + "…"
         try:
             sent = await self.bot.send_message(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:40:26.519281
+Create Date: 2026-11-23 13:11:43.525947
 """
 from collections.abc import Sequence
 
@@ -64,6 +64,7 @@ def upgrade() -> None:
     sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('step', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('choices', sa.JSON(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['channel_account.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -205,6 +206,7 @@ def upgrade() -> None:
     sa.Column('author', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('media', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['concern_id'], ['concern.id'], ),
     sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ),
@@ -224,7 +226,11 @@ def upgrade() -> None:
     sa.Column('template', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('buttons', sa.JSON(), nullable=False),
+    sa.Column('media', sa.JSON(), nullable=False),
     sa.Column('concern_id', sa.Integer(), nullable=True),
+    sa.Column('caused_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('delivery', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('delivery_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
@@ -233,6 +239,7 @@ def upgrade() -> None:
     sa.Column('external_message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['channel_account.id'], ),
+    sa.ForeignKeyConstraint(['caused_by_staff_id'], ['staff.id'], ),
     sa.ForeignKeyConstraint(['concern_id'], ['concern.id'], ),
     sa.ForeignKeyConstraint(['guardian_id'], ['guardian.id'], ),
     sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),

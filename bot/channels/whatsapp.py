@@ -1,0 +1,131 @@
+"""WhatsApp adapter (Twilio): inbound forms to ``Inbound``, outbox rows to Messages.json.
+
+Inside the 24-hour customer-service window a message goes as free-form ``Body``; outside it,
+as the approved Content template configured for its name in ``TWILIO_CONTENT_SIDS`` (its one
+variable carries the text). Without one the sender holds the message. No school logic here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from bot.clock import Clock
+from bot.inbox import Inbox
+from bot.sender import NeedsTemplate, PermanentFailure, RetryLater
+from handlers.messages import Inbound
+from storage.models import ChannelAccount, OutboxMessage
+from storage.phones import InvalidPhone, normalize_phone
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)
+MAX_BODY = 1600
+FORWARDABLE_MEDIA = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+OUTSIDE_WINDOW = 63016
+UNSUBSCRIBED = 21610
+NOT_ON_WHATSAPP = (63003, 21211, 21614)
+
+
+def form_to_inbound(form: dict[str, str]) -> Inbound | None:
+    """Translate Twilio's inbound form; the From number is the sender's identity."""
+    try:
+        phone = normalize_phone(form.get("From", ""))
+    except InvalidPhone:
+        return None
+    media = []
+    count = int(form.get("NumMedia", "0") or 0) if (form.get("NumMedia") or "0").isdigit() else 0
+    for index in range(min(count, 10)):
+        url, kind = form.get(f"MediaUrl{index}"), form.get(f"MediaContentType{index}", "")
+        if url:
+            media.append((url, kind.split(";")[0].strip().lower()))
+    text = form.get("Body") or None
+    return Inbound(
+        channel="whatsapp", sender_id=phone, chat_id=f"whatsapp:{phone}", phone=phone,
+        message_id=form.get("MessageSid"), text=None if form.get("ButtonPayload") else text,
+        callback=form.get("ButtonPayload") or None, reply_to=form.get("OriginalRepliedMessageSid") or None,
+        display_name=form.get("ProfileName", ""), has_media=bool(media), media=tuple(media),
+    )
+
+
+def signature_is_valid(auth_token: str | None, url: str, form: dict[str, str], signature: str) -> bool:
+    """Twilio's own check; fails closed without a token or a signature."""
+    if not auth_token or not signature:
+        return False
+    return RequestValidator(auth_token).validate(url, form, signature)
+
+
+class WhatsAppChannel:
+    """Delivers outbox rows through the Twilio REST API without blocking the loop."""
+
+    name = "whatsapp"
+    chat_rate_per_second = 1.0
+
+    def __init__(self, *, account_sid: str, auth_token: str, sender: str, api_base_url: str,
+                 content_sids: dict[str, str], rate_per_second: float, status_callback: str | None,
+                 clock: Clock, inbox: Inbox) -> None:
+        self.account_sid, self.auth_token, self.sender = account_sid, auth_token, sender
+        self.api_base_url = api_base_url
+        self.content_sids = content_sids
+        self.rate_per_second = rate_per_second
+        self.status_callback = status_callback
+        self.clock = clock
+        self.client: Client | None = None
+        inbox.register("whatsapp", form_to_inbound)
+
+    async def start(self) -> None:
+        # The aiohttp session is made in the constructor: build it inside the running loop.
+        self.client = Client(self.account_sid, self.auth_token, http_client=AsyncTwilioHttpClient())
+        self.client.api.base_url = self.api_base_url
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.http_client.close()  # type: ignore[attr-defined]
+
+    def in_window(self, account: ChannelAccount | None, now: datetime) -> bool:
+        return bool(account and account.last_seen_at and now - account.last_seen_at < WINDOW)
+
+    async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
+        assert self.client is not None, "WhatsAppChannel.start() was not awaited"
+        fields: dict[str, Any] = {"to": message.chat_id, "from_": self.sender}
+        if self.status_callback:
+            fields["status_callback"] = self.status_callback
+        if self.in_window(account, self.clock.now()):
+            text = message.text if len(message.text) <= MAX_BODY else message.text[: MAX_BODY - 1] + "…"
+            fields["body"] = text
+            if message.media:
+                fields["media_url"] = [m["url"] for m in message.media]
+        elif message.template in self.content_sids:
+            fields["content_sid"] = self.content_sids[message.template]
+            fields["content_variables"] = json.dumps({"1": message.text[:1024]}, ensure_ascii=False)
+        else:
+            raise NeedsTemplate(f"outside the 24-hour window and no approved template for {message.template!r}")
+        try:
+            sent = await self.client.messages.create_async(**fields)
+        except TwilioRestException as exc:
+            raise _classify(exc) from exc
+        return str(sent.sid)
+
+
+def _classify(exc: TwilioRestException) -> Exception:
+    """Twilio's error as the sender's retry, hold or give-up."""
+    code, status = exc.code, exc.status
+    if code == OUTSIDE_WINDOW:
+        return NeedsTemplate("outside the 24-hour window (63016)")
+    if status == 429 or code == 20429:
+        return RetryLater(1.0, f"twilio {status} {code}: {exc.msg}")  # over the sender's MPS: soon
+    if status is not None and status >= 500:
+        return RetryLater(None, f"twilio {status} {code}: {exc.msg}")  # exponential backoff
+    if code == UNSUBSCRIBED:
+        return PermanentFailure(f"unsubscribed ({code})", unreachable=True)
+    if code in NOT_ON_WHATSAPP:
+        return PermanentFailure(f"not reachable on WhatsApp ({code}): {exc.msg}", unreachable=True)
+    return PermanentFailure(f"twilio {status} {code}: {exc.msg}")
+
