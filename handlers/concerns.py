@@ -45,6 +45,7 @@ FALLBACK_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence
 async def on_guardian_text(turn: Turn) -> None:
     """Free text from a guardian: continue the open concern, or start a new one."""
     text = (turn.inbound.text or "").strip()
+    media = attachments(turn)
     children = await _children(turn)
     if not children:
         turn.reply("no_children")
@@ -52,20 +53,28 @@ async def on_guardian_text(turn: Turn) -> None:
     mentioned = _mentioned_child(text, children)
     concern = await open_concern_of(turn)
     if concern is not None and (mentioned is None or mentioned.student.id == concern.student_id):
-        await _follow_up(turn, concern, text)
+        await _follow_up(turn, concern, text, media)
+        return
+    if not text:
+        # A photo or a document alone (a doctor's note): keep it and ask what it is about.
+        turn.set_state("concern", "text", media=media)
+        turn.reply("media_needs_words", {"count": len(media)})
         return
     subjects = await school_subjects(turn.session, children[0].student.school_id)
     result = classify(text, subjects)
     child = mentioned or (children[0] if len(children) == 1 else None)
     if child is None:
-        turn.set_state("concern", "child", text=text, category=result.category, subject=result.subject)
+        turn.set_state("concern", "child", text=text, category=result.category, subject=result.subject,
+                       media=media)
         _ask_child(turn, children)
         return
     if result.category is None:
-        turn.set_state("concern", "category", text=text, student_id=child.student.id, subject=result.subject)
+        turn.set_state("concern", "category", text=text, student_id=child.student.id, subject=result.subject,
+                       media=media)
         _ask_category(turn, child)
         return
-    await create_concern(turn, child, text, result.category, result.subject)
+    turn.clear_state()
+    await create_concern(turn, child, text, result.category, result.subject, media)
 
 
 async def on_flow_text(turn: Turn) -> None:
@@ -73,6 +82,9 @@ async def on_flow_text(turn: Turn) -> None:
     data = turn.conversation.data
     text = (turn.inbound.text or "").strip()
     children = await _children(turn)
+    if turn.conversation.step == "text":  # words for a file sent alone
+        await on_guardian_text(turn)
+        return
     if turn.conversation.step == "child":
         child = _choice(text, children, key=lambda c: c.first_name) or _mentioned_child(text, children)
         if child is None:
@@ -118,10 +130,10 @@ async def _after_child(turn: Turn, child: Child) -> None:
     data = turn.conversation.data
     if data.get("category"):
         turn.clear_state()
-        await create_concern(turn, child, data["text"], data["category"], data.get("subject"))
+        await create_concern(turn, child, data["text"], data["category"], data.get("subject"), data.get("media", []))
         return
     turn.set_state("concern", "category", text=data.get("text", ""), student_id=child.student.id,
-                   subject=data.get("subject"))
+                   subject=data.get("subject"), media=data.get("media", []))
     _ask_category(turn, child)
 
 
@@ -129,7 +141,7 @@ async def _after_category(turn: Turn, child: Child, group: str) -> None:
     data = turn.conversation.data
     turn.clear_state()
     subject = data.get("subject") if group == "academic" else None
-    await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject)
+    await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject, data.get("media", []))
 
 
 def _ask_child(turn: Turn, children: list[Child], again: bool = False) -> None:
@@ -144,7 +156,8 @@ def _ask_category(turn: Turn, child: Child, again: bool = False) -> None:
                buttons=[[Button(key=f"groups.{g}", data=f"cg:{g}")] for g in GROUP_CHOICES])
 
 
-async def create_concern(turn: Turn, child: Child, text: str, category: str, subject: str | None) -> Concern | None:
+async def create_concern(turn: Turn, child: Child, text: str, category: str, subject: str | None,
+                         media: list[dict[str, str]] | None = None) -> Concern | None:
     """Open the concern, forward it to the right staff member and tell the guardian who answers."""
     routed = await route(turn, child, group_of(category), subject)
     guardian = _guardian_for(turn, child)
@@ -161,31 +174,35 @@ async def create_concern(turn: Turn, child: Child, text: str, category: str, sub
         due_at=answer_deadline(turn.now, turn.policy.answer_limit_hours, staff.office_hours, tz))
     turn.session.add(concern)
     await turn.session.flush()
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, created_at=turn.now))  # type: ignore[arg-type]
-    turn.send(forward(concern, staff, role, guardian, child, text, template="concern_forwarded"))
+    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media or [],  # type: ignore[arg-type]
+                                    created_at=turn.now))
+    turn.send(forward(concern, staff, role, guardian, child, text, template="concern_forwarded", media=media))
     opens = next_open(parse_office_hours(staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
     turn.reply("concern_received", {
         "child_name": child.name, "class_name": child.school_class.name, "staff_name": staff.name,
         "role": role, "subject": subject, "office_hours": staff.office_hours, "tz": tz,
         "opens_at": opens if opens > turn.now else None, "concern_id": concern.id,
+        "attachments": len(media or []),
     }, concern_id=concern.id)
     return concern
 
 
 def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child: Child, text: str,
-            *, template: str, extra: dict | None = None) -> Outbound:
+            *, template: str, extra: dict | None = None, media: list[dict[str, str]] | None = None) -> Outbound:
     """The message a staff member receives: the guardian's words, child, class, name and relation."""
     return Outbound(
         to=Recipient(phone=staff.phone, staff_id=staff.id, school_id=staff.school_id),
-        template=template, concern_id=concern.id,
-        context={"concern_id": concern.id, "text": text, "role": role, "category": concern.category,
+        template=template, concern_id=concern.id, media=list(media or []),
+        context={"attachments": [m["url"] for m in media or []], "concern_id": concern.id, "text": text, "role": role, "category": concern.category,
                  "subject": concern.subject, "child_name": child.name, "class_name": child.school_class.name,
                  "guardian_name": guardian.name, "relation": child.link.relation, **(extra or {})})
 
 
-async def _follow_up(turn: Turn, concern: Concern, text: str) -> None:
+async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[str, str]]) -> None:
     """A guardian's next message continues the open concern with the same staff member."""
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, created_at=turn.now))  # type: ignore[arg-type]
+    turn.clear_state()
+    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media,  # type: ignore[arg-type]
+                                    created_at=turn.now))
     concern.last_activity_at = turn.now
     turn.session.add(concern)
     children = await _children(turn)
@@ -195,7 +212,7 @@ async def _follow_up(turn: Turn, concern: Concern, text: str) -> None:
         staff = await turn.session.get(Staff, staff_id)
         if staff is not None:
             turn.send(forward(concern, staff, role_in(concern, staff, child.school_class.name), guardian,
-                              child, text, template="concern_follow_up"))
+                              child, text, template="concern_follow_up", media=media))
     staff = await turn.session.get(Staff, concern.staff_id)
     assert staff is not None
     turn.reply("follow_up_sent", {"staff_name": staff.name, "role": concern.staff_role,
@@ -261,6 +278,16 @@ def answer_deadline(created: datetime, limit_hours: float, office_hours: str, tz
     """When an unanswered concern escalates: the limit after it arrived, moved into office hours."""
     due = created + timedelta(hours=limit_hours)
     return next_open(parse_office_hours(office_hours), due.astimezone(ZoneInfo(tz))).astimezone(UTC)
+
+
+SUPPORTED_MEDIA = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+
+
+def attachments(turn: Turn) -> list[dict[str, str]]:
+    """Files to pass on: this message's photos and PDFs, plus any sent alone just before."""
+    pending = list(turn.conversation.data.get("media", [])) if turn.conversation.flow == "concern" else []
+    return pending + [{"url": url, "content_type": kind} for url, kind in turn.inbound.media
+                      if kind in SUPPORTED_MEDIA]
 
 
 def _guardian_for(turn: Turn, child: Child) -> Guardian:

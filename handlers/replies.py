@@ -32,7 +32,7 @@ async def on_staff_text(turn: Turn) -> None:
     turn.session.add(concern)
     view = await concern_view(turn, concern)
     turn.send(Outbound(to=Recipient(phone=view["guardian_phone"], guardian_id=concern.guardian_id),
-                       template="answer_to_guardian", concern_id=concern.id,
+                       template="answer_to_guardian", concern_id=concern.id, caused_by_staff_id=me.id,
                        context={**view, "text": text, "staff_name": me.name,
                                 "role": role_in(concern, me, view["class_name"])}))
     turn.reply("answer_sent", {**view, "explicit": explicit}, concern_id=concern.id)
@@ -73,7 +73,7 @@ async def close_case(turn: Turn, argument: str) -> None:
     view = await concern_view(turn, concern)
     turn.reply("concern_closed_staff", view)
     turn.send(Outbound(to=Recipient(phone=view["guardian_phone"], guardian_id=concern.guardian_id),
-                       template="concern_closed_by_staff", concern_id=concern.id,
+                       template="concern_closed_by_staff", concern_id=concern.id, caused_by_staff_id=me.id,
                        context={**view, "staff_name": me.name, "role": role_in(concern, me, view["class_name"])}))
 
 
@@ -90,10 +90,14 @@ async def concern_view(turn: Turn, concern: Concern) -> dict:
     guardian, student, school_class, link = row
     first = (await turn.session.exec(select(ConcernMessage).where(
         ConcernMessage.concern_id == concern.id).order_by(ConcernMessage.id))).first()
+    answer = (await turn.session.exec(select(OutboxMessage).where(
+        OutboxMessage.concern_id == concern.id, OutboxMessage.template == "answer_to_guardian")
+        .order_by(col(OutboxMessage.id).desc()))).first()
     return {"concern_id": concern.id, "guardian_name": guardian.name, "guardian_phone": guardian.phone,
             "relation": link.relation, "child_name": student.name, "class_name": school_class.name,
             "category": concern.category, "subject": concern.subject, "status": concern.status,
-            "created_at": concern.created_at, "first_words": _shorten(first.text if first else "")}
+            "created_at": concern.created_at, "first_words": _shorten(first.text if first else ""),
+            "answer_delivery": (answer.delivery or answer.status) if answer else None}
 
 
 async def _target_concern(turn: Turn) -> tuple[Concern | None, bool]:

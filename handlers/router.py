@@ -67,7 +67,11 @@ async def dispatch(turn: Turn) -> None:
     if command is not None:
         await _on_command(turn, *command)
         return
-    if not (inbound.text or "").strip():
+    if inbound.has_media and not concerns.attachments(turn) and turn.guardians:
+        turn.reply("media_unsupported")  # a voice note, a sticker, a video...
+        if not (inbound.text or "").strip():
+            return
+    elif not (inbound.text or "").strip() and not (turn.guardians and concerns.attachments(turn)):
         turn.reply("media_unsupported" if inbound.has_media else "empty_message")
         return
     if turn.staff and (inbound.reply_to is not None or not turn.guardians):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,12 @@ def form_to_inbound(form: dict[str, str]) -> Inbound | None:
         callback=form.get("ButtonPayload") or None, reply_to=form.get("OriginalRepliedMessageSid") or None,
         display_name=form.get("ProfileName", ""), has_media=bool(media), media=tuple(media),
     )
+
+
+def template_variable(text: str) -> str:
+    """WhatsApp template parameters allow no newlines, tabs or runs of spaces: one flowing line."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return re.sub(r"\s{2,}", " ", flat)[:1024]
 
 
 def signature_is_valid(auth_token: str | None, url: str, form: dict[str, str], signature: str) -> bool:
@@ -104,7 +111,7 @@ class WhatsAppChannel:
                 fields["media_url"] = [m["url"] for m in message.media]
         elif message.template in self.content_sids:
             fields["content_sid"] = self.content_sids[message.template]
-            fields["content_variables"] = json.dumps({"1": message.text[:1024]}, ensure_ascii=False)
+            fields["content_variables"] = json.dumps({"1": template_variable(message.text)}, ensure_ascii=False)
         else:
             raise NeedsTemplate(f"outside the 24-hour window and no approved template for {message.template!r}")
         try:
