@@ -134,6 +134,7 @@ class ChannelAccount(SQLModel, table=True):
     linked_at: datetime | None = _ts()
     last_seen_at: datetime | None = _ts()
     blocked: bool = False  # the platform refuses delivery (user blocked the bot)
+    preferred: bool = False  # the person asked to be reached here (e.g. SMS instead of WhatsApp)
 
 
 class LinkCode(SQLModel, table=True):

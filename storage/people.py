@@ -110,10 +110,11 @@ async def schools(session: AsyncSession, ids: Iterable[int] | None = None) -> li
 
 
 async def linked_accounts(session: AsyncSession, phone: str) -> list[ChannelAccount]:
-    """Accounts linked to this phone, most recently active first."""
+    """Accounts linked to this phone: the one they asked for, then the most recently active."""
     result = await session.exec(
         select(ChannelAccount)
         .where(ChannelAccount.phone == phone)
-        .order_by(col(ChannelAccount.last_seen_at).desc(), col(ChannelAccount.id).desc())
+        .order_by(col(ChannelAccount.preferred).desc(), col(ChannelAccount.last_seen_at).desc(),
+                  col(ChannelAccount.id).desc())
     )
     return list(result.all())

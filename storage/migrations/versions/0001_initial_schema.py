@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:11:43.525947
+Create Date: 2026-11-23 13:17:38.081259
 """
 from collections.abc import Sequence
 
@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('linked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('blocked', sa.Boolean(), nullable=False),
+    sa.Column('preferred', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'external_id')
     )
