@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.simulator import SimulatorChannel
+from bot.channels.sms import SmsChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel, signature_is_valid
 from bot.clock import Clock, SystemClock
@@ -50,13 +51,14 @@ class Services:
     telegram: TelegramChannel | None = None
     whatsapp: WhatsAppChannel | None = None
     simulator: SimulatorChannel | None = None
+    sms: SmsChannel | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 def policy_from(settings: Settings) -> Policy:
     return Policy(default_language=settings.default_language, default_timezone=settings.school_timezone,
                   answer_limit_hours=settings.concern_answer_limit_hours,
-                  link_code_ttl_hours=settings.link_code_ttl_hours)
+                  link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -93,9 +95,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 if settings.public_base_url else None, clock=clock, inbox=inbox)
             await whatsapp.start()
             clients.append(whatsapp)
+        sms = None
+        if settings.sms_enabled:
+            sms = SmsChannel(
+                account_sid=settings.twilio_account_sid or "", auth_token=settings.twilio_auth_token or "",
+                sender=settings.twilio_sms_from or "", api_base_url=settings.twilio_api_base_url,
+                content_sids={}, rate_per_second=settings.twilio_messages_per_second,
+                status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/whatsapp/status"
+                if settings.public_base_url else None, clock=clock, inbox=inbox)
+            await sms.start()
+            clients.append(sms)
         sender = Sender(sessions, clients, clock=clock, simulator_enabled=settings.simulator_enabled)
         inbox.on_outbox = sender.notify
-        services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator)
+        services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator, sms)
         state["services"] = app.state.services = services
         if simulator is not None:
             app.router.routes.extend(simulator.routes())
@@ -125,8 +137,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                     task.cancel()
             if telegram is not None:
                 await telegram.stop()
-            if whatsapp is not None:
-                await whatsapp.stop()
+            for twilio_channel in (whatsapp, sms):
+                if twilio_channel is not None:
+                    await twilio_channel.stop()
             await engine.dispose()
 
     async def healthz(request: Request) -> Response:
@@ -162,8 +175,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def twilio_form(request: Request) -> dict[str, str] | Response:
         """The signed form of a Twilio webhook, or the refusal to send back."""
         services = state["services"]
-        if services.whatsapp is None:
-            return JSONResponse({"error": "the WhatsApp channel is not enabled"}, status_code=404)
+        if services.whatsapp is None and services.sms is None:
+            return JSONResponse({"error": "no Twilio channel is enabled"}, status_code=404)
         body = await read_body(request)
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
@@ -179,6 +192,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         return form
 
     async def whatsapp_webhook(request: Request) -> Response:
+        return await twilio_message(request, "whatsapp")
+
+    async def sms_webhook(request: Request) -> Response:
+        return await twilio_message(request, "sms")
+
+    async def twilio_message(request: Request, channel: str) -> Response:
+        if getattr(state["services"], channel) is None:
+            return JSONResponse({"error": f"the {channel} channel is not enabled"}, status_code=404)
         form = await twilio_form(request)
         if isinstance(form, Response):
             return form
@@ -186,7 +207,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if not sid or not form.get("From"):
             raise BadInput("a Twilio message needs MessageSid and From")
         try:
-            await state["services"].inbox.accept("whatsapp", sid, form)
+            await state["services"].inbox.accept(channel, sid, form)
         except (SQLAlchemyError, OSError) as exc:
             log.error("whatsapp message not stored (database): %s", exc)
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
@@ -202,7 +223,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         services = state["services"]
         try:
             async with services.sessions() as session, session.begin():
-                await record_delivery(session, channel="whatsapp", external_id=sid, status=status,
+                await record_delivery(session, channels=("whatsapp", "sms"), external_id=sid, status=status,
                                       error_code=form.get("ErrorCode") or None, now=clock.now(),
                                       simulator_enabled=settings.simulator_enabled)
         except (SQLAlchemyError, OSError) as exc:
@@ -222,6 +243,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),
+        Route("/webhooks/sms", sms_webhook, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={BadInput: bad_input, TooLarge: too_large,

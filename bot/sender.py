@@ -40,10 +40,11 @@ class RetryLater(Exception):
 class PermanentFailure(Exception):
     """The message can never be delivered as it is (blocked bot, unknown chat, bad request)."""
 
-    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+    def __init__(self, reason: str, *, unreachable: bool = False, try_sms: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.unreachable = unreachable
+        self.try_sms = try_sms  # the number has no WhatsApp: SMS may still reach it
 
 
 class NeedsTemplate(Exception):
@@ -166,7 +167,8 @@ class Sender:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)
         except PermanentFailure as exc:
-            await self._fail(row, exc.reason, unreachable=exc.unreachable)
+            await self._fail(row, exc.reason, unreachable=exc.unreachable,
+                             fallback="sms" if exc.try_sms and "sms" in self.channels else None)
         except Exception as exc:  # unknown errors are treated as transient
             log.warning("sending outbox %s on %s failed: %s", row.id, row.channel, exc)
             await self._retry(row, None, f"{type(exc).__name__}: {exc}")
@@ -205,17 +207,37 @@ class Sender:
             delay = seconds if seconds is not None else min(2 ** failed.attempts, 300)
             failed.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
 
-    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool) -> None:
+    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool, fallback: str | None = None) -> None:
         async with self.sessions() as session, session.begin():
             failed = await session.get(OutboxMessage, row.id)
             if failed is None:
                 return
             failed.status, failed.error = "failed", reason[:500]
             failed.attempts += 1
-            if unreachable and failed.account_id:
-                account = await session.get(ChannelAccount, failed.account_id)
-                if account is not None:
-                    account.blocked = True
+            account = await session.get(ChannelAccount, failed.account_id) if failed.account_id else None
+            if unreachable and account is not None:
+                account.blocked = True
+            if fallback and account is not None and account.phone:
+                await self._resend_on(session, failed, fallback, account.phone)
+
+    async def _resend_on(self, session: AsyncSession, row: OutboxMessage, channel: str, phone: str) -> None:
+        """The same message through another channel of the same person (WhatsApp → SMS)."""
+        account = (await session.exec(select(ChannelAccount).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == phone))).first()
+        if account is None:
+            account = ChannelAccount(channel=channel, external_id=phone, chat_id=phone, phone=phone,
+                                     linked_at=self.clock.now())
+            session.add(account)
+            await session.flush()
+        if account.blocked:
+            return
+        now = self.clock.now()
+        session.add(OutboxMessage(
+            school_id=row.school_id, channel=channel, chat_id=account.chat_id, account_id=account.id,
+            guardian_id=row.guardian_id, staff_id=row.staff_id, template=row.template, text=row.text,
+            buttons=row.buttons, concern_id=row.concern_id, caused_by_staff_id=row.caused_by_staff_id,
+            created_at=now, next_attempt_at=now))
+        self._wake.set()
 
     async def _hold(self, row: OutboxMessage, reason: str) -> None:
         """Keep the message, marked, and tell the staff member whose action it carried."""

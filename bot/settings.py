@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_content_sids: str | None = None
     twilio_messages_per_second: float = 10.0  # the WhatsApp sender's MPS at Twilio
+    twilio_sms_from: str | None = None  # a Twilio number for SMS (families without WhatsApp)
 
     public_base_url: str | None = None
     simulator: bool | None = None  # None: on when no channel is configured
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_bot_token", "telegram_webhook_secret", "twilio_account_sid",
                      "twilio_auth_token", "twilio_whatsapp_from", "twilio_content_sids",
-                     "public_base_url", mode="before")
+                     "public_base_url", "twilio_sms_from", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -90,7 +91,11 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
 
     @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sms_from)
+
+    @property
     def simulator_enabled(self) -> bool:
         if self.simulator is None:
-            return not (self.telegram_enabled or self.whatsapp_enabled)
+            return not (self.telegram_enabled or self.whatsapp_enabled or self.sms_enabled)
         return self.simulator

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import select
+
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
-from storage.models import Staff
+from storage.models import ChannelAccount, Staff
 from storage.people import children_of, guardians_by_phone, staff_by_phone
 from storage.routing import homeroom_teacher
 
@@ -100,3 +102,22 @@ async def resume_announcements(turn: Turn) -> None:
         turn.session.add(guardian)
     turn.reply("resumed")
 
+
+
+async def prefer_channel(turn: Turn, channel: str) -> None:
+    """`sms` / `whatsapp`: where the school's messages should reach this person from now on."""
+    phone = turn.account.phone
+    if channel == "sms" and not turn.policy.sms_enabled or phone is None:
+        turn.reply("sms_unavailable")
+        return
+    accounts = list((await turn.session.exec(select(ChannelAccount).where(ChannelAccount.phone == phone))).all())
+    chosen = next((a for a in accounts if a.channel == channel), None)
+    if chosen is None and channel == "sms":
+        chosen = ChannelAccount(channel="sms", external_id=phone, chat_id=phone, phone=phone,
+                                linked_at=turn.now, last_seen_at=turn.now)
+        turn.session.add(chosen)
+        accounts.append(chosen)
+    for account in accounts:
+        account.preferred = account is chosen and channel == "sms"
+        turn.session.add(account)
+    turn.reply("channel_preferred", {"channel": channel})

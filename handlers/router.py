@@ -15,6 +15,7 @@ COMMANDS = {
     "stop": "stop", "berhenti": "stop", "mulai": "resume",
     "kasus": "cases", "cases": "cases", "selesai": "done", "done": "done",
     "batal": "cancel", "cancel": "cancel",
+    "sms": "sms", "whatsapp": "whatsapp", "wa": "whatsapp",
 }
 _TAKES_ARGUMENT = {"start", "done"}
 
@@ -113,6 +114,10 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.stop_announcements(turn)
     elif command == "resume":
         await menu.resume_announcements(turn)
+    elif command == "sms":
+        await menu.prefer_channel(turn, "sms")
+    elif command == "whatsapp":
+        await menu.prefer_channel(turn, "whatsapp")
     elif command == "cancel":
         turn.reply("cancelled")
     elif command == "cases":

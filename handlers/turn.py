@@ -20,6 +20,7 @@ class Policy:
     default_timezone: str = "Asia/Jakarta"
     answer_limit_hours: float = 24.0
     link_code_ttl_hours: float = 72.0
+    sms_enabled: bool = False
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Outbound, Recipient
@@ -21,13 +21,13 @@ OUTSIDE_WINDOW = "63016"
 UNSUBSCRIBED = "21610"
 
 
-async def record_delivery(session: AsyncSession, *, channel: str, external_id: str, status: str,
+async def record_delivery(session: AsyncSession, *, channels: tuple[str, ...], external_id: str, status: str,
                           error_code: str | None, now: datetime, simulator_enabled: bool) -> bool:
     """Apply one status report; False when the message is unknown (nothing to do)."""
     row = (await session.exec(select(OutboxMessage).where(
-        OutboxMessage.channel == channel, OutboxMessage.external_message_id == external_id))).first()
+        col(OutboxMessage.channel).in_(channels), OutboxMessage.external_message_id == external_id))).first()
     if row is None:
-        log.info("status %s for unknown %s message %s ignored", status, channel, external_id)
+        log.info("status %s for unknown message %s ignored", status, external_id)
         return False
     status = status.lower()
     if _RANK.get(status, -1) <= _RANK.get(row.delivery or "queued", 0) and row.delivery is not None:

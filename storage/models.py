@@ -238,3 +238,35 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _ts()
     external_message_id: str | None = Field(default=None, index=True)
     error: str | None = None
+
+
+class Meeting(SQLModel, table=True):
+    """A meeting with families (``jembatan meeting create``): one of the eight meeting types."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    # rapat_komite | pembagian_rapor | tahun_ajaran_baru | persiapan_ujian | pertemuan_khusus
+    # | surat_panggilan | kunjungan_rumah | konsultasi
+    type: str
+    title: str
+    organizer_staff_id: int = Field(foreign_key="staff.id", index=True)
+    audience: str  # as written: school, grade:7, class:VII-A, student:NISN[,NISN...], joined by +
+    location: str = ""  # empty for a home visit: the family's home
+    room_capacity: int  # families the place holds at once
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # summons only
+    bring: str | None = None  # what the family should bring
+    status: str = Field(default="draft", index=True)
+    created_at: datetime | None = _ts(nullable=False)
+
+
+class MeetingSlot(SQLModel, table=True):
+    """A time a meeting can take place, holding up to ``capacity`` families."""
+
+    __tablename__ = "meeting_slot"
+    __table_args__ = (UniqueConstraint("meeting_id", "starts_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    starts_at: datetime | None = _ts(nullable=False)
+    ends_at: datetime | None = _ts(nullable=False)
+    capacity: int  # the meeting's room_capacity unless a slot says otherwise

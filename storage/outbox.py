@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.messages import Button, Outbound
 from storage.models import ChannelAccount, OutboxMessage
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
-from templates.render import label, language_or_default, render
+from templates.render import has_template, label, language_or_default, render
 
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
@@ -31,7 +31,8 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         lang = language_or_default(out.to.language or await _language_of(session, out.to.phone),
                                    default_language)
         buttons = _render_buttons(lang, out.buttons)
-        text = render(lang, out.template, out.context)
+        variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
+        text = render(lang, variant if variant and has_template(lang, variant) else out.template, out.context)
         if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
             # No buttons on this channel: the same choices as a numbered list.
             text += "\n\n" + render(lang, "numbered_choices",

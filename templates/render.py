@@ -76,6 +76,10 @@ def language_or_default(lang: str | None, default: str = "id") -> str:
     return lang if lang in LANGUAGES else default
 
 
+def has_template(lang: str, name: str) -> bool:
+    return (HERE / language_or_default(lang) / f"{name}.j2").exists()
+
+
 def render(lang: str, name: str, context: dict[str, Any] | None = None) -> str:
     """Render chat template ``<lang>/<name>.j2`` to plain text."""
     lang = language_or_default(lang)

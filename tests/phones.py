@@ -23,6 +23,7 @@ from tests.harness import MONDAY_MORNING, SCHOOL, settings_for
 
 PUBLIC = "https://jembatan.example.sch.id"
 TG_SECRET = "tg-secret-token"
+SMS_FROM = "+15005550006"
 
 
 class Network:
@@ -52,6 +53,8 @@ class Network:
         if channel == "telegram":
             self._user_id += 1
             phone: Phone = TelegramPhone(self, number, self._user_id)
+        elif channel == "sms":
+            phone = SmsPhone(self, number)
         else:
             phone = WhatsAppPhone(self, number)
         await phone.open()
@@ -164,6 +167,29 @@ class WhatsAppPhone(Phone):
         return await self.network.post_twilio("/webhooks/whatsapp/status", form)
 
 
+class SmsPhone(WhatsAppPhone):
+    """A basic phone: SMS through the same Twilio account, numbered choices typed back."""
+
+    channel = "sms"
+
+    def received(self) -> list[dict[str, Any]]:
+        out = []
+        for m in self.network.twilio.messages_to(self.number):
+            text = m.get("Body", "")
+            choices = [line.split(". ", 1)[1] for line in text.splitlines()
+                       if ". " in line and line.split(". ", 1)[0].isdigit()]
+            out.append({"id": m["sid"], "text": text, "raw": m, "choices": choices})
+        return out
+
+    async def post(self, **fields: Any) -> httpx.Response:
+        form = inbound_form(message_sid=fields.pop("sid", None) or new_message_sid(), from_phone=self.number,
+                            to=SMS_FROM, **fields)
+        form["From"], form["To"] = self.number, SMS_FROM  # SMS addresses carry no channel prefix
+        for key in ("WaId", "ProfileName"):
+            form.pop(key, None)
+        return await self.network.post_twilio("/webhooks/sms", form)
+
+
 @asynccontextmanager
 async def network(database_url: str, *, clock: ManualClock | None = None, content_sids: str | None = None,
                   mps: float | None = None) -> AsyncIterator[Network]:
@@ -175,7 +201,7 @@ async def network(database_url: str, *, clock: ManualClock | None = None, conten
             telegram_api_base_url=telegram.base_url, telegram_mode="webhook", telegram_webhook_secret=TG_SECRET,
             twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
             twilio_whatsapp_from=SANDBOX_FROM, twilio_api_base_url=twilio.base_url,
-            twilio_content_sids=content_sids, public_base_url=PUBLIC)
+            twilio_content_sids=content_sids, public_base_url=PUBLIC, twilio_sms_from=SMS_FROM)
         app = create_app(settings, clock=clock, run_scheduler=False, run_sender=False)
         async with LifespanManager(app) as manager:
             services: Services = app.state.services

@@ -274,3 +274,38 @@ async def test_malformed_twilio_bodies_are_400_not_500(sqlite_url: str) -> None:
         big = {"Body": "x" * (1024 * 1024 + 10), "MessageSid": new_message_sid(), "From": f"whatsapp:{MAYA}"}
         assert (await net.post_twilio("/webhooks/whatsapp", big)).status_code == 413
 
+
+
+async def test_sms_for_a_number_without_whatsapp(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        rina = await net.phone("telegram", RINA)
+        maya = await net.phone("whatsapp", MAYA)
+        await maya.say("Ani sering menangis sepulang sekolah")
+        forwarded = await rina.new()
+        # Her number turns out not to be on WhatsApp: the answer falls back to SMS.
+        net.twilio.fail_next(status=400, code=63003, to=f"whatsapp:{MAYA}")
+        await rina.reply(forwarded[0], "Baik Bu, besok saya temui Ani di ruang BK jam 10.00.")
+        sms = [m for m in net.twilio.messages_to(MAYA)]
+        assert len(sms) == 1
+        assert sms[0]["From"] == "+15005550006"
+        assert "Rina Marlina" in sms[0]["Body"] and "ruang BK jam 10.00" in sms[0]["Body"]
+        assert len(sms[0]["Body"]) <= 459
+
+
+async def test_guardian_asks_for_sms_and_answers_with_numbers(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        budi = await net.phone("telegram", BUDI)
+        hendra = await net.phone("whatsapp", HENDRA)
+        await hendra.say("menu")
+        switched = await hendra.say("sms")
+        assert "lewat SMS" in switched[-1]["text"]
+        sms_phone = await net.phone("sms", HENDRA)
+        question = await sms_phone.say("Tugas IPA kemarin kurang jelas")
+        assert question[-1]["choices"] == ["Ani Wijaya (VII-A)", "Bima Wijaya (VII-B)"]
+        ack = await sms_phone.say("2")
+        assert "Budi Santoso" in ack[-1]["text"] and len(ack[-1]["text"]) <= 459
+        assert "Tugas IPA kemarin" in (await budi.new())[-1]["text"]
+        # Later notices go by SMS too, even when they are caused on another channel.
+        forwarded = budi.received()[-1]
+        await budi.reply(forwarded, "Baik Pak, besok saya jelaskan lagi.")
+        assert "besok saya jelaskan lagi" in (await sms_phone.new())[-1]["text"]

@@ -35,8 +35,8 @@ UNSUBSCRIBED = 21610
 NOT_ON_WHATSAPP = (63003, 21211, 21614)
 
 
-def form_to_inbound(form: dict[str, str]) -> Inbound | None:
-    """Translate Twilio's inbound form; the From number is the sender's identity."""
+def form_to_inbound(form: dict[str, str], channel: str = "whatsapp") -> Inbound | None:
+    """Translate Twilio's inbound form (WhatsApp or SMS); the From number is the sender's identity."""
     try:
         phone = normalize_phone(form.get("From", ""))
     except InvalidPhone:
@@ -49,7 +49,8 @@ def form_to_inbound(form: dict[str, str]) -> Inbound | None:
             media.append((url, kind.split(";")[0].strip().lower()))
     text = form.get("Body") or None
     return Inbound(
-        channel="whatsapp", sender_id=phone, chat_id=f"whatsapp:{phone}", phone=phone,
+        channel=channel, sender_id=phone, chat_id=f"whatsapp:{phone}" if channel == "whatsapp" else phone,
+        phone=phone,
         message_id=form.get("MessageSid"), text=None if form.get("ButtonPayload") else text,
         callback=form.get("ButtonPayload") or None, reply_to=form.get("OriginalRepliedMessageSid") or None,
         display_name=form.get("ProfileName", ""), has_media=bool(media), media=tuple(media),
@@ -85,7 +86,7 @@ class WhatsAppChannel:
         self.status_callback = status_callback
         self.clock = clock
         self.client: Client | None = None
-        inbox.register("whatsapp", form_to_inbound)
+        inbox.register(self.name, lambda form: form_to_inbound(form, self.name))
 
     async def start(self) -> None:
         # The aiohttp session is made in the constructor: build it inside the running loop.
@@ -100,10 +101,20 @@ class WhatsAppChannel:
         return bool(account and account.last_seen_at and now - account.last_seen_at < WINDOW)
 
     async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
-        assert self.client is not None, "WhatsAppChannel.start() was not awaited"
+        assert self.client is not None, f"{type(self).__name__}.start() was not awaited"
         fields: dict[str, Any] = {"to": message.chat_id, "from_": self.sender}
         if self.status_callback:
             fields["status_callback"] = self.status_callback
+        fields.update(self.content(message, account))
+        try:
+            sent = await self.client.messages.create_async(**fields)
+        except TwilioRestException as exc:
+            raise _classify(exc) from exc
+        return str(sent.sid)
+
+    def content(self, message: OutboxMessage, account: ChannelAccount | None) -> dict[str, Any]:
+        """Free-form inside the 24-hour window, the approved template outside it."""
+        fields: dict[str, Any] = {}
         if self.in_window(account, self.clock.now()):
             text = message.text if len(message.text) <= MAX_BODY else message.text[: MAX_BODY - 1] + "…"
             fields["body"] = text
@@ -114,11 +125,7 @@ class WhatsAppChannel:
             fields["content_variables"] = json.dumps({"1": template_variable(message.text)}, ensure_ascii=False)
         else:
             raise NeedsTemplate(f"outside the 24-hour window and no approved template for {message.template!r}")
-        try:
-            sent = await self.client.messages.create_async(**fields)
-        except TwilioRestException as exc:
-            raise _classify(exc) from exc
-        return str(sent.sid)
+        return fields
 
 
 def _classify(exc: TwilioRestException) -> Exception:
@@ -133,6 +140,6 @@ def _classify(exc: TwilioRestException) -> Exception:
     if code == UNSUBSCRIBED:
         return PermanentFailure(f"unsubscribed ({code})", unreachable=True)
     if code in NOT_ON_WHATSAPP:
-        return PermanentFailure(f"not reachable on WhatsApp ({code}): {exc.msg}", unreachable=True)
+        return PermanentFailure(f"not reachable on WhatsApp ({code}): {exc.msg}", unreachable=True, try_sms=True)
     return PermanentFailure(f"twilio {status} {code}: {exc.msg}")
 

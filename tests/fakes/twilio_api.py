@@ -70,6 +70,7 @@ SANDBOX_FROM = "whatsapp:+14155238886"  # Twilio's WhatsApp sandbox sender
 MAX_BODY = 1600
 
 _WHATSAPP_ADDRESS = re.compile(r"whatsapp:\+[1-9]\d{6,14}")
+_SMS_ADDRESS = re.compile(r"\+[1-9]\d{6,14}")  # Programmable SMS: plain E.164 on both ends
 _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 _STATUSES = frozenset({
     "accepted", "scheduled", "canceled", "queued", "sending", "sent", "failed", "delivered",
@@ -576,6 +577,14 @@ def _validate_send(form: dict[str, Any]) -> dict[str, Any]:
 
     if not to:
         raise _TwilioError(400, 21604)
+    if _SMS_ADDRESS.fullmatch(to):
+        if not sender or not _SMS_ADDRESS.fullmatch(sender):
+            raise _TwilioError(400, 21910)  # an SMS To needs an SMS From
+        if not body:
+            raise _TwilioError(400, 21602)
+        if len(body) > MAX_BODY:
+            raise _TwilioError(400, 21617)
+        return {**form, "From": sender, "MediaUrl": [], "ContentVariablesParsed": None}
     if not _WHATSAPP_ADDRESS.fullmatch(to):
         raise _TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
     if not sender and not service:
