@@ -190,7 +190,7 @@ async def test_mps_throttles_a_concurrent_burst(api: FakeTwilioAPI, client: Clie
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
-        ({"to": "+6281200000001", "body": "x"}, 21211),  # missing "whatsapp:" prefix
+        ({"to": "+6281200000001", "body": "x"}, 21910),  # an SMS To with a WhatsApp From
         ({"to": "whatsapp:0812000", "body": "x"}, 21211),
         ({"to": GUARDIAN, "body": "x" * (MAX_BODY + 1)}, 21617),
         ({"to": GUARDIAN}, 21602),

@@ -23,16 +23,17 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.server import LocalServer
 
 __all__ = ["DEFAULT_BOT_USER", "DEFAULT_TOKEN", "FakeBotAPI"]
 
@@ -96,13 +97,6 @@ def _bad(description: str) -> _ApiError:
     return _ApiError(400, f"Bad Request: {description}")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without signal capture: the test process, not the fake, owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
 
 class FakeBotAPI:
     """A local Telegram Bot API: records what the bot sends, serves updates for polling."""
@@ -126,8 +120,7 @@ class FakeBotAPI:
         self._chats: dict[int, dict[str, Any]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._server: _Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
+        self._http = LocalServer("fake-telegram-api")
         self._changed = asyncio.Condition()  # any call arrived / anything was sent
         self._updates_changed = asyncio.Condition()  # updates pushed / a newer poll started
 
@@ -160,7 +153,7 @@ class FakeBotAPI:
         return f"http://127.0.0.1:{self.port}/bot"
 
     async def start(self) -> None:
-        if self._serve_task is not None:
+        if self._http.running:
             return
         # Conditions bind to the loop that first uses them: make fresh ones for this loop.
         self._changed = asyncio.Condition()
@@ -170,36 +163,18 @@ class FakeBotAPI:
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
             Route("/{path:path}", self._not_found, methods=["GET", "POST"]),
         ])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-            lifespan="off", timeout_graceful_shutdown=2,
-        )
-        self._server = _Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve(), name="fake-telegram-api")
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if self._serve_task.done():  # startup failed (uvicorn calls sys.exit)
-                exc = self._serve_task.exception()
-                self._serve_task = None
-                raise RuntimeError(f"fake Telegram API did not start: {exc!r}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Telegram API did not start within 10 s")
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.port = await self._http.start(app)
 
     async def stop(self) -> None:
-        if self._server is None or self._serve_task is None:
+        if not self._http.running:
             return
         # Pending long polls would keep uvicorn's graceful shutdown waiting: answer them now.
         self._closing = True
         async with self._updates_changed:
             self._updates_changed.notify_all()
-        self._server.should_exit = True
         try:
-            await asyncio.wait_for(self._serve_task, timeout=10)
+            await self._http.stop()
         finally:
-            self._server = None
-            self._serve_task = None
             for task in list(self._background):
                 task.cancel()
 

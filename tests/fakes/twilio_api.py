@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import copy
 import hmac
 import json
@@ -41,18 +40,19 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http import HTTPStatus
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LocalServer
 
 __all__ = [
     "API_VERSION",
@@ -133,13 +133,6 @@ class _Failure:
     to: str | None  # only sends to this address consume it; None: any send
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without signal capture: the test process, not the fake, owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
 
 class FakeTwilioAPI:
     """A local Twilio REST API for WhatsApp messages.
@@ -171,8 +164,7 @@ class FakeTwilioAPI:
         self._failures: deque[_Failure] = deque()
         self._send_times: dict[str, deque[float]] = {}  # From → monotonic times of accepted sends
         self._media: dict[str, tuple[bytes, str]] = {}
-        self._server: _Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
+        self._http = LocalServer("fake-twilio-api")
         self._changed = asyncio.Condition()  # a request arrived / a message was accepted
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -185,7 +177,7 @@ class FakeTwilioAPI:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        if self._serve_task is not None:
+        if self._http.running:
             return
         # Conditions bind to the loop that first uses them: make a fresh one for this loop.
         self._changed = asyncio.Condition()
@@ -197,32 +189,12 @@ class FakeTwilioAPI:
             Route("/{path:path}", self._not_found,
                   methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
         ])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-            lifespan="off", timeout_graceful_shutdown=2,
-        )
-        self._server = _Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve(), name="fake-twilio-api")
-        deadline = time.monotonic() + 10
-        while not self._server.started:  # uvicorn offers no startup event to await
-            if self._serve_task.done():  # startup failed (uvicorn calls sys.exit)
-                exc = self._serve_task.exception()
-                self._serve_task = None
-                raise RuntimeError(f"fake Twilio API did not start: {exc!r}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Twilio API did not start within 10 s")
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.port = await self._http.start(app)
 
     async def stop(self) -> None:
-        if self._server is None or self._serve_task is None:
+        if not self._http.running:
             return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(self._serve_task, timeout=10)
-        finally:
-            self._server = None
-            self._serve_task = None
+        await self._http.stop()
 
     async def __aenter__(self) -> FakeTwilioAPI:
         await self.start()
