@@ -85,26 +85,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                        rate_per_second=settings.telegram_rate_per_second,
                                        chat_rate_per_second=settings.telegram_chat_rate_per_second)
             clients.append(telegram)
-        whatsapp = None
+        whatsapp = sms = None
+        twilio = {"account_sid": settings.twilio_account_sid or "", "auth_token": settings.twilio_auth_token or "",
+                  "api_base_url": settings.twilio_api_base_url, "clock": clock, "inbox": inbox,
+                  "rate_per_second": settings.twilio_messages_per_second,
+                  "status_callback": f"{settings.public_base_url.rstrip('/')}/webhooks/whatsapp/status"
+                  if settings.public_base_url else None}
         if settings.whatsapp_enabled:
-            whatsapp = WhatsAppChannel(
-                account_sid=settings.twilio_account_sid or "", auth_token=settings.twilio_auth_token or "",
-                sender=settings.twilio_whatsapp_from or "", api_base_url=settings.twilio_api_base_url,
-                content_sids=settings.content_sids, rate_per_second=settings.twilio_messages_per_second,
-                status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/whatsapp/status"
-                if settings.public_base_url else None, clock=clock, inbox=inbox)
-            await whatsapp.start()
-            clients.append(whatsapp)
-        sms = None
+            whatsapp = WhatsAppChannel(sender=settings.twilio_whatsapp_from or "",
+                                       content_sids=settings.content_sids, **twilio)  # type: ignore[arg-type]
         if settings.sms_enabled:
-            sms = SmsChannel(
-                account_sid=settings.twilio_account_sid or "", auth_token=settings.twilio_auth_token or "",
-                sender=settings.twilio_sms_from or "", api_base_url=settings.twilio_api_base_url,
-                content_sids={}, rate_per_second=settings.twilio_messages_per_second,
-                status_callback=f"{settings.public_base_url.rstrip('/')}/webhooks/whatsapp/status"
-                if settings.public_base_url else None, clock=clock, inbox=inbox)
-            await sms.start()
-            clients.append(sms)
+            sms = SmsChannel(sender=settings.twilio_sms_from or "", content_sids={}, **twilio)  # type: ignore[arg-type]
+        for twilio_channel in (whatsapp, sms):
+            if twilio_channel is not None:
+                await twilio_channel.start()
+                clients.append(twilio_channel)
         sender = Sender(sessions, clients, clock=clock, simulator_enabled=settings.simulator_enabled)
         inbox.on_outbox = sender.notify
         services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator, sms)

@@ -138,9 +138,13 @@ class TelegramPhone(Phone):
 class WhatsAppPhone(Phone):
     channel = "whatsapp"
 
+    @property
+    def address(self) -> str:
+        return f"whatsapp:{self.number}"
+
     def received(self) -> list[dict[str, Any]]:
         out = []
-        for m in self.network.twilio.messages_to(f"whatsapp:{self.number}"):
+        for m in self.network.twilio.messages_to(self.address):
             text = m.get("Body") or (m.get("ContentVariablesParsed") or {}).get("1", "")
             choices = [line.split(". ", 1)[1] for line in text.splitlines()
                        if ". " in line and line.split(". ", 1)[0].isdigit()]
@@ -172,14 +176,9 @@ class SmsPhone(WhatsAppPhone):
 
     channel = "sms"
 
-    def received(self) -> list[dict[str, Any]]:
-        out = []
-        for m in self.network.twilio.messages_to(self.number):
-            text = m.get("Body", "")
-            choices = [line.split(". ", 1)[1] for line in text.splitlines()
-                       if ". " in line and line.split(". ", 1)[0].isdigit()]
-            out.append({"id": m["sid"], "text": text, "raw": m, "choices": choices})
-        return out
+    @property
+    def address(self) -> str:
+        return self.number
 
     async def post(self, **fields: Any) -> httpx.Response:
         form = inbound_form(message_sid=fields.pop("sid", None) or new_message_sid(), from_phone=self.number,
