@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true")
     imp.add_argument("--json", action="store_true")
 
+    meeting = commands.add_parser("meeting", help="meetings with families")
+    meeting_commands = meeting.add_subparsers(dest="meeting_command", required=True)
+    create = meeting_commands.add_parser("create", help="create a meeting from a YAML file")
+    create.add_argument("path", type=Path, metavar="FILE.yaml")
+    create.add_argument("--json", action="store_true")
+
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
     link.add_argument("--json", action="store_true")
@@ -95,6 +101,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _roster_import(sessions, settings, args)
         if args.command == "link-code":
             return await _link_code(sessions, settings, args.who)
+        if args.command == "meeting" and args.meeting_command == "create":
+            return await _meeting_create(sessions, settings, args)
     finally:
         await engine.dispose()
     return None
@@ -127,6 +135,20 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
     return result.as_json(), (
         f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
         f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+
+
+async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from storage.meetings import MeetingFileError, create_meeting
+
+    if not args.path.exists():
+        raise UserError(f"{args.path}: no such file")
+    try:
+        result = await create_meeting(sessions, args.path, default_timezone=settings.school_timezone)
+    except MeetingFileError as exc:
+        if args.json:
+            print(json.dumps({"errors": exc.errors}, ensure_ascii=False))
+        raise UserError("meeting not created, nothing was changed:\n" + "\n".join(exc.errors)) from exc
+    return result.as_json(), f"Meeting {result.id} created with {result.slots} slots."
 
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 
 # English and Indonesian names and abbreviations, 0 = Monday (datetime.weekday()).
-_DAYS: dict[str, int] = {}
+DAYS: dict[str, int] = {}
 for _index, _names in enumerate([
     ("mon", "monday", "sen", "senin"),
     ("tue", "tues", "tuesday", "sel", "selasa"),
@@ -24,7 +24,7 @@ for _index, _names in enumerate([
     ("sun", "sunday", "min", "minggu", "ahad"),
 ]):
     for _name in _names:
-        _DAYS[_name] = _index
+        DAYS[_name] = _index
 
 DAY_NAMES = {
     "id": ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"],
@@ -51,7 +51,7 @@ class OfficeWindow:
 
 def _day(word: str) -> int:
     try:
-        return _DAYS[word.lower()]
+        return DAYS[word.lower()]
     except KeyError:
         raise ValueError(f"unknown day {word!r}") from None
 

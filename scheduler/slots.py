@@ -6,7 +6,8 @@ every listed date that falls on one of ``days`` gets back-to-back slots of ``min
 ``from`` until ``to``; a last slot that would run past ``to`` is dropped. Times are local to the
 school; ``expand_slot_rule`` returns them as timezone-aware UTC. Everything here is pure.
 
-Day names are English or Indonesian, short or full (``sat``, ``saturday``, ``sab``, ``sabtu``).
+Day names are English or Indonesian, short or full (``sat``, ``saturday``, ``sab``, ``sabtu``),
+or a range of them (``mon-fri``, ``sen-jum``).
 A ``dates`` item may also be a range ``2026-12-14..2026-12-27``, so "every weekend of these two
 weeks" is one line. ``days`` may be left out: then every listed date counts.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 # The day names office hours accept (0 = Monday), so staff learn one vocabulary.
-from scheduler.office_hours import _DAYS as WEEKDAYS
+from scheduler.office_hours import DAYS as WEEKDAYS
 
 Slot = tuple[datetime, datetime]
 
@@ -52,6 +53,15 @@ def parse_weekday(word: str) -> int:
         return WEEKDAYS[word.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown day {word!r} (expected e.g. sat, sun, sab, min)") from None
+
+
+def parse_days(word: str) -> set[int]:
+    """The weekdays of one ``days`` item: a day name, or a range such as ``mon-fri``."""
+    first, dash, last = word.partition("-")
+    if not dash:
+        return {parse_weekday(word)}
+    start, stop = parse_weekday(first), parse_weekday(last)
+    return {(start + n) % 7 for n in range((stop - start) % 7 + 1)}  # sat-mon wraps the week
 
 
 def parse_clock(value: object) -> time:
@@ -135,7 +145,7 @@ def check_slot_rule(rule: Mapping[str, Any]) -> list[SlotRuleError]:
                 problems.append(SlotRuleError("days", f"expected a day name, got {word!r}", index))
                 continue
             try:
-                days.add(parse_weekday(word))
+                days |= parse_days(word)
             except ValueError as exc:
                 problems.append(SlotRuleError("days", str(exc), index))
 
@@ -189,7 +199,7 @@ def rule_local_slots(rule: Mapping[str, Any]) -> list[Slot]:
     problems = check_slot_rule(rule)
     if problems:
         raise problems[0]
-    days = ({parse_weekday(word) for word in _items(rule["days"])}
+    days = ({day for word in _items(rule["days"]) for day in parse_days(word)}
             if rule.get("days") is not None else None)
     start_of_day, end_of_day = parse_clock(rule["from"]), parse_clock(rule["to"])
     step = timedelta(minutes=parse_minutes(rule["minutes"]))
@@ -217,7 +227,8 @@ def expand_slot_rule(rule: Mapping[str, Any], tz: str) -> list[Slot]:
 
     Raises ``SlotRuleError`` (a ``ValueError``) naming the first invalid field.
     """
-    return [(local_to_utc(start, tz), local_to_utc(end, tz)) for start, end in rule_local_slots(rule)]
+    return [(local_to_utc(start, tz), local_to_utc(end, tz))
+            for start, end in rule_local_slots(rule)]
 
 
 def merge_slots(*groups: Iterable[Slot]) -> list[Slot]:

@@ -253,7 +253,8 @@ class Meeting(SQLModel, table=True):
     audience: str  # as written: school, grade:7, class:VII-A, student:NISN[,NISN...], joined by +
     location: str = ""  # empty for a home visit: the family's home
     room_capacity: int  # families the place holds at once
-    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # summons only
+    # Shown to the family; required for a surat_panggilan (why the parents are summoned).
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     bring: str | None = None  # what the family should bring
     status: str = Field(default="draft", index=True)
     created_at: datetime | None = _ts(nullable=False)

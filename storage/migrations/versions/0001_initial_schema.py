@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:17:38.081259
+Create Date: 2026-11-23 13:28:43.216345
 """
 from collections.abc import Sequence
 
@@ -136,6 +136,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_staff_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_school_id'), ['school_id'], unique=False)
 
+    op.create_table('meeting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('organizer_staff_id', sa.Integer(), nullable=False),
+    sa.Column('audience', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('location', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('room_capacity', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('bring', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organizer_staff_id'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_organizer_staff_id'), ['organizer_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_school_id'), ['school_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_status'), ['status'], unique=False)
+
     op.create_table('student',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -200,6 +222,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_guardian_student_guardian_id'), ['guardian_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_guardian_student_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_guardian_student_student_id'), ['student_id'], unique=False)
+
+    op.create_table('meeting_slot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'starts_at')
+    )
+    with op.batch_alter_table('meeting_slot', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_slot_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_slot_school_id'), ['school_id'], unique=False)
 
     op.create_table('concern_message',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -271,6 +309,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_concern_message_concern_id'))
 
     op.drop_table('concern_message')
+    with op.batch_alter_table('meeting_slot', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_slot_school_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_slot_meeting_id'))
+
+    op.drop_table('meeting_slot')
     with op.batch_alter_table('guardian_student', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_guardian_student_student_id'))
         batch_op.drop_index(batch_op.f('ix_guardian_student_school_id'))
@@ -291,6 +334,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_student_class_id'))
 
     op.drop_table('student')
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_status'))
+        batch_op.drop_index(batch_op.f('ix_meeting_school_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_organizer_staff_id'))
+
+    op.drop_table('meeting')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_school_id'))
         batch_op.drop_index(batch_op.f('ix_staff_phone'))
