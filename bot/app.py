@@ -32,7 +32,7 @@ from bot.settings import Settings
 from bot.web import BadInput, TooLarge, read_body, read_json
 from storage.delivery import record_delivery
 from handlers.turn import Policy
-from scheduler.jobs import build_scheduler
+from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Services:
     whatsapp: WhatsAppChannel | None = None
     simulator: SimulatorChannel | None = None
     sms: SmsChannel | None = None
+    scheduler: SchoolScheduler | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -116,14 +117,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             services.tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
         scheduler = None
         if run_scheduler:
-            scheduler = build_scheduler(sessions, clock=clock, simulator_enabled=settings.simulator_enabled,
+            scheduler = SchoolScheduler(sessions, database_url=settings.database_url, clock=clock,
+                                        simulator_enabled=settings.simulator_enabled,
                                         default_language=settings.default_language, on_outbox=sender.notify)
             scheduler.start()
+            services.scheduler = scheduler
+            inbox.on_outbox = lambda: (sender.notify(), scheduler.wake())  # type: ignore[union-attr]
         try:
             yield
         finally:
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                scheduler.shutdown()
             sender.stop()
             for task in services.tasks:
                 try:

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     create = meeting_commands.add_parser("create", help="create a meeting from a YAML file")
     create.add_argument("path", type=Path, metavar="FILE.yaml")
     create.add_argument("--json", action="store_true")
+    invite = meeting_commands.add_parser("invite", help="send the invitations to the meeting's audience")
+    invite.add_argument("id", type=int)
+    invite.add_argument("--json", action="store_true")
 
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
@@ -103,6 +106,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _link_code(sessions, settings, args.who)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
+        if args.command == "meeting" and args.meeting_command == "invite":
+            return await _meeting_invite(sessions, settings, args.id)
     finally:
         await engine.dispose()
     return None
@@ -135,6 +140,23 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
     return result.as_json(), (
         f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
         f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+
+
+async def _meeting_invite(sessions, settings: Settings, meeting_id: int):  # type: ignore[no-untyped-def]
+    from handlers.meetings import UnknownMeeting, invite_meeting
+    from storage.models import utcnow
+
+    try:
+        async with sessions() as session, session.begin():
+            result = await invite_meeting(session, meeting_id, now=utcnow(),
+                                          simulator_enabled=settings.simulator_enabled,
+                                          default_language=settings.default_language)
+    except UnknownMeeting as exc:
+        raise UserError(str(exc)) from exc
+    return result.as_json(), (
+        f"Meeting {meeting_id}: {result.invited} invitation(s) queued for {result.families} families"
+        f" ({result.already} already invited, {result.unreachable} without a linked chat account: phone them)."
+        " A running `jembatan serve` delivers them.")
 
 
 async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]

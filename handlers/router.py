@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import concerns, menu, onboarding, replies
+from handlers import concerns, meetings, menu, onboarding, replies
 from handlers.turn import Turn
 
 # Command words, with or without '/', in either case; the whole message must be the command
@@ -92,6 +92,9 @@ async def _on_callback(turn: Turn, data: str) -> None:
             return
     if data.startswith(("cc:", "cg:")) and turn.guardians:
         await concerns.on_callback(turn, data)
+        return
+    if data.startswith("rv:") and turn.guardians:
+        await meetings.on_rsvp(turn, data)
         return
     turn.reply("stale_button")
 

@@ -1,34 +1,73 @@
-"""The scheduler process's jobs: periodic escalation of unanswered concerns.
+"""The scheduler: periodic escalation of unanswered concerns, and meeting reminders.
 
-Jobs read their due times from the database, so the schedule survives restarts; the scheduler
-itself only ticks.
+Escalation due times live on the concerns, so that tick keeps no state. Reminders are date jobs
+in APScheduler's SQLAlchemy job store in the same database, so they survive restarts; one
+process runs the scheduler (two schedulers must never share a job store).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from scheduler import reminders
 from scheduler.escalation import escalate_overdue
+from storage.db import sync_url
 
 log = logging.getLogger(__name__)
+JOBS_TABLE = "apscheduler_jobs"
 
 
-def build_scheduler(sessions: async_sessionmaker[AsyncSession], *, clock: Clock, simulator_enabled: bool,
-                    default_language: str, on_outbox) -> AsyncIOScheduler:  # type: ignore[no-untyped-def]
-    """An AsyncIOScheduler with the escalation tick; start it inside the running loop."""
-    scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "misfire_grace_time": 300})
+class SchoolScheduler:
+    """The AsyncIOScheduler with its jobs; start it inside the running loop."""
 
-    async def escalation_tick() -> None:
-        count = await escalate_overdue(sessions, now=clock.now(), simulator_enabled=simulator_enabled,
-                                       default_language=default_language)
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, database_url: str, clock: Clock,
+                 simulator_enabled: bool, default_language: str, on_outbox: Callable[[], None]) -> None:
+        self.sessions, self.clock = sessions, clock
+        self.simulator_enabled, self.default_language, self.on_outbox = simulator_enabled, default_language, on_outbox
+        self.scheduler = AsyncIOScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=sync_url(database_url), tablename=JOBS_TABLE),
+                       "ticks": MemoryJobStore()},
+            job_defaults={"coalesce": True, "misfire_grace_time": None})
+        reminders.install(reminders.Runtime(sessions, clock, simulator_enabled, default_language, on_outbox))
+        self._sync_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.scheduler.add_job(self.escalation_tick, "interval", minutes=1, id="escalation", jobstore="ticks",
+                               replace_existing=True, misfire_grace_time=300)
+        self.scheduler.add_job(self.sync_reminders, "interval", minutes=1, id="reminder-sync", jobstore="ticks",
+                               replace_existing=True, misfire_grace_time=300)
+        self.scheduler.start()
+        self.wake()
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=False)
+
+    def wake(self) -> None:
+        """Something changed (an RSVP, say): bring the reminder jobs up to date soon."""
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.get_running_loop().create_task(self.sync_reminders())
+
+    async def sync_reminders(self) -> None:
+        try:
+            added = await reminders.sync(self.scheduler, self.sessions, now=self.clock.now())
+        except Exception:  # a database hiccup must not stop the scheduler
+            log.exception("reminder sync failed; the next tick retries")
+            return
+        if added:
+            log.info("scheduled %d reminder(s)", added)
+
+    async def escalation_tick(self) -> None:
+        count = await escalate_overdue(self.sessions, now=self.clock.now(), simulator_enabled=self.simulator_enabled,
+                                       default_language=self.default_language)
         if count:
             log.info("escalated %d unanswered concern(s)", count)
-            on_outbox()
-
-    scheduler.add_job(escalation_tick, "interval", minutes=1, id="escalation", replace_existing=True)
-    return scheduler
+            self.on_outbox()

@@ -271,3 +271,60 @@ class MeetingSlot(SQLModel, table=True):
     starts_at: datetime | None = _ts(nullable=False)
     ends_at: datetime | None = _ts(nullable=False)
     capacity: int  # the meeting's room_capacity unless a slot says otherwise
+
+
+class MeetingFamily(SQLModel, table=True):
+    """One family's place in a meeting: siblings together, both parents answering as one."""
+
+    __tablename__ = "meeting_family"
+    __table_args__ = (UniqueConstraint("meeting_id", "family_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    family_key: str  # the family's student ids in the audience, sorted, joined by ','
+    response: str | None = None  # attend | decline | other_time | proxy (the first answer counts)
+    responded_by_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    responded_at: datetime | None = _ts()
+    attended: bool = False
+    attended_at: datetime | None = _ts()
+
+
+class MeetingStudent(SQLModel, table=True):
+    """A student the meeting concerns, and the family who answers for them."""
+
+    __tablename__ = "meeting_student"
+    __table_args__ = (UniqueConstraint("meeting_id", "student_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    family_id: int = Field(foreign_key="meeting_family.id", index=True)
+
+
+class MeetingInvitation(SQLModel, table=True):
+    """One guardian's invitation (a parent's, or a proxy guardian's in their place)."""
+
+    __tablename__ = "meeting_invitation"
+    __table_args__ = (UniqueConstraint("meeting_id", "guardian_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    family_id: int = Field(foreign_key="meeting_family.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    proxy: bool = False  # sent to the orang tua asuh in place of the parents
+    response: str | None = None  # this guardian's own answer
+    outbox_id: int | None = Field(default=None, foreign_key="outbox_message.id")
+    created_at: datetime | None = _ts(nullable=False)
+
+
+class ReminderLog(SQLModel, table=True):
+    """Each reminder sent or skipped, once: the guard against sending one twice."""
+
+    __tablename__ = "reminder_log"
+    __table_args__ = (UniqueConstraint("meeting_id", "guardian_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    kind: str  # day_before | two_hours
+    outcome: str  # sent | sent_late | skipped_past | skipped_not_attending
+    at: datetime | None = _ts(nullable=False)

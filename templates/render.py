@@ -69,6 +69,10 @@ def environment() -> Environment:
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
     env.filters["hours"] = office_hours_text
+    env.filters["clock"] = lambda dt, lang, tz: (
+        format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)
+        + " " + zone_abbreviation(tz)
+    )
     return env
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:28:43.216345
+Create Date: 2026-11-23 13:32:47.768411
 """
 from collections.abc import Sequence
 
@@ -223,6 +223,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_guardian_student_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_guardian_student_student_id'), ['student_id'], unique=False)
 
+    op.create_table('meeting_family',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('family_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('response', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('responded_by_guardian_id', sa.Integer(), nullable=True),
+    sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attended', sa.Boolean(), nullable=False),
+    sa.Column('attended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['responded_by_guardian_id'], ['guardian.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'family_key')
+    )
+    with op.batch_alter_table('meeting_family', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_family_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_family_school_id'), ['school_id'], unique=False)
+
     op.create_table('meeting_slot',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -239,6 +259,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_meeting_slot_meeting_id'), ['meeting_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meeting_slot_school_id'), ['school_id'], unique=False)
 
+    op.create_table('reminder_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('guardian_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['guardian_id'], ['guardian.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'guardian_id', 'kind')
+    )
+    with op.batch_alter_table('reminder_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_log_guardian_id'), ['guardian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_log_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('concern_message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('concern_id', sa.Integer(), nullable=False),
@@ -253,6 +289,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('concern_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_concern_message_concern_id'), ['concern_id'], unique=False)
+
+    op.create_table('meeting_student',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=False),
+    sa.Column('family_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['family_id'], ['meeting_family.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.ForeignKeyConstraint(['student_id'], ['student.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'student_id')
+    )
+    with op.batch_alter_table('meeting_student', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_student_family_id'), ['family_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_student_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_student_school_id'), ['school_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_student_student_id'), ['student_id'], unique=False)
 
     op.create_table('outbox_message',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -292,11 +347,42 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_message_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_status'), ['status'], unique=False)
 
+    op.create_table('meeting_invitation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('family_id', sa.Integer(), nullable=False),
+    sa.Column('guardian_id', sa.Integer(), nullable=False),
+    sa.Column('proxy', sa.Boolean(), nullable=False),
+    sa.Column('response', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('outbox_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['family_id'], ['meeting_family.id'], ),
+    sa.ForeignKeyConstraint(['guardian_id'], ['guardian.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox_message.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'guardian_id')
+    )
+    with op.batch_alter_table('meeting_invitation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_invitation_family_id'), ['family_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_invitation_guardian_id'), ['guardian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_invitation_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_invitation_school_id'), ['school_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('meeting_invitation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_invitation_school_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_invitation_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_invitation_guardian_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_invitation_family_id'))
+
+    op.drop_table('meeting_invitation')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_message_status'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_school_id'))
@@ -305,15 +391,32 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_message_concern_id'))
 
     op.drop_table('outbox_message')
+    with op.batch_alter_table('meeting_student', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_student_student_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_student_school_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_student_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_student_family_id'))
+
+    op.drop_table('meeting_student')
     with op.batch_alter_table('concern_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_concern_message_concern_id'))
 
     op.drop_table('concern_message')
+    with op.batch_alter_table('reminder_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminder_log_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_log_guardian_id'))
+
+    op.drop_table('reminder_log')
     with op.batch_alter_table('meeting_slot', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_meeting_slot_school_id'))
         batch_op.drop_index(batch_op.f('ix_meeting_slot_meeting_id'))
 
     op.drop_table('meeting_slot')
+    with op.batch_alter_table('meeting_family', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_family_school_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_family_meeting_id'))
+
+    op.drop_table('meeting_family')
     with op.batch_alter_table('guardian_student', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_guardian_student_student_id'))
         batch_op.drop_index(batch_op.f('ix_guardian_student_school_id'))

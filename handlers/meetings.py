@@ -1,0 +1,270 @@
+"""Meetings with families: invitations (siblings together, both parents), RSVP and proxies.
+
+One family answers once: siblings share one invitation per guardian, and when father and mother
+are both invited the first answer counts and the other is told. "Proxy", or a decline where the
+school registered an orang tua asuh, invites that proxy guardian to the same meeting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.messages import Button, Outbound, Recipient
+from handlers.turn import Turn
+from storage.audience import audience_students
+from storage.models import (
+    Guardian,
+    GuardianStudent,
+    Meeting,
+    MeetingFamily,
+    MeetingInvitation,
+    MeetingSlot,
+    MeetingStudent,
+    School,
+    SchoolClass,
+    Staff,
+    Student,
+)
+from storage.outbox import enqueue
+from storage.routing import role_for_class
+
+RSVP_ANSWERS = ("attend", "decline", "other_time", "proxy")
+
+
+class UnknownMeeting(LookupError):
+    """No meeting with that id."""
+
+
+@dataclass
+class InviteResult:
+    meeting: int
+    families: int
+    invited: int  # invitations sent now
+    already: int  # guardians invited before (re-running invite sends nothing twice)
+    unreachable: int  # invitations held: no linked channel
+
+    def as_json(self) -> dict[str, int]:
+        return {"meeting": self.meeting, "families": self.families, "invited": self.invited,
+                "already_invited": self.already, "unreachable": self.unreachable}
+
+
+@dataclass
+class _Family:
+    students: list[Student]
+    parents: dict[int, Guardian]
+    proxies: dict[int, Guardian]
+
+
+async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
+                         default_language: str = "id") -> InviteResult:
+    """Invite every family of the audience once; safe to run again (only the new get one)."""
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise UnknownMeeting(f"no meeting with id {meeting_id}")
+    students = await audience_students(session, meeting.school_id, meeting.audience)
+    families = await _families(session, students)
+    outs: list[Outbound] = []
+    invitations: list[MeetingInvitation] = []
+    already = 0
+    for family in families:
+        row = await _family_row(session, meeting, family, now)
+        targets = family.parents or family.proxies  # no parent on record: the proxy is the family
+        for guardian in targets.values():
+            existing = (await session.exec(select(MeetingInvitation).where(
+                MeetingInvitation.meeting_id == meeting.id, MeetingInvitation.guardian_id == guardian.id))).first()
+            if existing is not None:
+                already += 1
+                continue
+            invitation = MeetingInvitation(school_id=meeting.school_id, meeting_id=meeting.id, family_id=row.id,  # type: ignore[arg-type]
+                                           guardian_id=guardian.id, proxy=not family.parents, created_at=now)  # type: ignore[arg-type]
+            session.add(invitation)
+            invitations.append(invitation)
+            outs.append(await invitation_message(session, meeting, guardian, family.students,
+                                                 offer_proxy=bool(family.proxies and family.parents)))
+    meeting.status = "invited"
+    session.add(meeting)
+    rows = await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
+    for invitation, message in zip(invitations, rows, strict=True):
+        invitation.outbox_id = message.id
+    return InviteResult(meeting.id, len(families), len(invitations), already,  # type: ignore[arg-type]
+                        sum(1 for message in rows if message.status == "held"))
+
+
+async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
+                             *, offer_proxy: bool, proxy_for: str | None = None) -> Outbound:
+    """The invitation for one guardian, naming only their own children among ``students``."""
+    context = await meeting_context(session, meeting, guardian, students, proxy_for=proxy_for)
+    buttons = [[Button(key=f"rsvp.{answer}", data=f"rv:{meeting.id}:{answer}")]
+               for answer in RSVP_ANSWERS if answer != "proxy" or offer_proxy]
+    return Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
+                    template=f"invitation_{meeting.type}", context=context, buttons=buttons)
+
+
+async def meeting_context(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
+                          *, proxy_for: str | None = None) -> dict[str, Any]:
+    """What every meeting text may show: when, where, who organizes, which children."""
+    school = await session.get(School, meeting.school_id)
+    organizer = await session.get(Staff, meeting.organizer_staff_id)
+    assert school is not None and organizer is not None
+    slots = list((await session.exec(select(MeetingSlot).where(
+        MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).all())
+    tz = school.timezone
+    links = {link.student_id: link for link in (await session.exec(select(GuardianStudent).where(
+        GuardianStudent.guardian_id == guardian.id))).all()}
+    mine = [s for s in students if s.id in links] or students
+    classes = {c.id: c for c in (await session.exec(select(SchoolClass).where(
+        col(SchoolClass.id).in_([s.class_id for s in mine])))).all()}
+    local_days = {slot.starts_at.astimezone(ZoneInfo(tz)).date() for slot in slots if slot.starts_at}
+    first_class = classes[mine[0].class_id].name if mine else ""
+    return {
+        "meeting_id": meeting.id, "meeting_type": meeting.type, "title": meeting.title, "school_name": school.name,
+        "tz": tz, "first_start": slots[0].starts_at, "last_end": slots[-1].ends_at, "slot_count": len(slots),
+        "same_day": len(local_days) <= 1, "location": meeting.location, "bring": meeting.bring,
+        "reason": meeting.reason, "organizer_name": organizer.name,
+        "organizer_role": role_for_class(organizer, first_class),
+        "guardian_name": guardian.name, "relation": links[mine[0].id].relation if mine and mine[0].id in links else "wali",
+        "children": [{"name": s.name, "class_name": classes[s.class_id].name} for s in mine],
+        "proxy_for": {"guardian_names": proxy_for} if proxy_for else None,
+    }
+
+
+async def on_rsvp(turn: Turn, data: str) -> None:
+    """An answer pressed on an invitation: attend, decline, another time, or send my proxy."""
+    _, meeting_id, answer = (data.split(":") + ["", ""])[:3]
+    invitation = None
+    if meeting_id.isdigit() and answer in RSVP_ANSWERS:
+        invitation = (await turn.session.exec(select(MeetingInvitation).where(
+            MeetingInvitation.meeting_id == int(meeting_id),
+            col(MeetingInvitation.guardian_id).in_([g.id for g in turn.guardians])))).first()
+    if invitation is None:
+        turn.reply("stale_button")
+        return
+    meeting = await turn.session.get(Meeting, invitation.meeting_id)
+    family = await turn.session.get(MeetingFamily, invitation.family_id)
+    guardian = next(g for g in turn.guardians if g.id == invitation.guardian_id)
+    assert meeting is not None and family is not None
+    students = await _family_students(turn.session, family)
+    context = await meeting_context(turn.session, meeting, guardian, students)
+    if not invitation.proxy and family.response is not None:
+        answered_by = await turn.session.get(Guardian, family.responded_by_guardian_id)
+        turn.reply("rsvp_already_answered", {**context, "answer": family.response,
+                                             "answered_by": answered_by.name if answered_by else ""})
+        return
+    invitation.response = answer
+    turn.session.add(invitation)
+    if not invitation.proxy:
+        family.response, family.responded_by_guardian_id, family.responded_at = answer, guardian.id, turn.now
+        turn.session.add(family)
+        await _tell_other_parents(turn, meeting, family, guardian, students, answer)
+    proxy_name = None
+    if not invitation.proxy and answer in ("proxy", "decline"):
+        proxy_name = await _invite_proxies(turn, meeting, family, students, guardian)
+        if answer == "proxy" and proxy_name is None:
+            turn.reply("rsvp_no_proxy", context)
+    turn.reply("rsvp_thanks", {**context, "answer": answer})
+    await _tell_organizer(turn, meeting, guardian, context, answer, proxy_name)
+
+
+async def _tell_other_parents(turn: Turn, meeting: Meeting, family: MeetingFamily, guardian: Guardian,
+                              students: list[Student], answer: str) -> None:
+    others = (await turn.session.exec(select(MeetingInvitation).where(
+        MeetingInvitation.family_id == family.id, MeetingInvitation.guardian_id != guardian.id,
+        col(MeetingInvitation.proxy).is_(False)))).all()
+    for other in others:
+        parent = await turn.session.get(Guardian, other.guardian_id)
+        if parent is not None:
+            context = await meeting_context(turn.session, meeting, parent, students)
+            turn.send(Outbound(to=Recipient(phone=parent.phone, guardian_id=parent.id, school_id=parent.school_id),
+                               template="rsvp_family_answered",
+                               context={**context, "answer": answer, "answered_by": guardian.name}))
+
+
+async def _invite_proxies(turn: Turn, meeting: Meeting, family: MeetingFamily, students: list[Student],
+                          guardian: Guardian) -> str | None:
+    """Invite the family's orang tua asuh in the parents' place; their name, or None if none."""
+    proxies = (await turn.session.exec(select(Guardian).join(
+        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+        col(GuardianStudent.student_id).in_([s.id for s in students]), col(GuardianStudent.proxy).is_(True)))).all()
+    names = []
+    for proxy in {p.id: p for p in proxies}.values():
+        names.append(proxy.name)
+        exists = (await turn.session.exec(select(MeetingInvitation).where(
+            MeetingInvitation.meeting_id == meeting.id, MeetingInvitation.guardian_id == proxy.id))).first()
+        if exists is not None:
+            continue
+        turn.session.add(MeetingInvitation(school_id=meeting.school_id, meeting_id=meeting.id, family_id=family.id,  # type: ignore[arg-type]
+                                           guardian_id=proxy.id, proxy=True, created_at=turn.now))  # type: ignore[arg-type]
+        turn.send(await invitation_message(turn.session, meeting, proxy, students, offer_proxy=False,
+                                           proxy_for=guardian.name))
+    return ", ".join(names) or None
+
+
+async def _tell_organizer(turn: Turn, meeting: Meeting, guardian: Guardian, context: dict[str, Any], answer: str,
+                          proxy_name: str | None) -> None:
+    organizer = await turn.session.get(Staff, meeting.organizer_staff_id)
+    if organizer is None:
+        return
+    turn.send(Outbound(
+        to=Recipient(phone=organizer.phone, staff_id=organizer.id, school_id=organizer.school_id),
+        template="rsvp_to_organizer",
+        context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
+                 "relation": context["relation"], "children": context["children"], "proxy_name": proxy_name}))
+
+
+async def _family_students(session: AsyncSession, family: MeetingFamily) -> list[Student]:
+    return list((await session.exec(select(Student).join(
+        MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
+        MeetingStudent.family_id == family.id).order_by(Student.name))).all())
+
+
+async def _families(session: AsyncSession, students: list[Student]) -> list[_Family]:
+    """Group students whose parents overlap (siblings) into one family each."""
+    links: dict[int, list[tuple[Guardian, GuardianStudent]]] = {}
+    for student in students:
+        links[student.id] = list((await session.exec(select(Guardian, GuardianStudent).join(  # type: ignore[index]
+            GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+            GuardianStudent.student_id == student.id).order_by(Guardian.id))).all())
+    parent = {s.id: s.id for s in students}
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_student_of: dict[int, int] = {}
+    for student in students:
+        for guardian, link in links[student.id]:  # type: ignore[index]
+            if link.proxy:
+                continue
+            if guardian.id in first_student_of:
+                parent[root(student.id)] = root(first_student_of[guardian.id])  # type: ignore[index]
+            else:
+                first_student_of[guardian.id] = student.id  # type: ignore[index,assignment]
+    grouped: dict[int, _Family] = {}
+    for student in students:
+        family = grouped.setdefault(root(student.id), _Family([], {}, {}))  # type: ignore[arg-type]
+        family.students.append(student)
+        for guardian, link in links[student.id]:  # type: ignore[index]
+            (family.proxies if link.proxy else family.parents)[guardian.id] = guardian  # type: ignore[index]
+    return list(grouped.values())
+
+
+async def _family_row(session: AsyncSession, meeting: Meeting, family: _Family, now: datetime) -> MeetingFamily:
+    key = ",".join(str(s.id) for s in sorted(family.students, key=lambda s: s.id or 0))
+    row = (await session.exec(select(MeetingFamily).where(
+        MeetingFamily.meeting_id == meeting.id, MeetingFamily.family_key == key))).first()
+    if row is None:
+        row = MeetingFamily(school_id=meeting.school_id, meeting_id=meeting.id, family_key=key)  # type: ignore[arg-type]
+        session.add(row)
+        await session.flush()
+        for student in family.students:
+            session.add(MeetingStudent(school_id=meeting.school_id, meeting_id=meeting.id,  # type: ignore[arg-type]
+                                       student_id=student.id, family_id=row.id))  # type: ignore[arg-type]
+    return row

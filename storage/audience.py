@@ -1,0 +1,27 @@
+"""Who an audience means: the students of the school, grades, classes or NISNs it names."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.meetings import AudiencePart, parse_audience
+from storage.models import SchoolClass, Student
+
+
+async def audience_students(session: AsyncSession, school_id: int, audience: str | list[AudiencePart]) -> list[Student]:
+    """The students an audience names within one school, each once, by class then name."""
+    parts = parse_audience(audience) if isinstance(audience, str) else audience
+    query = select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id).where(
+        Student.school_id == school_id)
+    rows = (await session.exec(query.order_by(SchoolClass.name, Student.name))).all()
+    chosen: dict[int, Student] = {}
+    for part in parts:
+        for student, school_class in rows:
+            if part.kind == "school" \
+                    or (part.kind == "grade" and str(school_class.grade) in part.values) \
+                    or (part.kind == "class" and school_class.name in part.values) \
+                    or (part.kind == "student" and student.nisn in part.values):
+                chosen.setdefault(student.id, student)  # type: ignore[arg-type]
+    order = {student.id: n for n, (student, _) in enumerate(rows)}
+    return sorted(chosen.values(), key=lambda s: order[s.id])
