@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("id", type=int)
     invite.add_argument("--json", action="store_true")
 
+    report = commands.add_parser("report", help="reports for the school")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    participation = report_commands.add_parser("participation", help="who was invited, reached, answered, came")
+    participation.add_argument("meeting_id", type=int, nargs="?", metavar="MEETING_ID")
+    participation.add_argument("--csv", type=Path, default=None, metavar="FILE")
+    participation.add_argument("--json", action="store_true")
+
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
     link.add_argument("--json", action="store_true")
@@ -106,6 +113,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _link_code(sessions, settings, args.who)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
+        if args.command == "report":
+            return await _report_participation(sessions, args)
         if args.command == "meeting" and args.meeting_command == "invite":
             return await _meeting_invite(sessions, settings, args.id)
     finally:
@@ -140,6 +149,26 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
     return result.as_json(), (
         f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
         f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+
+
+async def _report_participation(sessions, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from storage.models import Meeting
+    from storage.reports import COLUMNS, participation, to_csv
+
+    async with sessions() as session:
+        if args.meeting_id is not None and await session.get(Meeting, args.meeting_id) is None:
+            raise UserError(f"no meeting with id {args.meeting_id}")
+        rows = await participation(session, args.meeting_id)
+    if args.csv is not None:
+        try:
+            args.csv.write_text(to_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    lines = [" ".join(f"{c:>11}" for c in COLUMNS)]
+    for row in rows:
+        data = row.as_json()
+        lines.append(" ".join(f"{str(data[c])[:11]:>11}" for c in COLUMNS))
+    return {"rows": [row.as_json() for row in rows]}, "\n".join(lines)
 
 
 async def _meeting_invite(sessions, settings: Settings, meeting_id: int):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ school registered an orang tua asuh, invites that proxy guardian to the same mee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -268,3 +268,51 @@ async def _family_row(session: AsyncSession, meeting: Meeting, family: _Family, 
             session.add(MeetingStudent(school_id=meeting.school_id, meeting_id=meeting.id,  # type: ignore[arg-type]
                                        student_id=student.id, family_id=row.id))  # type: ignore[arg-type]
     return row
+
+
+async def record_attendance(turn: Turn, argument: str) -> None:
+    """`hadir NISN [NISN...]`: the families of these students came to today's meeting."""
+    school_ids = {s.school_id for s in turn.staff}
+    nisns = [part for part in argument.replace(",", " ").split() if part]
+    if not nisns:
+        turn.reply("attendance_unknown_student", {"nisn": ""})
+        return
+    recorded: dict[int, list[Student]] = {}
+    for nisn in nisns:
+        student = (await turn.session.exec(select(Student).where(
+            Student.nisn == nisn, col(Student.school_id).in_(school_ids)))).first()
+        meeting_student = await _current_meeting_of(turn, student) if student else None
+        if student is None or meeting_student is None:
+            turn.reply("attendance_unknown_student", {"nisn": nisn})
+            continue
+        family = await turn.session.get(MeetingFamily, meeting_student.family_id)
+        assert family is not None
+        family.attended, family.attended_at = True, turn.now
+        turn.session.add(family)
+        recorded.setdefault(meeting_student.meeting_id, []).append(student)
+    for meeting_id, students in recorded.items():
+        meeting = await turn.session.get(Meeting, meeting_id)
+        families = list((await turn.session.exec(select(MeetingFamily).where(
+            MeetingFamily.meeting_id == meeting_id))).all())
+        classes = {c.id: c.name for c in (await turn.session.exec(select(SchoolClass))).all()}
+        guardians = (await turn.session.exec(select(Guardian).join(
+            GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+            col(GuardianStudent.student_id).in_([s.id for s in students]),
+            col(GuardianStudent.proxy).is_(False)))).all()
+        turn.reply("attendance_recorded", {
+            "title": meeting.title if meeting else "", "guardian_names": ", ".join(sorted({g.name for g in guardians})),
+            "children": [{"name": s.name, "class_name": classes.get(s.class_id, "")} for s in students],
+            "count_present": sum(1 for f in families if f.attended), "count_invited": len(families)})
+
+
+async def _current_meeting_of(turn: Turn, student: Student) -> MeetingStudent | None:
+    """The student's meeting under way: started (or starting within the hour), not a day past."""
+    rows = (await turn.session.exec(
+        select(MeetingStudent, MeetingSlot.starts_at)
+        .join(MeetingSlot, col(MeetingSlot.meeting_id) == MeetingStudent.meeting_id)
+        .where(MeetingStudent.student_id == student.id)
+        .order_by(col(MeetingSlot.starts_at).desc()))).all()
+    for meeting_student, starts_at in rows:
+        if starts_at - timedelta(hours=1) <= turn.now <= starts_at + timedelta(days=1):
+            return meeting_student
+    return None

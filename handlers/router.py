@@ -16,8 +16,9 @@ COMMANDS = {
     "kasus": "cases", "cases": "cases", "selesai": "done", "done": "done",
     "batal": "cancel", "cancel": "cancel",
     "sms": "sms", "whatsapp": "whatsapp", "wa": "whatsapp",
+    "hadir": "attendance", "present": "attendance",
 }
-_TAKES_ARGUMENT = {"start", "done"}
+_TAKES_ARGUMENT = {"start", "done", "attendance"}
 
 
 def parse_command(text: str | None) -> tuple[str, str] | None:
@@ -121,6 +122,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.prefer_channel(turn, "sms")
     elif command == "whatsapp":
         await menu.prefer_channel(turn, "whatsapp")
+    elif command == "attendance":
+        await (meetings.record_attendance(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "cancel":
         turn.reply("cancelled")
     elif command == "cases":

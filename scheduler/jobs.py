@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +28,20 @@ log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
 
 
+def job_store_url(database_url: str) -> str:
+    """The job store's (synchronous) URL: the same database, except on SQLite.
+
+    APScheduler's store is synchronous and runs on the event loop; on SQLite, whose lock covers
+    the whole file, it would wait on our own open async transaction and deadlock. There the jobs
+    live in a sibling file (``jembatan.db`` → ``jembatan-jobs.db``).
+    """
+    url = make_url(sync_url(database_url))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        url = url.set(database=str(path.with_name(f"{path.stem}-jobs{path.suffix or '.db'}")))
+    return url.render_as_string(hide_password=False)
+
+
 class SchoolScheduler:
     """The AsyncIOScheduler with its jobs; start it inside the running loop."""
 
@@ -34,7 +50,7 @@ class SchoolScheduler:
         self.sessions, self.clock = sessions, clock
         self.simulator_enabled, self.default_language, self.on_outbox = simulator_enabled, default_language, on_outbox
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=sync_url(database_url), tablename=JOBS_TABLE),
+            jobstores={"default": SQLAlchemyJobStore(url=job_store_url(database_url), tablename=JOBS_TABLE),
                        "ticks": MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": None})
         reminders.install(reminders.Runtime(sessions, clock, simulator_enabled, default_language, on_outbox))

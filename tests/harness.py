@@ -89,14 +89,17 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_school(database_url: str, *, clock: ManualClock | None = None,
-                         roster: Path = SCHOOL, **overrides: Any) -> AsyncIterator[School]:
+async def running_school(database_url: str, *, clock: ManualClock | None = None, roster: Path = SCHOOL,
+                         run_scheduler: bool = False, import_school: bool = True,
+                         **overrides: Any) -> AsyncIterator[School]:
     """The app with the test school imported, a manual clock, and the sender driven by the test."""
     clock = clock or ManualClock(MONDAY_MORNING)
-    app = create_app(settings_for(database_url, **overrides), clock=clock, run_scheduler=False, run_sender=False)
+    app = create_app(settings_for(database_url, **overrides), clock=clock, run_scheduler=run_scheduler,
+                     run_sender=False)
     async with LifespanManager(app) as manager:
         services: Services = app.state.services
-        await import_roster(services.sessions, roster, school_code="UJI", school_name="SMP Uji Coba")
+        if import_school:
+            await import_roster(services.sessions, roster, school_code="UJI", school_name="SMP Uji Coba")
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield School(client, services, clock)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:32:47.768411
+Create Date: 2026-11-23 13:36:07.230496
 """
 from collections.abc import Sequence
 
