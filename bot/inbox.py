@@ -105,8 +105,8 @@ class Inbox:
             rows = await enqueue(session, turn.replies, now=now, simulator_enabled=self.simulator_enabled,
                                  default_language=self.policy.default_language)
             mine = [row for row in rows if row.account_id == turn.account.id]
-            if mine:  # remember what the last question offered, for numbered answers
-                turn.conversation.choices = [b for row in mine[-1].buttons for b in row if b.get("data")]
+            if mine and not mine[-1].buttons:
+                turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
             log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
                      turn.account.id, mask_phone(turn.account.phone) if turn.account.phone else "unlinked",
                      len(turn.replies))

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Button, Outbound
-from storage.models import ChannelAccount, OutboxMessage
+from storage.models import ChannelAccount, Conversation, OutboxMessage
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
@@ -48,8 +49,20 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         )
         session.add(row)
         rows.append(row)
+        if account is not None and buttons:
+            await _remember_choices(session, account, buttons, now)
     await session.flush()
     return rows
+
+
+async def _remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],
+                            now: datetime) -> None:
+    """The last question asked on an account, so "2" or a label answers it without buttons."""
+    conversation = (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()
+    if conversation is None:
+        conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
+    conversation.choices = [b for row in buttons for b in row if b.get("data")]
+    session.add(conversation)
 
 
 async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,

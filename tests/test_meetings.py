@@ -141,3 +141,30 @@ async def test_invitations_for_families_without_a_channel_are_counted_unreachabl
         async with school.services.sessions() as session:
             total = (await participation(session, meeting_id))[0]
         assert total.unreachable == 2 and total.delivered == 0
+
+
+async def test_rsvp_by_number_on_whatsapp_and_by_button_on_telegram(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.phones import network
+
+    async with network(sqlite_url) as net:
+        sri = await net.phone("telegram", SRI)
+        maya = await net.phone("whatsapp", MAYA)
+        yulia = await net.phone("telegram", YULIA)
+        await maya.say("menu")  # inside the 24-hour window
+        path = tmp_path / "meeting.yaml"
+        path.write_text(COMMITTEE)
+        created = await create_meeting(net.services.sessions, path, default_timezone="Asia/Jakarta")
+        async with net.services.sessions() as session, session.begin():
+            await invite_meeting(session, created.id, now=net.clock.now(), simulator_enabled=False)
+        invitation = (await maya.new())[-1]
+        assert invitation["choices"][:2] == ["Hadir", "Tidak dapat hadir"]
+        await maya.say("1")
+        assert any("Maya Wijaya" in m["text"] for m in await sri.new())
+        yulia_invitation = (await yulia.new())[-1]
+        assert "Saturday, 19 December 2026 at 08:00 WIB" in yulia_invitation["text"]  # she reads English
+        thanks = await yulia.press(yulia_invitation, "I cannot attend")
+        assert thanks
+        async with net.services.sessions() as session:
+            total = (await participation(session, created.id))[0]
+        assert (total.invited, total.accepted, total.declined, total.proxy) == (2, 1, 1, 1)
+        assert total.unreachable == 0  # Hendra has no chat account, but Maya answers for their family
