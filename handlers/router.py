@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import concerns, meetings, menu, onboarding, replies
+from handlers import concerns, follow_ups, meetings, menu, onboarding, replies, summons
 from handlers.turn import Turn
 
 # Command words, with or without '/', in either case; the whole message must be the command
@@ -17,8 +17,10 @@ COMMANDS = {
     "batal": "cancel", "cancel": "cancel",
     "sms": "sms", "whatsapp": "whatsapp", "wa": "whatsapp",
     "hadir": "attendance", "present": "attendance",
+    "panggil": "summon", "summon": "summon", "undang": "invite", "invite": "invite",
+    "kesepakatan": "agreement", "agreement": "agreement",
 }
-_TAKES_ARGUMENT = {"start", "done", "attendance"}
+_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite"}
 
 
 def parse_command(text: str | None) -> tuple[str, str] | None:
@@ -76,6 +78,15 @@ async def dispatch(turn: Turn) -> None:
     elif not (inbound.text or "").strip() and not (turn.guardians and concerns.attachments(turn)):
         turn.reply("media_unsupported" if inbound.has_media else "empty_message")
         return
+    if turn.staff and turn.conversation.flow in ("summons", "invitation"):
+        await summons.on_flow_text(turn)
+        return
+    if turn.staff and turn.conversation.flow == "agreement":
+        await follow_ups.on_flow_text(turn)
+        return
+    if turn.guardians and turn.conversation.flow == "check_in":
+        await follow_ups.on_check_in_note(turn)
+        return
     if turn.staff and (inbound.reply_to is not None or not turn.guardians):
         await replies.on_staff_text(turn)
         return
@@ -96,6 +107,15 @@ async def _on_callback(turn: Turn, data: str) -> None:
         return
     if data.startswith("rv:") and turn.guardians:
         await meetings.on_rsvp(turn, data)
+        return
+    if data.startswith(("pg:", "ug:")) and turn.staff:
+        await summons.on_callback(turn, data)
+        return
+    if data.startswith("ks:") and turn.staff:
+        await follow_ups.on_callback(turn, data)
+        return
+    if data.startswith("fu:") and turn.guardians:
+        await follow_ups.on_check_in_answer(turn, data)
         return
     turn.reply("stale_button")
 
@@ -122,6 +142,12 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.prefer_channel(turn, "sms")
     elif command == "whatsapp":
         await menu.prefer_channel(turn, "whatsapp")
+    elif command == "summon":
+        await (summons.start_summons(turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "invite":
+        await (summons.start_invitation(turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "agreement":
+        await (follow_ups.start_agreement(turn) if turn.staff else _staff_only(turn))
     elif command == "attendance":
         await (meetings.record_attendance(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "cancel":

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
 from storage.db import sync_url
@@ -61,6 +62,8 @@ class SchoolScheduler:
                                replace_existing=True, misfire_grace_time=300)
         self.scheduler.add_job(self.sync_reminders, "interval", minutes=1, id="reminder-sync", jobstore="ticks",
                                replace_existing=True, misfire_grace_time=300)
+        self.scheduler.add_job(self.check_in_tick, "interval", minutes=5, id="check-ins", jobstore="ticks",
+                               replace_existing=True, misfire_grace_time=300)
         self.scheduler.start()
         self.wake()
 
@@ -80,6 +83,13 @@ class SchoolScheduler:
             return
         if added:
             log.info("scheduled %d reminder(s)", added)
+
+    async def check_in_tick(self) -> None:
+        count = await send_due_check_ins(self.sessions, now=self.clock.now(), simulator_enabled=self.simulator_enabled,
+                                         default_language=self.default_language)
+        if count:
+            log.info("asked %d famil(ies) how things are going", count)
+            self.on_outbox()
 
     async def escalation_tick(self) -> None:
         count = await escalate_overdue(self.sessions, now=self.clock.now(), simulator_enabled=self.simulator_enabled,

@@ -328,3 +328,21 @@ class ReminderLog(SQLModel, table=True):
     kind: str  # day_before | two_hours
     outcome: str  # sent | sent_late | skipped_past | skipped_not_attending
     at: datetime | None = _ts(nullable=False)
+
+
+class Agreement(SQLModel, table=True):
+    """What school and family agreed (kesepakatan) after a summons or consultation, and the check-in."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    check_in_at: datetime | None = _ts(nullable=False, index=True)  # when the bot asks the family
+    created_at: datetime | None = _ts(nullable=False)
+    asked_at: datetime | None = _ts()
+    answer: str | None = None  # improved | same | worse | note
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    answered_by_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    answered_at: datetime | None = _ts()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:36:07.230496
+Create Date: 2026-11-23 13:40:53.966094
 """
 from collections.abc import Sequence
 
@@ -172,6 +172,33 @@ def upgrade() -> None:
     with op.batch_alter_table('student', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_student_class_id'), ['class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_student_school_id'), ['school_id'], unique=False)
+
+    op.create_table('agreement',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('check_in_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('asked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('answer', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('answered_by_guardian_id', sa.Integer(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['answered_by_guardian_id'], ['guardian.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['student_id'], ['student.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('agreement', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agreement_check_in_at'), ['check_in_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agreement_school_id'), ['school_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agreement_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agreement_student_id'), ['student_id'], unique=False)
 
     op.create_table('concern',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -432,6 +459,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_concern_due_at'))
 
     op.drop_table('concern')
+    with op.batch_alter_table('agreement', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agreement_student_id'))
+        batch_op.drop_index(batch_op.f('ix_agreement_staff_id'))
+        batch_op.drop_index(batch_op.f('ix_agreement_school_id'))
+        batch_op.drop_index(batch_op.f('ix_agreement_check_in_at'))
+
+    op.drop_table('agreement')
     with op.batch_alter_table('student', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_student_school_id'))
         batch_op.drop_index(batch_op.f('ix_student_class_id'))
