@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     invite = meeting_commands.add_parser("invite", help="send the invitations to the meeting's audience")
     invite.add_argument("id", type=int)
     invite.add_argument("--json", action="store_true")
+    cancel = meeting_commands.add_parser("cancel", help="cancel a meeting and tell everyone invited")
+    cancel.add_argument("id", type=int)
+    cancel.add_argument("--note", default=None, help="why, shown to the families")
+    cancel.add_argument("--json", action="store_true")
+    move = meeting_commands.add_parser("move", help="move a meeting (all its slots) and tell everyone invited")
+    move.add_argument("id", type=int)
+    move.add_argument("--to", required=True, metavar="YYYY-MM-DDTHH:MM", help="new start, school time")
+    move.add_argument("--note", default=None)
+    move.add_argument("--json", action="store_true")
 
     report = commands.add_parser("report", help="reports for the school")
     report_commands = report.add_subparsers(dest="report_command", required=True)
@@ -115,6 +124,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _meeting_create(sessions, settings, args)
         if args.command == "report":
             return await _report_participation(sessions, args)
+        if args.command == "meeting" and args.meeting_command in ("cancel", "move"):
+            return await _meeting_change(sessions, settings, args)
         if args.command == "meeting" and args.meeting_command == "invite":
             return await _meeting_invite(sessions, settings, args.id)
     finally:
@@ -169,6 +180,39 @@ async def _report_participation(sessions, args: argparse.Namespace):  # type: ig
         data = row.as_json()
         lines.append(" ".join(f"{str(data[c])[:11]:>11}" for c in COLUMNS))
     return {"rows": [row.as_json() for row in rows]}, "\n".join(lines)
+
+
+async def _meeting_change(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from handlers.meetings import UnknownMeeting, change_meeting
+    from storage.models import Meeting, School, utcnow
+
+    new_start = None
+    try:
+        async with sessions() as session, session.begin():
+            meeting = await session.get(Meeting, args.id)
+            if meeting is None:
+                raise UnknownMeeting(f"no meeting with id {args.id}")
+            if args.meeting_command == "move":
+                school = await session.get(School, meeting.school_id)
+                try:
+                    local = datetime.fromisoformat(args.to)
+                except ValueError as exc:
+                    raise UserError(f"--to: {args.to!r} is not a date and time like 2026-12-20T08:00") from exc
+                if local.tzinfo is not None:
+                    raise UserError("--to: give the school's local time, without a UTC offset")
+                new_start = local.replace(tzinfo=ZoneInfo(school.timezone if school else settings.school_timezone))
+                if new_start <= utcnow():
+                    raise UserError(f"--to: {args.to} is in the past")
+            told = await change_meeting(session, args.id, now=utcnow(), simulator_enabled=settings.simulator_enabled,
+                                        default_language=settings.default_language,
+                                        cancel=args.meeting_command == "cancel", new_start=new_start, note=args.note)
+    except UnknownMeeting as exc:
+        raise UserError(str(exc)) from exc
+    verb = "cancelled" if args.meeting_command == "cancel" else "moved"
+    return {"id": args.id, "status": verb, "told": told}, f"Meeting {args.id} {verb}; {told} invited guardian(s) told."
 
 
 async def _meeting_invite(sessions, settings: Settings, meeting_id: int):  # type: ignore[no-untyped-def]

@@ -316,3 +316,37 @@ async def _current_meeting_of(turn: Turn, student: Student) -> MeetingStudent | 
         if starts_at - timedelta(hours=1) <= turn.now <= starts_at + timedelta(days=1):
             return meeting_student
     return None
+
+
+async def change_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
+                         default_language: str = "id", cancel: bool = False, new_start: datetime | None = None,
+                         note: str | None = None) -> int:
+    """Cancel a meeting, or move all its slots so the first starts at ``new_start``; tell everyone
+    invited. Reminders follow: jobs are re-synced from the slots and skip a cancelled meeting."""
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise UnknownMeeting(f"no meeting with id {meeting_id}")
+    if cancel:
+        meeting.status = "cancelled"
+    elif new_start is not None:
+        slots = list((await session.exec(select(MeetingSlot).where(
+            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).all())
+        shift = new_start - slots[0].starts_at  # type: ignore[operator]
+        for slot in reversed(slots) if shift.total_seconds() > 0 else slots:  # keep (meeting, start) unique
+            slot.starts_at, slot.ends_at = slot.starts_at + shift, slot.ends_at + shift  # type: ignore[operator]
+            session.add(slot)
+            await session.flush()
+    session.add(meeting)
+    outs = []
+    for invitation in (await session.exec(select(MeetingInvitation).where(
+            MeetingInvitation.meeting_id == meeting.id))).all():
+        guardian = await session.get(Guardian, invitation.guardian_id)
+        family = await session.get(MeetingFamily, invitation.family_id)
+        if guardian is None or family is None:
+            continue
+        context = await meeting_context(session, meeting, guardian, await _family_students(session, family))
+        outs.append(Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
+                             template="meeting_cancelled" if cancel else "meeting_moved",
+                             context={**context, "note": note}))
+    await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
+    return len(outs)

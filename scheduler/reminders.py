@@ -61,7 +61,8 @@ async def attending(session: AsyncSession, *, now: datetime) -> list[tuple[int, 
         select(MeetingInvitation.meeting_id, MeetingInvitation.guardian_id, MeetingSlot.starts_at)
         .join(MeetingFamily, col(MeetingFamily.id) == MeetingInvitation.family_id)
         .join(MeetingSlot, col(MeetingSlot.meeting_id) == MeetingInvitation.meeting_id)
-        .where(or_(
+        .join(Meeting, col(Meeting.id) == MeetingInvitation.meeting_id)
+        .where(Meeting.status != "cancelled", or_(
             (col(MeetingInvitation.proxy).is_(False)) & (MeetingFamily.response == "attend"),
             (col(MeetingInvitation.proxy).is_(True)) & (MeetingInvitation.response == "attend")))
         .order_by(MeetingSlot.starts_at))).all()
@@ -78,14 +79,22 @@ async def sync(scheduler: BaseScheduler, sessions: async_sessionmaker[AsyncSessi
         logged = set((await session.exec(select(ReminderLog.meeting_id, ReminderLog.guardian_id,
                                                 ReminderLog.kind))).all())
     added = 0
+    keep = {job_id(m, g, kind) for m, g, _ in wanted for kind in REMINDERS}
+    for job in scheduler.get_jobs(jobstore="default"):
+        if job.id.startswith("reminder:") and job.id not in keep:
+            job.remove()  # cancelled, or the family no longer comes
     for meeting_id, guardian_id, starts_at in wanted:
         for kind, before in REMINDERS.items():
             ident = job_id(meeting_id, guardian_id, kind)
-            if (meeting_id, guardian_id, kind) in logged or scheduler.get_job(ident) is not None:
+            if (meeting_id, guardian_id, kind) in logged:
                 continue
-            scheduler.add_job(send_reminder, "date", id=ident, replace_existing=True,
-                              run_date=max(starts_at - before, now), args=[meeting_id, guardian_id, kind],
-                              misfire_grace_time=None, coalesce=True)
+            run_date = max(starts_at - before, now)
+            job = scheduler.get_job(ident)
+            if job is not None and job.trigger.run_date == run_date:
+                continue
+            # New, or the meeting moved: (re)place the job with the right time.
+            scheduler.add_job(send_reminder, "date", id=ident, replace_existing=True, run_date=run_date,
+                              args=[meeting_id, guardian_id, kind], misfire_grace_time=None, coalesce=True)
             added += 1
     return added
 

@@ -95,3 +95,27 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'check.db'}"
     upgrade(url)
     command.check(alembic_config(url))  # raises when the models drifted from the migrations
+
+
+def test_meeting_invite_report_cancel_from_the_command_line(tmp_path: Path, empty_db: str) -> None:
+    jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path)
+    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=empty_db, cwd=tmp_path)
+    meeting = ROOT / "tests" / "data" / "meetings" / "pembagian_rapor.yaml"
+    created = json.loads(jembatan("meeting", "create", str(meeting), "--json", database_url=empty_db,
+                                  cwd=tmp_path).stdout)
+    invited = jembatan("meeting", "invite", str(created["id"]), "--json", database_url=empty_db, cwd=tmp_path)
+    assert invited.returncode == 0, invited.stderr
+    assert json.loads(invited.stdout)["families"] == 2  # class VII-A: Ani's family and Citra's
+    report = jembatan("report", "participation", str(created["id"]), "--json", "--csv", str(tmp_path / "p.csv"),
+                      database_url=empty_db, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)["rows"]
+    assert rows[0]["invited"] == 2 and rows[0]["class"] == ""
+    assert (tmp_path / "p.csv").read_text().startswith("meeting,title,class,invited,delivered,read")
+    moved = jembatan("meeting", "move", str(created["id"]), "--to", "2020-01-01T08:00", database_url=empty_db,
+                     cwd=tmp_path)
+    assert moved.returncode == 1 and "in the past" in moved.stderr
+    cancelled = jembatan("meeting", "cancel", str(created["id"]), "--json", database_url=empty_db, cwd=tmp_path)
+    assert json.loads(cancelled.stdout) == {"id": created["id"], "status": "cancelled", "told": 3}
+    unknown = jembatan("meeting", "invite", "999", database_url=empty_db, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no meeting with id 999" in unknown.stderr

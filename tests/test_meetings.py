@@ -168,3 +168,38 @@ async def test_rsvp_by_number_on_whatsapp_and_by_button_on_telegram(sqlite_url: 
             total = (await participation(session, created.id))[0]
         assert (total.invited, total.accepted, total.declined, total.proxy) == (2, 1, 1, 1)
         assert total.unreachable == 0  # Hendra has no chat account, but Maya answers for their family
+
+
+async def test_moving_and_cancelling_tell_the_families_and_move_the_reminders(sqlite_url: str,
+                                                                                tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from handlers.meetings import change_meeting
+
+    async with running_school(sqlite_url, run_scheduler=True) as school:
+        meeting_id = await _meeting(school, tmp_path, COMMITTEE)
+        await _invite(school, meeting_id)
+        invitation = (await school.inbox(MAYA))[-1]
+        await school.say(MAYA, press=_press(invitation, "attend"))
+        await school.services.scheduler.sync_reminders()
+        maya_id = await _guardian_id(school, MAYA)
+        jobs = school.services.scheduler.scheduler
+        before = jobs.get_job(reminders.job_id(meeting_id, maya_id, "day_before")).trigger.run_date
+
+        new_start = datetime(2026, 12, 20, 1, 0, tzinfo=UTC)  # Sunday 08.00 WIB
+        async with school.services.sessions() as session, session.begin():
+            told = await change_meeting(session, meeting_id, now=school.clock.now(), simulator_enabled=True,
+                                        new_start=new_start, note="Aula dipakai lomba")
+        assert told == 3  # Hendra, Maya and Yulia were invited
+        moved = (await school.inbox(MAYA))[-1]
+        assert "Minggu, 20 Desember 2026" in moved["text"] and "Aula dipakai lomba" in moved["text"]
+        await school.services.scheduler.sync_reminders()
+        after = jobs.get_job(reminders.job_id(meeting_id, maya_id, "day_before")).trigger.run_date
+        assert after - before == timedelta(days=1)
+
+        async with school.services.sessions() as session, session.begin():
+            await change_meeting(session, meeting_id, now=school.clock.now(), simulator_enabled=True, cancel=True)
+        assert "dibatalkan" in (await school.inbox(HENDRA))[-1]["text"]
+        await school.services.scheduler.sync_reminders()
+        assert jobs.get_job(reminders.job_id(meeting_id, maya_id, "day_before")) is None
+        assert await reminders.send_reminder(meeting_id, maya_id, "day_before") == "skipped_not_attending"
