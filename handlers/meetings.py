@@ -60,6 +60,11 @@ class _Family:
     parents: dict[int, Guardian]
     proxies: dict[int, Guardian]
 
+    @property
+    def targets(self) -> dict[int, Guardian]:
+        """Who is invited: the parents, or the proxy when no parent is on record (the proxy is the family)."""
+        return self.parents or self.proxies
+
 
 async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
                          default_language: str = "id") -> InviteResult:
@@ -74,8 +79,7 @@ async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
     already = 0
     for family in families:
         row = await _family_row(session, meeting, family, now)
-        targets = family.parents or family.proxies  # no parent on record: the proxy is the family
-        for guardian in targets.values():
+        for guardian in family.targets.values():
             existing = (await session.exec(select(MeetingInvitation).where(
                 MeetingInvitation.meeting_id == meeting.id, MeetingInvitation.guardian_id == guardian.id))).first()
             if existing is not None:
@@ -94,6 +98,13 @@ async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
         invitation.outbox_id = message.id
     return InviteResult(meeting.id, len(families), len(invitations), already,  # type: ignore[arg-type]
                         sum(1 for message in rows if message.status == "held"))
+
+
+async def audience_recipients(session: AsyncSession, school_id: int, audience: str) -> tuple[int, list[Guardian]]:
+    """Before inviting: how many families an audience makes, and the guardians who would be invited."""
+    families = await _families(session, await audience_students(session, school_id, audience))
+    guardians = {g.id: g for family in families for g in family.targets.values()}
+    return len(families), list(guardians.values())
 
 
 async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
@@ -350,3 +361,32 @@ async def change_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
                              context={**context, "note": note}))
     await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
     return len(outs)
+
+
+async def show_meetings(turn: Turn) -> None:
+    """`rapat`: the staff member's meetings, with who read, answered and came, and what was agreed."""
+    from storage.models import Agreement
+    from storage.reports import participation
+
+    meetings = list((await turn.session.exec(select(Meeting).where(
+        col(Meeting.organizer_staff_id).in_([s.id for s in turn.staff])).order_by(col(Meeting.id).desc())
+        .limit(10))).all())
+    school = await turn.session.get(School, turn.staff[0].school_id) if turn.staff else None
+    items = []
+    for meeting in meetings:
+        total = (await participation(turn.session, meeting.id))[0]  # type: ignore[arg-type]
+        first = (await turn.session.exec(select(MeetingSlot.starts_at).where(
+            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).first()
+        students = list((await turn.session.exec(select(Student).join(
+            MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
+            MeetingStudent.meeting_id == meeting.id))).all())
+        agreement = None
+        if meeting.type in ("surat_panggilan", "konsultasi", "kunjungan_rumah") and students:
+            agreement = (await turn.session.exec(select(Agreement).where(
+                col(Agreement.student_id).in_([s.id for s in students])).order_by(col(Agreement.id).desc()))).first()
+        items.append({"id": meeting.id, "title": meeting.title, "type": meeting.type, "status": meeting.status,
+                      "starts_at": first, "counts": total.as_json(),
+                      "students": [s.name for s in students] if len(students) <= 3 else [],
+                      "agreement": agreement.text if agreement else None,
+                      "check_in_answer": agreement.answer if agreement else None})
+    turn.reply("meetings_overview", {"meetings": items, "tz": school.timezone if school else turn.policy.default_timezone})

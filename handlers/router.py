@@ -19,6 +19,7 @@ COMMANDS = {
     "hadir": "attendance", "present": "attendance",
     "panggil": "summon", "summon": "summon", "undang": "invite", "invite": "invite",
     "kesepakatan": "agreement", "agreement": "agreement",
+    "rapat": "meetings", "meetings": "meetings", "pertemuan": "meetings",
 }
 _TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite"}
 
@@ -146,6 +147,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await (summons.start_summons(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "invite":
         await (summons.start_invitation(turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "meetings":
+        await (meetings.show_meetings(turn) if turn.staff else _staff_only(turn))
     elif command == "agreement":
         await (follow_ups.start_agreement(turn) if turn.staff else _staff_only(turn))
     elif command == "attendance":

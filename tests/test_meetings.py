@@ -203,3 +203,22 @@ async def test_moving_and_cancelling_tell_the_families_and_move_the_reminders(sq
         await school.services.scheduler.sync_reminders()
         assert jobs.get_job(reminders.job_id(meeting_id, maya_id, "day_before")) is None
         assert await reminders.send_reminder(meeting_id, maya_id, "day_before") == "skipped_not_attending"
+
+
+async def test_organizer_sees_read_answered_came_and_agreed_in_chat(sqlite_url: str, tmp_path: Path) -> None:
+    from storage.models import OutboxMessage
+
+    async with running_school(sqlite_url) as school:
+        path = Path(__file__).parent / "data" / "meetings" / "surat_panggilan.yaml"
+        created = await create_meeting(school.services.sessions, path, default_timezone="Asia/Jakarta")
+        await _invite(school, created.id)
+        summons = (await school.inbox(HENDRA))[-1]
+        async with school.services.sessions() as session, session.begin():  # WhatsApp would report this
+            row = (await session.exec(select(OutboxMessage).where(
+                OutboxMessage.external_message_id == summons["id"]))).one()
+            row.delivery = "read"
+        await school.say(HENDRA, press=_press(summons, "attend"))
+        overview = await school.say("+6281200000003", "rapat")  # Rina, the counselor who summoned
+        text = overview[-1]["text"]
+        assert "Panggilan Orang Tua Bima Wijaya" in text and "Bima Wijaya" in text
+        assert "dibaca 1" in text and "akan hadir 1" in text and "datang 0" in text
