@@ -30,10 +30,10 @@ from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
 from bot.web import BadInput, TooLarge, read_body, read_json
-from storage.delivery import record_delivery
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
+from storage.delivery import record_delivery
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

@@ -17,7 +17,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
-from storage.models import Agreement, Guardian, GuardianStudent, Meeting, MeetingStudent, School, Staff, Student
+from storage.models import (
+    Agreement,
+    Guardian,
+    GuardianStudent,
+    Meeting,
+    MeetingStudent,
+    School,
+    Staff,
+    Student,
+)
 from storage.outbox import enqueue
 
 CHECK_IN_ANSWERS = ("improved", "same", "worse", "note")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlmodel import select
 
 from handlers.menu import greeting_context, menu_buttons
@@ -85,6 +83,3 @@ async def office_contacts(turn: Turn) -> list[str]:
     return [f"{school.name}: {school.office_contact}" if school.office_contact else school.name
             for school in await schools(turn.session)]
 
-
-def link_code_expiry(turn: Turn) -> timedelta:
-    return timedelta(hours=turn.policy.link_code_ttl_hours)

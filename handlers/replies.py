@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from sqlmodel import col, or_, select
 
+from handlers.concerns import role_in
 from handlers.messages import Outbound, Recipient
 from handlers.turn import Turn
-from handlers.concerns import role_in
-from storage.models import Concern, ConcernMessage, Guardian, GuardianStudent, OutboxMessage, SchoolClass, Student
+from storage.models import (
+    Concern,
+    ConcernMessage,
+    Guardian,
+    GuardianStudent,
+    OutboxMessage,
+    SchoolClass,
+    Student,
+)
 
 
 async def on_staff_text(turn: Turn) -> None:

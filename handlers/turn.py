@@ -48,13 +48,6 @@ class Turn:
             return person.language
         return self.policy.default_language
 
-    @property
-    def me(self) -> Recipient:
-        """The sender, as a recipient: linked people by phone, others by their account."""
-        if self.account.phone and self.linked:
-            return Recipient(phone=self.account.phone, account_id=self.account.id)
-        return Recipient(account_id=self.account.id, language=self.language)
-
     def reply(self, template: str, context: dict[str, Any] | None = None,
               buttons: list[list[Button]] | None = None, concern_id: int | None = None) -> None:
         """Answer the sender on the channel they wrote from."""

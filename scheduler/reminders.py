@@ -23,7 +23,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from handlers.meetings import _family_students, meeting_context
 from handlers.messages import Outbound, Recipient
-from storage.models import Guardian, Meeting, MeetingFamily, MeetingInvitation, MeetingSlot, ReminderLog
+from storage.models import (
+    Guardian,
+    Meeting,
+    MeetingFamily,
+    MeetingInvitation,
+    MeetingSlot,
+    ReminderLog,
+)
 from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)

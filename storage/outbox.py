@@ -19,7 +19,6 @@ from storage.models import ChannelAccount, Conversation, OutboxMessage
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
-
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
 
 

@@ -92,16 +92,6 @@ def covers_class(staff: Staff, school_class: SchoolClass) -> bool:
     return False
 
 
-async def guardians_of_student(session: AsyncSession, student_id: int) -> list[tuple[Guardian, GuardianStudent]]:
-    result = await session.exec(
-        select(Guardian, GuardianStudent)
-        .join(GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id)
-        .where(GuardianStudent.student_id == student_id)
-        .order_by(Guardian.id)
-    )
-    return list(result.all())
-
-
 async def schools(session: AsyncSession, ids: Iterable[int] | None = None) -> list[School]:
     query = select(School).order_by(School.id)
     if ids is not None:

@@ -17,7 +17,17 @@ from starlette.routing import Route
 from bot.inbox import Inbox
 from bot.web import BadInput, read_json
 from handlers.messages import Inbound
-from storage.models import ChannelAccount, Guardian, GuardianStudent, InboxMessage, OutboxMessage, School, SchoolClass, Staff, Student
+from storage.models import (
+    ChannelAccount,
+    Guardian,
+    GuardianStudent,
+    InboxMessage,
+    OutboxMessage,
+    School,
+    SchoolClass,
+    Staff,
+    Student,
+)
 from storage.phones import InvalidPhone, normalize_phone
 from templates.render import render_page
 
