@@ -59,7 +59,8 @@ class Services:
 def policy_from(settings: Settings) -> Policy:
     return Policy(default_language=settings.default_language, default_timezone=settings.school_timezone,
                   answer_limit_hours=settings.concern_answer_limit_hours,
-                  link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled)
+                  link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled,
+                  simulator_enabled=settings.simulator_enabled)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

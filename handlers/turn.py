@@ -21,6 +21,7 @@ class Policy:
     answer_limit_hours: float = 24.0
     link_code_ttl_hours: float = 72.0
     sms_enabled: bool = False
+    simulator_enabled: bool = False
 
 
 @dataclass
