@@ -286,7 +286,7 @@ async def record_attendance(turn: Turn, argument: str) -> None:
     school_ids = {s.school_id for s in turn.staff}
     nisns = [part for part in argument.replace(",", " ").split() if part]
     if not nisns:
-        turn.reply("attendance_unknown_student", {"nisn": ""})
+        await _attendance_list(turn)
         return
     recorded: dict[int, list[Student]] = {}
     for nisn in nisns:
@@ -314,6 +314,29 @@ async def record_attendance(turn: Turn, argument: str) -> None:
             "title": meeting.title if meeting else "", "guardian_names": ", ".join(sorted({g.name for g in guardians})),
             "children": [{"name": s.name, "class_name": classes.get(s.class_id, "")} for s in students],
             "count_present": sum(1 for f in families if f.attended), "count_invited": len(families)})
+
+
+async def _attendance_list(turn: Turn) -> None:
+    """`hadir` alone: today's meetings of this staff member, each family still to mark as a button."""
+    rows = (await turn.session.exec(
+        select(Meeting, Student, MeetingFamily, MeetingSlot.starts_at)
+        .join(MeetingStudent, col(MeetingStudent.meeting_id) == Meeting.id)
+        .join(Student, col(Student.id) == MeetingStudent.student_id)
+        .join(MeetingFamily, col(MeetingFamily.id) == MeetingStudent.family_id)
+        .join(MeetingSlot, col(MeetingSlot.meeting_id) == Meeting.id)
+        .where(col(Meeting.organizer_staff_id).in_([s.id for s in turn.staff]), Meeting.status != "cancelled")
+        .order_by(Student.name))).all()
+    waiting: dict[int, tuple[Meeting, Student]] = {}
+    for meeting, student, family, starts_at in rows:
+        if starts_at - timedelta(hours=1) <= turn.now <= starts_at + timedelta(days=1) and not family.attended:
+            waiting.setdefault(student.id, (meeting, student))  # type: ignore[arg-type]
+    turn.reply("attendance_list", {"students": [{"name": s.name, "nisn": s.nisn, "title": m.title}
+                                                for m, s in waiting.values()]},
+               buttons=[[Button(label=f"{s.name} ({s.nisn})", data=f"hd:{s.nisn}")] for _, s in waiting.values()][:20])
+
+
+async def on_attendance_button(turn: Turn, data: str) -> None:
+    await record_attendance(turn, data.partition(":")[2])
 
 
 async def _current_meeting_of(turn: Turn, student: Student) -> MeetingStudent | None:

@@ -112,6 +112,9 @@ async def _on_callback(turn: Turn, data: str) -> None:
     if data.startswith(("pg:", "ug:")) and turn.staff:
         await summons.on_callback(turn, data)
         return
+    if data.startswith("hd:") and turn.staff:
+        await meetings.on_attendance_button(turn, data)
+        return
     if data.startswith("ks:") and turn.staff:
         await follow_ups.on_callback(turn, data)
         return

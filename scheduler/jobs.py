@@ -69,6 +69,7 @@ class SchoolScheduler:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
+        reminders.install(None)
 
     def wake(self) -> None:
         """Something changed (an RSVP, say): bring the reminder jobs up to date soon."""

@@ -53,7 +53,8 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def install(runtime: Runtime) -> None:
+def install(runtime: Runtime | None) -> None:
+    """Give this process's reminder jobs their database and clock (None when the scheduler stops)."""
     global _runtime
     _runtime = runtime
 

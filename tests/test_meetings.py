@@ -222,3 +222,28 @@ async def test_organizer_sees_read_answered_came_and_agreed_in_chat(sqlite_url: 
         text = overview[-1]["text"]
         assert "Panggilan Orang Tua Bima Wijaya" in text and "Bima Wijaya" in text
         assert "dibaca 1" in text and "akan hadir 1" in text and "datang 0" in text
+
+
+async def test_attendance_from_the_list_and_a_late_reminder(sqlite_url: str, tmp_path: Path) -> None:
+    from bot.clock import ManualClock
+
+    async with running_school(sqlite_url, run_scheduler=True) as school:
+        meeting_id = await _meeting(school, tmp_path, COMMITTEE)
+        await _invite(school, meeting_id)
+        invitation = (await school.inbox(YULIA))[-1]
+        await school.say(YULIA, press=_press(invitation, "attend"))
+        yulia_id = await _guardian_id(school, YULIA)
+    # Down at the day-before mark; back three hours before the start: the reminder comes late.
+    async with running_school(sqlite_url, clock=ManualClock(datetime(2026, 12, 18, 22, 0, tzinfo=UTC)),
+                              run_scheduler=True, import_school=False) as school:
+        await school.inbox(YULIA)
+        assert await reminders.send_reminder(meeting_id, yulia_id, "day_before") == "sent_late"
+        assert len(await school.inbox(YULIA)) == 1
+        school.clock.advance(hours=3, minutes=30)  # the meeting has begun
+        listed = await school.say(SRI, "hadir")
+        names = [b["label"] for row in listed[-1]["buttons"] for b in row]
+        assert "Citra Lestari (0071000003)" in names
+        recorded = await school.say(SRI, press="hd:0071000003")
+        assert "Citra Lestari" in recorded[-1]["text"]
+        again = await school.say(SRI, "hadir")
+        assert all("Citra" not in b["label"] for row in again[-1]["buttons"] for b in row)
