@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("--note", default=None)
     move.add_argument("--json", action="store_true")
 
+    broadcast = commands.add_parser("broadcast", help="an announcement to an audience's families")
+    broadcast.add_argument("--audience", required=True, help="school, grade:7, class:VII-A, student:NISN,... joined by +")
+    broadcast.add_argument("--text", required=True)
+    broadcast.add_argument("--author", required=True, metavar="STAFF_ID")
+    broadcast.add_argument("--urgent", action="store_true", help="send at night too (otherwise 21.00-06.00 waits)")
+    broadcast.add_argument("--json", action="store_true")
+
     report = commands.add_parser("report", help="reports for the school")
     report_commands = report.add_subparsers(dest="report_command", required=True)
     participation = report_commands.add_parser("participation", help="who was invited, reached, answered, came")
@@ -122,6 +129,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _link_code(sessions, settings, args.who)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
+        if args.command == "broadcast":
+            return await _broadcast(sessions, settings, args)
         if args.command == "report":
             return await _report_participation(sessions, args)
         if args.command == "meeting" and args.meeting_command in ("cancel", "move"):
@@ -160,6 +169,38 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
     return result.as_json(), (
         f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
         f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+
+
+async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from handlers.broadcasts import NotAllowed, send_broadcast
+    from storage.meetings import AudienceError, parse_audience
+    from storage.models import Staff, utcnow
+
+    text = args.text.strip()
+    if not text:
+        raise UserError("--text: the announcement is empty")
+    if len(text) > 3000:
+        raise UserError(f"--text: {len(text)} characters; keep an announcement under 3000")
+    try:
+        parse_audience(args.audience)
+    except AudienceError as exc:
+        raise UserError(f"--audience: {exc}") from exc
+    try:
+        async with sessions() as session, session.begin():
+            authors = list((await session.exec(select(Staff).where(Staff.staff_code == args.author))).all())
+            if len(authors) != 1:
+                raise UserError(f"--author: {args.author!r} is " + ("not a staff id" if not authors else
+                                                                     "a staff id in several schools"))
+            result = await send_broadcast(session, author=authors[0], audience=args.audience, text=text,
+                                          now=utcnow(), simulator_enabled=settings.simulator_enabled,
+                                          urgent=args.urgent, default_language=settings.default_language)
+    except NotAllowed as exc:
+        raise UserError(str(exc)) from exc
+    return result.as_json(), (
+        f"Announcement {result.id}: {result.recipients} guardian(s) will receive it; {result.opted_out} opted out, "
+        f"{result.unreachable} without a chat account (phone them). A running `jembatan serve` sends it.")
 
 
 async def _report_participation(sessions, args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -106,7 +106,7 @@ class Sender:
     """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
-                 clock: Clock, batch: int = 100, simulator_enabled: bool = False) -> None:
+                 clock: Clock, batch: int = 30, simulator_enabled: bool = False) -> None:
         self.sessions = sessions
         self.simulator_enabled = simulator_enabled
         self.clock = clock
@@ -148,7 +148,7 @@ class Sender:
                 select(OutboxMessage).where(
                     OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
-                .order_by(OutboxMessage.id).limit(self.batch))).all())
+                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))).all())
         for row in rows:
             await self._send(row)
         return len(rows)

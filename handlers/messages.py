@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -58,3 +59,6 @@ class Outbound:
     concern_id: int | None = None
     media: list[dict[str, str]] = field(default_factory=list)  # [{url, content_type}] to pass on
     caused_by_staff_id: int | None = None  # the staff member to tell if it cannot be delivered
+    broadcast_id: int | None = None
+    priority: int = 0
+    not_before: datetime | None = None  # quiet hours: deliver from this time on

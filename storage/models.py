@@ -229,6 +229,8 @@ class OutboxMessage(SQLModel, table=True):
     media: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{url, content_type}]
     concern_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
     caused_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")  # told when it cannot go
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
+    priority: int = 0  # conversation first (0); announcements (10) never hold up a parent's concern
     delivery: str | None = None  # the platform's status: queued, sent, delivered, read, failed, undelivered
     delivery_error: str | None = None
     status: str = Field(default="pending", index=True)  # pending | sent | failed | held
@@ -346,3 +348,30 @@ class Agreement(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     answered_by_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
     answered_at: datetime | None = _ts()
+
+
+class Broadcast(SQLModel, table=True):
+    """An announcement by a counselor, the principal or an admin; its recipients are frozen at
+    confirmation as outbox rows, so a restart finishes exactly the same list."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    author_staff_id: int = Field(foreign_key="staff.id", index=True)
+    audience: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    urgent: bool = False  # urgent ones go out at night too
+    created_at: datetime | None = _ts(nullable=False)
+    send_at: datetime | None = _ts(nullable=False)  # after quiet hours, unless urgent
+    recipients: int = 0
+    opted_out: int = 0
+    unreachable: int = 0
+
+
+class BroadcastSkip(SQLModel, table=True):
+    """A guardian a broadcast did not go to, and why: to phone them, or to respect their STOP."""
+
+    __tablename__ = "broadcast_skip"
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id")
+    reason: str  # opted_out | unreachable

@@ -42,7 +42,8 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
             chat_id=account.chat_id if account else "", account_id=account.id if account else None,
             guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
             text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
-            concern_id=out.concern_id, created_at=now, next_attempt_at=now,
+            concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
+            broadcast_id=out.broadcast_id, priority=out.priority,
             status="pending" if account and not account.blocked else "held",
             error=None if account and not account.blocked else "unreachable",
         )

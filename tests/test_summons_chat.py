@@ -14,7 +14,18 @@ from handlers.summons import WhenProblem, parse_when
 from storage.models import Meeting, MeetingInvitation, MeetingSlot
 from storage.reports import participation
 from templates.render import LANGUAGES, render
-from tests.harness import AHMAD, HENDRA, JOKO, MAYA, RAHMAT, RINA, SCHOOL, SRI, YULIA, running_school
+from tests.harness import (
+    AHMAD,
+    HENDRA,
+    JOKO,
+    MAYA,
+    RAHMAT,
+    RINA,
+    SCHOOL,
+    SRI,
+    YULIA,
+    running_school,
+)
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # the harness clock: Monday 09.00 WIB
 REASON = ("Bima sudah tiga kali tidak masuk tanpa keterangan bulan ini. Kami ingin membicarakan "

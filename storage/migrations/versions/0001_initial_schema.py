@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:40:53.966094
+Create Date: 2026-11-23 14:04:21.790255
 """
 from collections.abc import Sequence
 
@@ -135,6 +135,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_staff_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_school_id'), ['school_id'], unique=False)
 
+    op.create_table('broadcast',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('author_staff_id', sa.Integer(), nullable=False),
+    sa.Column('audience', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('send_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('opted_out', sa.Integer(), nullable=False),
+    sa.Column('unreachable', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['author_staff_id'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('broadcast', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_broadcast_author_staff_id'), ['author_staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_broadcast_school_id'), ['school_id'], unique=False)
+
     op.create_table('meeting',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('school_id', sa.Integer(), nullable=False),
@@ -198,6 +218,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_agreement_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_agreement_staff_id'), ['staff_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_agreement_student_id'), ['student_id'], unique=False)
+
+    op.create_table('broadcast_skip',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('broadcast_id', sa.Integer(), nullable=False),
+    sa.Column('guardian_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.ForeignKeyConstraint(['broadcast_id'], ['broadcast.id'], ),
+    sa.ForeignKeyConstraint(['guardian_id'], ['guardian.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('broadcast_skip', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_broadcast_skip_broadcast_id'), ['broadcast_id'], unique=False)
 
     op.create_table('concern',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -349,6 +381,8 @@ def upgrade() -> None:
     sa.Column('media', sa.JSON(), nullable=False),
     sa.Column('concern_id', sa.Integer(), nullable=True),
     sa.Column('caused_by_staff_id', sa.Integer(), nullable=True),
+    sa.Column('broadcast_id', sa.Integer(), nullable=True),
+    sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('delivery', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('delivery_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -359,6 +393,7 @@ def upgrade() -> None:
     sa.Column('external_message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['channel_account.id'], ),
+    sa.ForeignKeyConstraint(['broadcast_id'], ['broadcast.id'], ),
     sa.ForeignKeyConstraint(['caused_by_staff_id'], ['staff.id'], ),
     sa.ForeignKeyConstraint(['concern_id'], ['concern.id'], ),
     sa.ForeignKeyConstraint(['guardian_id'], ['guardian.id'], ),
@@ -367,6 +402,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_message_broadcast_id'), ['broadcast_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_concern_id'), ['concern_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_external_message_id'), ['external_message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_next_attempt_at'), ['next_attempt_at'], unique=False)
@@ -415,6 +451,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_message_next_attempt_at'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_external_message_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_concern_id'))
+        batch_op.drop_index(batch_op.f('ix_outbox_message_broadcast_id'))
 
     op.drop_table('outbox_message')
     with op.batch_alter_table('meeting_student', schema=None) as batch_op:
@@ -458,6 +495,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_concern_due_at'))
 
     op.drop_table('concern')
+    with op.batch_alter_table('broadcast_skip', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_broadcast_skip_broadcast_id'))
+
+    op.drop_table('broadcast_skip')
     with op.batch_alter_table('agreement', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agreement_student_id'))
         batch_op.drop_index(batch_op.f('ix_agreement_staff_id'))
@@ -476,6 +517,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_meeting_organizer_staff_id'))
 
     op.drop_table('meeting')
+    with op.batch_alter_table('broadcast', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_broadcast_school_id'))
+        batch_op.drop_index(batch_op.f('ix_broadcast_author_staff_id'))
+
+    op.drop_table('broadcast')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_school_id'))
         batch_op.drop_index(batch_op.f('ix_staff_phone'))

@@ -1,0 +1,103 @@
+"""Announcements: frozen recipients, one message per guardian, STOP respected, the unreachable
+listed, quiet hours, and concerns never queued behind a broadcast."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import select
+
+from handlers.broadcasts import after_quiet_hours, send_broadcast
+from storage.models import Guardian, Staff
+from tests.harness import HENDRA, MAYA, RINA, SRI, YULIA
+from tests.phones import network
+from tests.test_cli import SCHOOL, jembatan
+
+
+def test_quiet_hours_wait_for_the_morning() -> None:
+    tz = "Asia/Jakarta"
+    evening = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 22.00 WIB
+    assert after_quiet_hours(evening, tz) == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 06.00 WIB next day
+    small_hours = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)  # 03.30 WIB
+    assert after_quiet_hours(small_hours, tz) == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    noon = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    assert after_quiet_hours(noon, tz) == noon
+
+
+def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    jembatan("db", "upgrade", database_url=db, cwd=tmp_path)
+    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=db, cwd=tmp_path)
+    sent = jembatan("broadcast", "--audience", "class:VII-A+class:VII-B", "--text", "Besok libur nasional.",
+                    "--author", "T-003", "--json", database_url=db, cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    # Hendra (Ani and Bima: once), Maya, Yulia; Rahmat is a proxy guardian, not a recipient.
+    assert json.loads(sent.stdout) == {"id": 1, "recipients": 3, "opted_out": 0, "unreachable": 0}
+    refused = jembatan("broadcast", "--audience", "school", "--text", "Halo", "--author", "T-001",
+                       database_url=db, cwd=tmp_path)
+    assert refused.returncode == 1 and "only counselors, the principal and admins" in refused.stderr
+    bad = jembatan("broadcast", "--audience", "kelas:7", "--text", "Halo", "--author", "T-003",
+                   database_url=db, cwd=tmp_path)
+    assert bad.returncode == 1 and "--audience" in bad.stderr
+
+
+async def _announce(net, text: str, *, audience: str = "class:VII-A+class:VII-B", urgent: bool = False):  # type: ignore[no-untyped-def]
+    async with net.services.sessions() as session, session.begin():
+        author = (await session.exec(select(Staff).where(Staff.phone == RINA))).one()
+        return await send_broadcast(session, author=author, audience=audience, text=text, now=net.clock.now(),
+                                    simulator_enabled=False, urgent=urgent)
+
+
+async def test_each_guardian_once_on_their_channel_stop_respected_unreachable_listed(database_url: str) -> None:
+    async with network(database_url) as net:
+        maya = await net.phone("whatsapp", MAYA)
+        yulia = await net.phone("telegram", YULIA)
+        await maya.say("menu")
+        await yulia.say("STOP")
+        result = await _announce(net, "Pembagian rapor hari Sabtu pukul 08.00.")
+        # Maya gets it; Yulia opted out; Hendra has no chat account: the school phones him.
+        assert (result.recipients, result.opted_out, result.unreachable) == (1, 1, 1)
+        got = await maya.new()
+        assert len(got) == 1 and "Pembagian rapor hari Sabtu" in got[0]["text"] and "Rina Marlina" in got[0]["text"]
+        assert await yulia.new() == []
+        await net.deliver()
+        assert len(await maya.new()) == 0, "never twice"
+
+
+async def test_concerns_are_not_queued_behind_an_announcement(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        sri = await net.phone("telegram", SRI)
+        maya = await net.phone("whatsapp", MAYA)
+        hendra = await net.phone("whatsapp", HENDRA)
+        await maya.say("menu")
+        await hendra.say("menu")
+        await _announce(net, "Pengumuman panjang untuk semua keluarga.")
+        await _announce(net, "Pengumuman kedua.")
+        response = await maya.post(body="Nilai matematika Ani turun, mohon bantuan")
+        assert response.status_code == 200
+        await net.deliver()
+        # Maya's acknowledgement went out before both announcements queued earlier.
+        to_maya = [m["Body"] for m in net.twilio.messages_to(f"whatsapp:{MAYA}")][-3:]
+        assert "Sri Wahyuni" in to_maya[0]
+        assert "Pengumuman panjang" in to_maya[1] and "Pengumuman kedua" in to_maya[2]
+        assert any("Nilai matematika Ani turun" in m["text"] for m in await sri.new())
+
+
+async def test_night_announcements_wait_unless_urgent(sqlite_url: str) -> None:
+    from bot.clock import ManualClock
+
+    night = ManualClock(datetime(2026, 11, 23, 15, 30, tzinfo=UTC))  # 22.30 WIB
+    async with network(sqlite_url, clock=night) as net:
+        maya = await net.phone("whatsapp", MAYA)
+        await maya.say("menu")
+        await _announce(net, "Rapat besok dibatalkan.")
+        assert await maya.new() == []
+        await _announce(net, "Sekolah tutup besok karena banjir.", urgent=True)
+        assert "banjir" in (await maya.new())[-1]["text"]
+        net.clock.advance(hours=8)  # 06.30 WIB
+        assert "dibatalkan" in (await maya.new())[-1]["text"]
+        async with net.services.sessions() as session:
+            guardian = (await session.exec(select(Guardian).where(Guardian.phone == MAYA))).one()
+        assert guardian.opted_out is False
