@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Outbound, Recipient
+from handlers.turn import Turn
 from storage.audience import audience_students
 from storage.models import (
     Broadcast,
@@ -23,6 +24,7 @@ from storage.models import (
     ChannelAccount,
     Guardian,
     GuardianStudent,
+    OutboxMessage,
     School,
     Staff,
 )
@@ -102,3 +104,35 @@ async def _reachable(session: AsyncSession, phone: str) -> bool:
         ChannelAccount.phone == phone, col(ChannelAccount.blocked).is_(False),
         ChannelAccount.channel != "simulator"))).first()
     return account is not None
+
+
+async def delivery_report(session: AsyncSession, broadcast_id: int) -> dict[str, object]:
+    """Sent, delivered, read, failed (with reasons), unreachable and opted out for one broadcast."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    assert broadcast is not None
+    rows = list((await session.exec(select(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id))).all())
+    failed = [row for row in rows if row.status == "failed" or row.delivery in ("failed", "undelivered")]
+    return {
+        "id": broadcast.id, "text": broadcast.text, "created_at": broadcast.created_at, "queued": len(rows),
+        "waiting": sum(1 for row in rows if row.status == "pending"),
+        "sent": sum(1 for row in rows if row.status == "sent"),
+        "delivered": sum(1 for row in rows if row.delivery in ("delivered", "read")),
+        "read": sum(1 for row in rows if row.delivery == "read"),
+        "failed": len(failed), "reasons": sorted({(row.delivery_error or row.error or "")[:60] for row in failed}),
+        "held": sum(1 for row in rows if row.status == "held"),
+        "unreachable": broadcast.unreachable, "opted_out": broadcast.opted_out,
+    }
+
+
+async def show_reports(turn: Turn, argument: str) -> None:
+    """`laporan [N]`: the delivery report of the author's announcements (the latest three)."""
+    if not any(s.role in ANNOUNCERS for s in turn.staff):
+        turn.reply("broadcast_not_allowed")
+        return
+    query = select(Broadcast.id).where(col(Broadcast.author_staff_id).in_([s.id for s in turn.staff]))
+    if argument.lstrip("#").isdigit():
+        query = query.where(Broadcast.id == int(argument.lstrip("#")))
+    ids = list((await turn.session.exec(query.order_by(col(Broadcast.id).desc()).limit(3))).all())
+    school = await turn.session.get(School, turn.staff[0].school_id)
+    reports = [await delivery_report(turn.session, broadcast_id) for broadcast_id in ids]  # type: ignore[arg-type]
+    turn.reply("broadcast_reports", {"reports": reports, "tz": school.timezone if school else "Asia/Jakarta"})

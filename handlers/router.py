@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import concerns, follow_ups, meetings, menu, onboarding, replies, summons
+from handlers import broadcasts, concerns, follow_ups, meetings, menu, onboarding, replies, summons
 from handlers.turn import Turn
 
 # Command words, with or without '/', in either case; the whole message must be the command
@@ -20,8 +20,9 @@ COMMANDS = {
     "panggil": "summon", "summon": "summon", "undang": "invite", "invite": "invite",
     "kesepakatan": "agreement", "agreement": "agreement",
     "rapat": "meetings", "meetings": "meetings", "pertemuan": "meetings",
+    "laporan": "reports", "report": "reports",
 }
-_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite"}
+_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports"}
 
 
 def parse_command(text: str | None) -> tuple[str, str] | None:
@@ -150,6 +151,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await (summons.start_summons(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "invite":
         await (summons.start_invitation(turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "reports":
+        await (broadcasts.show_reports(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "meetings":
         await (meetings.show_meetings(turn) if turn.staff else _staff_only(turn))
     elif command == "agreement":

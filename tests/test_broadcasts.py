@@ -101,3 +101,20 @@ async def test_night_announcements_wait_unless_urgent(sqlite_url: str) -> None:
         async with net.services.sessions() as session:
             guardian = (await session.exec(select(Guardian).where(Guardian.phone == MAYA))).one()
         assert guardian.opted_out is False
+
+
+async def test_the_author_asks_for_the_delivery_report(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        rina = await net.phone("telegram", RINA)
+        maya = await net.phone("whatsapp", MAYA)
+        await maya.say("menu")
+        result = await _announce(net, "Pembagian rapor hari Sabtu pukul 08.00.")
+        got = await maya.new()
+        assert (await maya.status(got[-1], "read")).status_code == 200
+        report = await rina.say("laporan")
+        text = report[-1]["text"]
+        assert f"#{result.id}" in text and "Terkirim 1 dari 1" in text and "dibaca 1" in text
+        assert "Belum terjangkau 2" in text  # Hendra and Yulia: no chat account
+        sri = await net.phone("telegram", SRI)
+        refused = await sri.say("laporan")
+        assert "hanya dapat dikirim oleh Guru BK" in refused[-1]["text"]
