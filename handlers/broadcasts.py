@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.audience import audience_students
 from storage.models import (
@@ -33,6 +34,7 @@ from storage.outbox import enqueue
 ANNOUNCERS = ("counselor", "principal", "admin")
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(6, 0)  # school time: announcements wait for the morning
 BULK = 10  # outbox priority: after every conversation message
+MAX_TEXT = 3000
 
 
 class NotAllowed(PermissionError):
@@ -68,25 +70,17 @@ async def send_broadcast(session: AsyncSession, *, author: Staff, audience: str,
         raise NotAllowed(f"{author.name} is a {author.role}: only counselors, the principal and admins announce")
     school = await session.get(School, author.school_id)
     assert school is not None
-    students = await audience_students(session, school.id, audience)  # type: ignore[arg-type]
-    guardians = list({g.id: g for g in (await session.exec(select(Guardian).join(
-        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
-        col(GuardianStudent.student_id).in_([s.id for s in students]),
-        col(GuardianStudent.proxy).is_(False)).order_by(Guardian.id))).all()}.values())
+    plan = await plan_broadcast(session, author=author, audience=audience, simulator_enabled=simulator_enabled)
     send_at = now if urgent else after_quiet_hours(now, school.timezone)
     broadcast = Broadcast(school_id=school.id, author_staff_id=author.id, audience=audience, text=text,  # type: ignore[arg-type]
                           urgent=urgent, created_at=now, send_at=send_at)
     session.add(broadcast)
     await session.flush()
-    outs, skipped = [], {"opted_out": 0, "unreachable": 0}
-    for guardian in guardians:
-        reason = "opted_out" if guardian.opted_out else None
-        if reason is None and not simulator_enabled and not await _reachable(session, guardian.phone):
-            reason = "unreachable"
-        if reason is not None:
-            skipped[reason] += 1
+    outs, skipped = [], {"opted_out": len(plan.opted_out), "unreachable": len(plan.unreachable)}
+    for reason, skipped_guardians in (("opted_out", plan.opted_out), ("unreachable", plan.unreachable)):
+        for guardian in skipped_guardians:
             session.add(BroadcastSkip(broadcast_id=broadcast.id, guardian_id=guardian.id, reason=reason))  # type: ignore[arg-type]
-            continue
+    for guardian in plan.recipients:
         outs.append(Outbound(
             to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
             template="announcement", broadcast_id=broadcast.id, priority=BULK, not_before=send_at,
@@ -97,6 +91,34 @@ async def send_broadcast(session: AsyncSession, *, author: Staff, audience: str,
         skipped["unreachable"]
     session.add(broadcast)
     return BroadcastResult(broadcast.id, len(outs), skipped["opted_out"], skipped["unreachable"])  # type: ignore[arg-type]
+
+
+@dataclass
+class BroadcastPlan:
+    """Who an announcement would reach, and who not (STOP, or no chat account)."""
+
+    recipients: list[Guardian]
+    opted_out: list[Guardian]
+    unreachable: list[Guardian]
+
+
+async def plan_broadcast(session: AsyncSession, *, author: Staff, audience: str,
+                         simulator_enabled: bool) -> BroadcastPlan:
+    """The guardians of the audience's students (each once, proxies aside), sorted by who is reached."""
+    students = await audience_students(session, author.school_id, audience)
+    guardians = list({g.id: g for g in (await session.exec(select(Guardian).join(
+        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+        col(GuardianStudent.student_id).in_([s.id for s in students]),
+        col(GuardianStudent.proxy).is_(False)).order_by(Guardian.id))).all()}.values())
+    plan = BroadcastPlan([], [], [])
+    for guardian in guardians:
+        if guardian.opted_out:
+            plan.opted_out.append(guardian)
+        elif not simulator_enabled and not await _reachable(session, guardian.phone):
+            plan.unreachable.append(guardian)
+        else:
+            plan.recipients.append(guardian)
+    return plan
 
 
 async def _reachable(session: AsyncSession, phone: str) -> bool:
@@ -136,3 +158,101 @@ async def show_reports(turn: Turn, argument: str) -> None:
     school = await turn.session.get(School, turn.staff[0].school_id)
     reports = [await delivery_report(turn.session, broadcast_id) for broadcast_id in ids]  # type: ignore[arg-type]
     turn.reply("broadcast_reports", {"reports": reports, "tz": school.timezone if school else "Asia/Jakarta"})
+
+
+async def start(turn: Turn) -> None:
+    """`siaran`: to whom? Buttons for the classes or grades this person covers, or typed."""
+    author = next((s for s in turn.staff if s.role in ANNOUNCERS), None)
+    if author is None:
+        turn.reply("broadcast_not_allowed")
+        return
+    turn.set_state("broadcast", "audience", staff_id=author.id)
+    await _ask_audience(turn, {"staff_id": author.id})
+
+
+async def _ask_audience(turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None) -> None:
+    from handlers.summons import audience_choices
+
+    choices = await audience_choices(turn, data)
+    details = {"unknown": [], "refused": [], "classes": [], **(problem or {})}
+    turn.reply("broadcast_ask_audience", {**details, "problem": details.get("code"),
+                                          "text": (turn.inbound.text or "").strip()},
+               buttons=[[Button(label=label, data=f"sb:aud:{audience}")] for audience, label in choices])
+
+
+async def on_flow_text(turn: Turn) -> None:
+    from handlers.summons import read_audience
+
+    data, text = dict(turn.conversation.data), (turn.inbound.text or "").strip()
+    if turn.conversation.step == "audience":
+        audience, problem = await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
+        if audience is None:
+            await _ask_audience(turn, data, problem)
+            return
+        turn.set_state("broadcast", "text", **data, audience=audience)
+        turn.reply("broadcast_ask_text")
+    elif turn.conversation.step == "text":
+        if not text or len(text) > MAX_TEXT:
+            turn.reply("broadcast_ask_text", {"too_long": len(text) > MAX_TEXT})
+            return
+        turn.set_state("broadcast", "confirm", **data, text=text)
+        await _confirm(turn)
+    else:
+        turn.reply("agreement_use_buttons")
+
+
+async def on_callback(turn: Turn, data: str) -> None:
+    from handlers.summons import read_audience
+
+    state = turn.conversation
+    if state.flow == "broadcast" and state.step == "audience" and data.startswith("sb:aud:"):
+        audience, problem = await read_audience(turn, dict(state.data), data[len("sb:aud:"):])
+        if audience is None:
+            await _ask_audience(turn, dict(state.data), problem)
+            return
+        turn.set_state("broadcast", "text", **state.data, audience=audience)
+        turn.reply("broadcast_ask_text")
+        return
+    if state.flow == "broadcast" and state.step == "confirm" and data in ("sb:send", "sb:urgent", "sb:cancel"):
+        if data == "sb:cancel":
+            turn.clear_state()
+            turn.reply("cancelled")
+            return
+        await _send(turn, urgent=data == "sb:urgent")
+        return
+    turn.reply("stale_button")
+
+
+async def _confirm(turn: Turn) -> None:
+    data = turn.conversation.data
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    if author is None:
+        turn.clear_state()
+        turn.reply("stale_button")
+        return
+    plan = await plan_broadcast(turn.session, author=author, audience=data["audience"],
+                                simulator_enabled=turn.policy.simulator_enabled)
+    school = await turn.session.get(School, author.school_id)
+    tz = school.timezone if school else turn.policy.default_timezone
+    waits = after_quiet_hours(turn.now, tz)
+    buttons = [[Button(key="broadcast.send", data="sb:send")]]
+    if waits > turn.now:
+        buttons.append([Button(key="broadcast.urgent", data="sb:urgent")])
+    buttons.append([Button(key="broadcast.cancel", data="sb:cancel")])
+    turn.reply("broadcast_confirm", {
+        "text": data["text"], "audience": data["audience"], "recipients": len(plan.recipients),
+        "opted_out": len(plan.opted_out), "unreachable": [g.name for g in plan.unreachable],
+        "waits_until": waits if waits > turn.now else None, "tz": tz}, buttons=buttons)
+
+
+async def _send(turn: Turn, *, urgent: bool) -> None:
+    data = turn.conversation.data
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    turn.clear_state()
+    if author is None:
+        turn.reply("stale_button")
+        return
+    result = await send_broadcast(turn.session, author=author, audience=data["audience"], text=data["text"],
+                                  now=turn.now, simulator_enabled=turn.policy.simulator_enabled, urgent=urgent,
+                                  default_language=turn.policy.default_language)
+    turn.reply("broadcast_sent", result.as_json())

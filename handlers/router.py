@@ -21,6 +21,7 @@ COMMANDS = {
     "kesepakatan": "agreement", "agreement": "agreement",
     "rapat": "meetings", "meetings": "meetings", "pertemuan": "meetings",
     "laporan": "reports", "report": "reports",
+    "siaran": "broadcast", "broadcast": "broadcast", "pengumuman": "broadcast",
 }
 _TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports"}
 
@@ -83,6 +84,9 @@ async def dispatch(turn: Turn) -> None:
     if turn.staff and turn.conversation.flow in ("summons", "invitation"):
         await summons.on_flow_text(turn)
         return
+    if turn.staff and turn.conversation.flow == "broadcast":
+        await broadcasts.on_flow_text(turn)
+        return
     if turn.staff and turn.conversation.flow == "agreement":
         await follow_ups.on_flow_text(turn)
         return
@@ -115,6 +119,9 @@ async def _on_callback(turn: Turn, data: str) -> None:
         return
     if data.startswith("hd:") and turn.staff:
         await meetings.on_attendance_button(turn, data)
+        return
+    if data.startswith("sb:") and turn.staff:
+        await broadcasts.on_callback(turn, data)
         return
     if data.startswith("ks:") and turn.staff:
         await follow_ups.on_callback(turn, data)
@@ -151,6 +158,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await (summons.start_summons(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "invite":
         await (summons.start_invitation(turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "broadcast":
+        await (broadcasts.start(turn) if turn.staff else _staff_only(turn))
     elif command == "reports":
         await (broadcasts.show_reports(turn, argument) if turn.staff else _staff_only(turn))
     elif command == "meetings":

@@ -391,7 +391,7 @@ async def _ask(turn: Turn, flow: str, field: str, data: dict[str, Any], problem:
             data["suggested_where"] = suggestion
             buttons = [[Button(label=suggestion, data=f"{prefix}:where")]]
     elif field == "audience":
-        choices = await _audience_choices(turn, data)
+        choices = await audience_choices(turn, data)
         data["audience_choices"] = [audience for audience, _ in choices]
         buttons = [[Button(label=text, data=f"{prefix}:aud:{audience}")] for audience, text in choices]
     elif field == "type":
@@ -437,7 +437,7 @@ async def _answer(turn: Turn, flow: str, field: str, text: str, data: dict[str, 
         else:
             await _ask(turn, flow, field, data, "long" if len(flat) > PLACE_LIMIT else "short", limit=PLACE_LIMIT)
     elif field == "audience":
-        audience, problem = await _read_audience(turn, data, flat)
+        audience, problem = await read_audience(turn, data, flat)
         if audience is None:
             await _ask(turn, flow, field, data, problem.pop("code"), text=flat, **problem)
         else:
@@ -530,7 +530,7 @@ async def _find_students(turn: Turn, text: str) -> list[tuple[Student, SchoolCla
 # ---------------------------------------------------------------- the audience of an invitation
 
 
-async def _read_audience(turn: Turn, data: dict[str, Any], text: str) -> tuple[str | None, dict[str, Any]]:
+async def read_audience(turn: Turn, data: dict[str, Any], text: str) -> tuple[str | None, dict[str, Any]]:
     """(the audience in contract syntax, {}) or (None, {code, details}) for the question again."""
     me = _me(turn, data)
     assert me is not None
@@ -589,7 +589,7 @@ def _audience_syntax(text: str) -> str:
                     if part)
 
 
-async def _audience_choices(turn: Turn, data: dict[str, Any]) -> list[tuple[str, str]]:
+async def audience_choices(turn: Turn, data: dict[str, Any]) -> list[tuple[str, str]]:
     """(audience, label) buttons for what this staff member usually invites."""
     me = _me(turn, data)
     if me is None:
@@ -726,7 +726,7 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
         title = render(turn.policy.default_language, "summons_title", {"child_name": student.name})
         reason, bring = data["reason"], None
     else:
-        checked, problem = await _read_audience(turn, data, data["audience"])
+        checked, problem = await read_audience(turn, data, data["audience"])
         if checked is None:  # the roster changed since the audience was chosen
             await _ask(turn, flow, "audience", {k: v for k, v in data.items() if k != "audience"},
                        problem.pop("code"), text=data["audience"], **problem)

@@ -118,3 +118,25 @@ async def test_the_author_asks_for_the_delivery_report(sqlite_url: str) -> None:
         sri = await net.phone("telegram", SRI)
         refused = await sri.say("laporan")
         assert "hanya dapat dikirim oleh Guru BK" in refused[-1]["text"]
+
+
+async def test_siaran_from_chat_with_preview_and_confirmation(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        rina = await net.phone("telegram", RINA)
+        maya = await net.phone("whatsapp", MAYA)
+        await maya.say("menu")
+        asked = await rina.say("siaran")
+        assert "untuk orang tua siswa mana" in asked[-1]["text"]
+        refused = await rina.say("IX-A")
+        assert "tidak ada di sekolah" in refused[-1]["text"]
+        await rina.press(asked[-1], asked[-1]["choices"][0])  # her grade 7
+        preview = await rina.say("Jumat depan ada pemeriksaan kesehatan. Mohon anak sarapan.")
+        text = preview[-1]["text"]
+        assert "Akan dikirim kepada 1 orang tua/wali" in text
+        assert "Hendra Wijaya" in text and "Yulia Lestari" in text  # to be phoned
+        assert "+62" not in text
+        sent = await rina.press(preview[-1], "Kirim sekarang")
+        assert "sedang dikirim kepada 1" in sent[-1]["text"]
+        assert "pemeriksaan kesehatan" in (await maya.new())[-1]["text"]
+        sri = await net.phone("telegram", SRI)
+        assert "hanya dapat dikirim oleh Guru BK" in (await sri.say("siaran"))[-1]["text"]
