@@ -140,6 +140,20 @@ class Sender:
 
     async def drain_once(self) -> int:
         """Send every due row once (within the limits); return how many were attempted."""
+        attempted = await self._drain_batch()
+        if attempted:
+            await self._report_finished_broadcasts()
+        return attempted
+
+    async def _report_finished_broadcasts(self) -> None:
+        """Tell each author whose announcement has nothing left to send how it went."""
+        from handlers.broadcasts import report_finished
+
+        async with self.sessions() as session, session.begin():
+            if await report_finished(session, now=self.clock.now(), simulator_enabled=self.simulator_enabled):
+                self._wake.set()
+
+    async def _drain_batch(self) -> int:
         if not self.channels:
             return 0
         now = self.clock.now()

@@ -256,3 +256,29 @@ async def _send(turn: Turn, *, urgent: bool) -> None:
                                   now=turn.now, simulator_enabled=turn.policy.simulator_enabled, urgent=urgent,
                                   default_language=turn.policy.default_language)
     turn.reply("broadcast_sent", result.as_json())
+
+
+async def report_finished(session: AsyncSession, *, now: datetime, simulator_enabled: bool) -> int:
+    """Send the delivery report of every broadcast whose messages are all out; each once."""
+    open_ids = list((await session.exec(select(Broadcast.id).where(col(Broadcast.reported_at).is_(None)))).all())
+    reported = 0
+    for broadcast_id in open_ids:
+        pending = (await session.exec(select(OutboxMessage.id).where(
+            OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending").limit(1))).first()
+        if pending is not None:
+            continue
+        broadcast = await session.get(Broadcast, broadcast_id)
+        author = await session.get(Staff, broadcast.author_staff_id) if broadcast else None
+        if broadcast is None or author is None:
+            continue
+        broadcast.reported_at = now
+        session.add(broadcast)
+        school = await session.get(School, broadcast.school_id)
+        report = await delivery_report(session, broadcast_id)  # type: ignore[arg-type]
+        await enqueue(session, [Outbound(
+            to=Recipient(phone=author.phone, staff_id=author.id, school_id=author.school_id),
+            template="broadcast_reports",
+            context={"reports": [report], "tz": school.timezone if school else "Asia/Jakarta"})],
+            now=now, simulator_enabled=simulator_enabled)
+        reported += 1
+    return reported

@@ -365,6 +365,7 @@ class Broadcast(SQLModel, table=True):
     recipients: int = 0
     opted_out: int = 0
     unreachable: int = 0
+    reported_at: datetime | None = _ts()  # the author got the delivery report when sending ended
 
 
 class BroadcastSkip(SQLModel, table=True):

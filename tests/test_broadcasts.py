@@ -136,7 +136,12 @@ async def test_siaran_from_chat_with_preview_and_confirmation(sqlite_url: str) -
         assert "Hendra Wijaya" in text and "Yulia Lestari" in text  # to be phoned
         assert "+62" not in text
         sent = await rina.press(preview[-1], "Kirim sekarang")
-        assert "sedang dikirim kepada 1" in sent[-1]["text"]
+        assert "sedang dikirim kepada 1" in "\n".join(m["text"] for m in sent)
         assert "pemeriksaan kesehatan" in (await maya.new())[-1]["text"]
+        # When sending ends the author gets the delivery report, once.
+        report = [m for m in await rina.new() + sent if "Laporan pengiriman" in m["text"]]
+        assert len(report) == 1 and "Terkirim 1 dari 1" in report[0]["text"]
+        await net.deliver()
+        assert not [m for m in await rina.new() if "Laporan pengiriman" in m["text"]]
         sri = await net.phone("telegram", SRI)
         assert "hanya dapat dikirim oleh Guru BK" in (await sri.say("siaran"))[-1]["text"]

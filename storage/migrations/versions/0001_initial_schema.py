@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 14:04:21.790255
+Create Date: 2026-11-23 14:14:47.520929
 """
 from collections.abc import Sequence
 
@@ -147,6 +147,7 @@ def upgrade() -> None:
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('opted_out', sa.Integer(), nullable=False),
     sa.Column('unreachable', sa.Integer(), nullable=False),
+    sa.Column('reported_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['author_staff_id'], ['staff.id'], ),
     sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
     sa.PrimaryKeyConstraint('id')
