@@ -19,6 +19,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.models import ChannelAccount, OutboxMessage
 
@@ -147,8 +148,6 @@ class Sender:
 
     async def _report_finished_broadcasts(self) -> None:
         """Tell each author whose announcement has nothing left to send how it went."""
-        from handlers.broadcasts import report_finished
-
         async with self.sessions() as session, session.begin():
             if await report_finished(session, now=self.clock.now(), simulator_enabled=self.simulator_enabled):
                 self._wake.set()

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Button, Outbound, Recipient
+from handlers.summons import audience_choices, read_audience
 from handlers.turn import Turn
 from storage.audience import audience_students
 from storage.models import (
@@ -171,8 +172,6 @@ async def start(turn: Turn) -> None:
 
 
 async def _ask_audience(turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None) -> None:
-    from handlers.summons import audience_choices
-
     choices = await audience_choices(turn, data)
     details = {"unknown": [], "refused": [], "classes": [], **(problem or {})}
     turn.reply("broadcast_ask_audience", {**details, "problem": details.get("code"),
@@ -181,8 +180,6 @@ async def _ask_audience(turn: Turn, data: dict[str, Any], problem: dict[str, Any
 
 
 async def on_flow_text(turn: Turn) -> None:
-    from handlers.summons import read_audience
-
     data, text = dict(turn.conversation.data), (turn.inbound.text or "").strip()
     if turn.conversation.step == "audience":
         audience, problem = await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
@@ -202,8 +199,6 @@ async def on_flow_text(turn: Turn) -> None:
 
 
 async def on_callback(turn: Turn, data: str) -> None:
-    from handlers.summons import read_audience
-
     state = turn.conversation
     if state.flow == "broadcast" and state.step == "audience" and data.startswith("sb:aud:"):
         audience, problem = await read_audience(turn, dict(state.data), data[len("sb:aud:"):])
