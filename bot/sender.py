@@ -141,18 +141,6 @@ class Sender:
 
     async def drain_once(self) -> int:
         """Send every due row once (within the limits); return how many were attempted."""
-        attempted = await self._drain_batch()
-        if attempted:
-            await self._report_finished_broadcasts()
-        return attempted
-
-    async def _report_finished_broadcasts(self) -> None:
-        """Tell each author whose announcement has nothing left to send how it went."""
-        async with self.sessions() as session, session.begin():
-            if await report_finished(session, now=self.clock.now(), simulator_enabled=self.simulator_enabled):
-                self._wake.set()
-
-    async def _drain_batch(self) -> int:
         if not self.channels:
             return 0
         now = self.clock.now()
@@ -162,15 +150,27 @@ class Sender:
                     OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
                 .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))).all())
+            # One query for the batch's accounts (the 24-hour window needs them), not one per message.
+            ids = {row.account_id for row in rows if row.account_id}
+            accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
+                col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
         for row in rows:
-            await self._send(row)
+            await self._send(row, accounts.get(row.account_id))
+        broadcasts = {row.broadcast_id for row in rows if row.broadcast_id}
+        if broadcasts:
+            await self._report_finished(broadcasts)
         return len(rows)
 
-    async def _send(self, row: OutboxMessage) -> None:
+    async def _report_finished(self, broadcast_ids: set[int]) -> None:
+        """Tell each author whose announcement has nothing left to send how it went."""
+        async with self.sessions() as session, session.begin():
+            if await report_finished(session, broadcast_ids, now=self.clock.now(),
+                                     simulator_enabled=self.simulator_enabled):
+                self._wake.set()
+
+    async def _send(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
         state = self.channels[row.channel]
         await self._respect_limits(state, row.chat_id)
-        async with self.sessions() as session:
-            account = await session.get(ChannelAccount, row.account_id) if row.account_id else None
         try:
             external_id = await state.client.deliver(row, account)
         except NeedsTemplate as exc:

@@ -158,7 +158,7 @@ async def show_reports(turn: Turn, argument: str) -> None:
     ids = list((await turn.session.exec(query.order_by(col(Broadcast.id).desc()).limit(3))).all())
     school = await turn.session.get(School, turn.staff[0].school_id)
     reports = [await delivery_report(turn.session, broadcast_id) for broadcast_id in ids]  # type: ignore[arg-type]
-    turn.reply("broadcast_reports", {"reports": reports, "tz": school.timezone if school else "Asia/Jakarta"})
+    turn.reply("broadcast_reports", {"reports": reports, "tz": school.timezone if school else turn.policy.default_timezone})
 
 
 async def start(turn: Turn) -> None:
@@ -195,7 +195,7 @@ async def on_flow_text(turn: Turn) -> None:
         turn.set_state("broadcast", "confirm", **data, text=text)
         await _confirm(turn)
     else:
-        turn.reply("agreement_use_buttons")
+        turn.reply("use_buttons")
 
 
 async def on_callback(turn: Turn, data: str) -> None:
@@ -253,9 +253,11 @@ async def _send(turn: Turn, *, urgent: bool) -> None:
     turn.reply("broadcast_sent", result.as_json())
 
 
-async def report_finished(session: AsyncSession, *, now: datetime, simulator_enabled: bool) -> int:
-    """Send the delivery report of every broadcast whose messages are all out; each once."""
-    open_ids = list((await session.exec(select(Broadcast.id).where(col(Broadcast.reported_at).is_(None)))).all())
+async def report_finished(session: AsyncSession, broadcast_ids: set[int], *, now: datetime,
+                          simulator_enabled: bool) -> int:
+    """Send the delivery report of each of these broadcasts whose messages are all out; each once."""
+    open_ids = list((await session.exec(select(Broadcast.id).where(
+        col(Broadcast.id).in_(broadcast_ids), col(Broadcast.reported_at).is_(None)))).all())
     reported = 0
     for broadcast_id in open_ids:
         pending = (await session.exec(select(OutboxMessage.id).where(
@@ -269,11 +271,11 @@ async def report_finished(session: AsyncSession, *, now: datetime, simulator_ena
         broadcast.reported_at = now
         session.add(broadcast)
         school = await session.get(School, broadcast.school_id)
+        assert school is not None  # a broadcast belongs to its school
         report = await delivery_report(session, broadcast_id)  # type: ignore[arg-type]
         await enqueue(session, [Outbound(
             to=Recipient(phone=author.phone, staff_id=author.id, school_id=author.school_id),
-            template="broadcast_reports",
-            context={"reports": [report], "tz": school.timezone if school else "Asia/Jakarta"})],
+            template="broadcast_reports", context={"reports": [report], "tz": school.timezone})],
             now=now, simulator_enabled=simulator_enabled)
         reported += 1
     return reported

@@ -98,7 +98,7 @@ async def on_flow_text(turn: Turn) -> None:
                    buttons=[[Button(key="agreement.save", data="ks:save")],
                             [Button(key="agreement.cancel", data="ks:cancel")]])
     else:
-        turn.reply("agreement_use_buttons")
+        turn.reply("use_buttons")
 
 
 def _ask_text(turn: Turn, student: Student | None) -> None:

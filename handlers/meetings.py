@@ -19,6 +19,7 @@ from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.audience import audience_students
 from storage.models import (
+    Agreement,
     Guardian,
     GuardianStudent,
     Meeting,
@@ -32,6 +33,7 @@ from storage.models import (
     Student,
 )
 from storage.outbox import enqueue
+from storage.reports import participation
 from storage.routing import role_for_class
 
 RSVP_ANSWERS = ("attend", "decline", "other_time", "proxy")
@@ -388,9 +390,6 @@ async def change_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
 
 async def show_meetings(turn: Turn) -> None:
     """`rapat`: the staff member's meetings, with who read, answered and came, and what was agreed."""
-    from storage.models import Agreement
-    from storage.reports import participation
-
     meetings = list((await turn.session.exec(select(Meeting).where(
         col(Meeting.organizer_staff_id).in_([s.id for s in turn.staff])).order_by(col(Meeting.id).desc())
         .limit(10))).all())

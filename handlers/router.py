@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from handlers import broadcasts, concerns, follow_ups, meetings, menu, onboarding, replies, summons
 from handlers.turn import Turn
@@ -102,32 +103,43 @@ async def dispatch(turn: Turn) -> None:
     await concerns.on_guardian_text(turn)
 
 
+Action = Callable[[Turn, str], Awaitable[None]]
+
+# Button data prefix → (who may press it, what it does). Anyone else gets "no longer valid".
+CALLBACKS: dict[str, tuple[str, Action]] = {
+    "cc": ("guardian", concerns.on_callback),
+    "cg": ("guardian", concerns.on_callback),
+    "rv": ("guardian", meetings.on_rsvp),
+    "fu": ("guardian", follow_ups.on_check_in_answer),
+    "pg": ("staff", summons.on_callback),
+    "ug": ("staff", summons.on_callback),
+    "hd": ("staff", meetings.on_attendance_button),
+    "sb": ("staff", broadcasts.on_callback),
+    "ks": ("staff", follow_ups.on_callback),
+}
+
+# Commands for staff only, with their argument (a guardian is told these are for teachers).
+STAFF_COMMANDS: dict[str, Action] = {
+    "cases": lambda turn, _: replies.list_cases(turn),
+    "summon": summons.start_summons,
+    "invite": summons.start_invitation,
+    "broadcast": lambda turn, _: broadcasts.start(turn),
+    "reports": broadcasts.show_reports,
+    "meetings": lambda turn, _: meetings.show_meetings(turn),
+    "agreement": lambda turn, _: follow_ups.start_agreement(turn),
+    "attendance": meetings.record_attendance,
+}
+
+
 async def _on_callback(turn: Turn, data: str) -> None:
     if data.startswith("cmd:"):
         command = parse_command(data[4:])
         if command is not None:
             await _on_command(turn, *command)
             return
-    if data.startswith(("cc:", "cg:")) and turn.guardians:
-        await concerns.on_callback(turn, data)
-        return
-    if data.startswith("rv:") and turn.guardians:
-        await meetings.on_rsvp(turn, data)
-        return
-    if data.startswith(("pg:", "ug:")) and turn.staff:
-        await summons.on_callback(turn, data)
-        return
-    if data.startswith("hd:") and turn.staff:
-        await meetings.on_attendance_button(turn, data)
-        return
-    if data.startswith("sb:") and turn.staff:
-        await broadcasts.on_callback(turn, data)
-        return
-    if data.startswith("ks:") and turn.staff:
-        await follow_ups.on_callback(turn, data)
-        return
-    if data.startswith("fu:") and turn.guardians:
-        await follow_ups.on_check_in_answer(turn, data)
+    who, action = CALLBACKS.get(data.partition(":")[0], ("", None))
+    if action is not None and (turn.staff if who == "staff" else turn.guardians):
+        await action(turn, data)
         return
     turn.reply("stale_button")
 
@@ -135,7 +147,9 @@ async def _on_callback(turn: Turn, data: str) -> None:
 async def _on_command(turn: Turn, command: str, argument: str) -> None:
     if command != "done":
         turn.clear_state()  # a command leaves any half-finished question behind
-    if command == "start":
+    if command in STAFF_COMMANDS:
+        await (STAFF_COMMANDS[command](turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "start":
         if argument:
             await onboarding.redeem_link_code(turn, argument)
         else:
@@ -150,28 +164,10 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.stop_announcements(turn)
     elif command == "resume":
         await menu.resume_announcements(turn)
-    elif command == "sms":
-        await menu.prefer_channel(turn, "sms")
-    elif command == "whatsapp":
-        await menu.prefer_channel(turn, "whatsapp")
-    elif command == "summon":
-        await (summons.start_summons(turn, argument) if turn.staff else _staff_only(turn))
-    elif command == "invite":
-        await (summons.start_invitation(turn, argument) if turn.staff else _staff_only(turn))
-    elif command == "broadcast":
-        await (broadcasts.start(turn) if turn.staff else _staff_only(turn))
-    elif command == "reports":
-        await (broadcasts.show_reports(turn, argument) if turn.staff else _staff_only(turn))
-    elif command == "meetings":
-        await (meetings.show_meetings(turn) if turn.staff else _staff_only(turn))
-    elif command == "agreement":
-        await (follow_ups.start_agreement(turn) if turn.staff else _staff_only(turn))
-    elif command == "attendance":
-        await (meetings.record_attendance(turn, argument) if turn.staff else _staff_only(turn))
+    elif command in ("sms", "whatsapp"):
+        await menu.prefer_channel(turn, command)
     elif command == "cancel":
         turn.reply("cancelled")
-    elif command == "cases":
-        await (replies.list_cases(turn) if turn.staff else _staff_only(turn))
     elif command == "done":
         turn.clear_state()
         if turn.staff and (turn.inbound.reply_to is not None or argument or not turn.guardians):
