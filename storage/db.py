@@ -72,7 +72,7 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Apply migrations up to ``revision`` (synchronously)."""
     from alembic import command
 
@@ -82,6 +82,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
+async def upgrade_async(url: str, revision: str = "heads") -> None:
     """Apply migrations from async code without blocking the loop."""
     await asyncio.to_thread(upgrade, url, revision)

@@ -273,6 +273,9 @@ class MeetingSlot(SQLModel, table=True):
     starts_at: datetime | None = _ts(nullable=False)
     ends_at: datetime | None = _ts(nullable=False)
     capacity: int  # the meeting's room_capacity unless a slot says otherwise
+    # Families holding a place; raised only by a conditional UPDATE so two presses on the last
+    # place never overbook (storage/booking.py).
+    booked: int = 0
 
 
 class MeetingFamily(SQLModel, table=True):
@@ -289,6 +292,9 @@ class MeetingFamily(SQLModel, table=True):
     responded_at: datetime | None = _ts()
     attended: bool = False
     attended_at: datetime | None = _ts()
+    slot_id: int | None = Field(default=None, foreign_key="meeting_slot.id", index=True)
+    # proposed: the school suggested it (``meeting schedule``); booked: the family took or accepted it
+    slot_state: str | None = None
 
 
 class MeetingStudent(SQLModel, table=True):
@@ -376,3 +382,32 @@ class BroadcastSkip(SQLModel, table=True):
     broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
     guardian_id: int = Field(foreign_key="guardian.id")
     reason: str  # opted_out | unreachable
+
+
+class Availability(SQLModel, table=True):
+    """When a guardian (or a staff member) can meet: their words and the weekly windows read from
+    them, reused for every meeting until they change it (``jadwal``)."""
+
+    __table_args__ = (UniqueConstraint("guardian_id"), UniqueConstraint("staff_id"))
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))  # as they wrote it
+    # [[weekday, "HH:MM", "HH:MM"], ...] in the school's local time (scheduler/availability.py)
+    windows: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime | None = _ts(nullable=False)
+
+
+class SlotWaiting(SQLModel, table=True):
+    """A family waiting for a place in a full slot; the first in line is offered a freed place."""
+
+    __tablename__ = "slot_waiting"
+    __table_args__ = (UniqueConstraint("slot_id", "family_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    slot_id: int = Field(foreign_key="meeting_slot.id", index=True)
+    family_id: int = Field(foreign_key="meeting_family.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id")  # who asked, and who is told
+    created_at: datetime | None = _ts(nullable=False)
+    offered_at: datetime | None = _ts()  # told a place is free (they still have to take it)
