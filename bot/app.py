@@ -23,9 +23,11 @@ from starlette.routing import Route
 
 from bot.channels.simulator import SimulatorChannel
 from bot.channels.sms import SmsChannel
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_inbound
 from bot.channels.whatsapp import WhatsAppChannel, signature_is_valid
 from bot.clock import Clock, SystemClock
+from bot.dashboard import Dashboard
+from bot.flood import FloodGuard
 from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
@@ -60,7 +62,7 @@ def policy_from(settings: Settings) -> Policy:
     return Policy(default_language=settings.default_language, default_timezone=settings.school_timezone,
                   answer_limit_hours=settings.concern_answer_limit_hours,
                   link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled,
-                  simulator_enabled=settings.simulator_enabled)
+                  simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -75,7 +77,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
-                      simulator_enabled=settings.simulator_enabled)
+                      simulator_enabled=settings.simulator_enabled,
+                      flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))
         clients: list[ChannelClient] = []
         simulator = telegram = None
         if settings.simulator_enabled:
@@ -166,6 +169,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if not isinstance(update.get("update_id"), int) or isinstance(update.get("update_id"), bool):
             raise BadInput("an Update needs an integer update_id")
         try:
+            update_to_inbound(update)
+        except MalformedUpdate as exc:
+            raise BadInput(str(exc)) from exc
+        try:
             await services.telegram.receive(update)
         except (SQLAlchemyError, OSError) as exc:
             log.error("telegram update not stored (database): %s", exc)
@@ -182,6 +189,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadInput(f"malformed form: {exc}") from exc
+        if any("\x00" in part for pair in pairs for part in pair):
+            raise BadInput("malformed form: NUL character")
         form = dict(pairs)
         # Behind a TLS proxy we see http://internal-host: sign against the public origin instead.
         origin = (settings.public_base_url or str(request.base_url)).rstrip("/")
@@ -244,6 +253,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),
         Route("/webhooks/sms", sms_webhook, methods=["POST"]),
+        *Dashboard(settings, clock).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={BadInput: bad_input, TooLarge: too_large,

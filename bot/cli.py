@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     invite = meeting_commands.add_parser("invite", help="send the invitations to the meeting's audience")
     invite.add_argument("id", type=int)
     invite.add_argument("--json", action="store_true")
+    schedule = meeting_commands.add_parser(
+        "schedule", help="give every invited family a time at once (the most families inside their availability)")
+    schedule.add_argument("id", type=int)
+    schedule.add_argument("--json", action="store_true")
     cancel = meeting_commands.add_parser("cancel", help="cancel a meeting and tell everyone invited")
     cancel.add_argument("id", type=int)
     cancel.add_argument("--note", default=None, help="why, shown to the families")
@@ -78,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     participation.add_argument("meeting_id", type=int, nargs="?", metavar="MEETING_ID")
     participation.add_argument("--csv", type=Path, default=None, metavar="FILE")
     participation.add_argument("--json", action="store_true")
+
+    table = report_commands.add_parser("timetable", help="a meeting's timetable: per slot, who comes for which child")
+    table.add_argument("meeting_id", type=int, metavar="MEETING_ID")
+    table.add_argument("--csv", type=Path, default=None, metavar="FILE")
+    table.add_argument("--json", action="store_true")
 
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
@@ -131,8 +140,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _meeting_create(sessions, settings, args)
         if args.command == "broadcast":
             return await _broadcast(sessions, settings, args)
+        if args.command == "report" and args.report_command == "timetable":
+            return await _report_timetable(sessions, settings, args)
         if args.command == "report":
             return await _report_participation(sessions, args)
+        if args.command == "meeting" and args.meeting_command == "schedule":
+            return await _meeting_schedule(sessions, settings, args.id)
         if args.command == "meeting" and args.meeting_command in ("cancel", "move"):
             return await _meeting_change(sessions, settings, args)
         if args.command == "meeting" and args.meeting_command == "invite":
@@ -221,6 +234,57 @@ async def _report_participation(sessions, args: argparse.Namespace):  # type: ig
         data = row.as_json()
         lines.append(" ".join(f"{str(data[c])[:11]:>11}" for c in COLUMNS))
     return {"rows": [row.as_json() for row in rows]}, "\n".join(lines)
+
+
+async def _report_timetable(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    from storage.models import Meeting, School
+    from storage.timetable import timetable
+
+    async with sessions() as session:
+        meeting = await session.get(Meeting, args.meeting_id)
+        if meeting is None:
+            raise UserError(f"no meeting with id {args.meeting_id}")
+        school = await session.get(School, meeting.school_id)
+        table = await timetable(session, meeting)
+    if args.csv is not None:
+        try:
+            args.csv.write_text(table.to_csv(), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    zone = ZoneInfo(school.timezone if school else settings.school_timezone)
+    lines = [f"Meeting {meeting.id}: {meeting.title}"]
+    for slot in table.slots:
+        lines.append(f"{slot.start.astimezone(zone):%Y-%m-%d %H:%M}-{slot.end.astimezone(zone):%H:%M}"
+                     f"  {slot.room}  ({len(slot.families)}/{slot.capacity})")
+        for family in slot.families:
+            children = ", ".join(f"{name} ({class_name})" for name, class_name in family.children)
+            lines.append(f"    {children} - {', '.join(family.guardians)}  [{family.state}]")
+    if table.without_time:
+        lines.append(f"Without a time ({len(table.without_time)}):")
+        lines.extend("    " + ", ".join(f"{n} ({c})" for n, c in f.children) for f in table.without_time)
+    lines.append(f"Declined: {len(table.declined)}")
+    return table.as_json(), "\n".join(lines)
+
+
+async def _meeting_schedule(sessions, settings: Settings, meeting_id: int):  # type: ignore[no-untyped-def]
+    from handlers.meetings import UnknownMeeting
+    from handlers.scheduling import MeetingNotSchedulable, schedule_meeting
+    from storage.models import utcnow
+
+    try:
+        async with sessions() as session, session.begin():
+            result = await schedule_meeting(session, meeting_id, now=utcnow(),
+                                            simulator_enabled=settings.simulator_enabled,
+                                            default_language=settings.default_language)
+    except (UnknownMeeting, MeetingNotSchedulable) as exc:
+        raise UserError(str(exc)) from exc
+    return result.as_json(), (
+        f"Meeting {meeting_id}: {result.assigned} of {result.families} families have a time "
+        f"({result.matched_availability} inside the times they said they can come, of "
+        f"{result.stated_availability} who said); {result.unassigned} without a time, {result.declined} declined. "
+        f"{result.proposed} proposal(s) queued; a running `jembatan serve` delivers them.")
 
 
 async def _meeting_change(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ transaction that also marks the row processed, so nothing is processed twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.flood import FloodGuard
+from handlers.flood import slow_down
 from handlers.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
@@ -35,8 +38,10 @@ class Inbox:
     """Accepts updates from every channel and runs the conversation for each, exactly once."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock, policy: Policy,
-                 simulator_enabled: bool, on_outbox: Callable[[], None] = lambda: None) -> None:
+                 simulator_enabled: bool, on_outbox: Callable[[], None] = lambda: None,
+                 flood: FloodGuard | None = None) -> None:
         self.sessions = sessions
+        self.flood = flood  # per-sender limit on what is answered (None: no limit)
         self.clock = clock
         self.policy = policy
         self.simulator_enabled = simulator_enabled
@@ -73,21 +78,29 @@ class Inbox:
         if row is None or row.processed_at is not None:
             return
         translator = self.translators.get(row.channel)
-        inbound = translator(row.payload) if translator else None
+        try:
+            inbound = _without_nul(translator(row.payload)) if translator else None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a payload we cannot read
+            log.warning("%s update %s not readable: %s", row.channel, row.external_id, exc)
+            await self._record_failure(inbox_id, exc)
+            return
         lock = self._locks.setdefault(f"{row.channel}:{inbound.sender_id if inbound else '-'}", asyncio.Lock())
         async with lock:
             try:
                 wrote = await self._process_locked(inbox_id, inbound)
             except Exception as exc:  # a bug must not lose the update nor block the next ones
                 log.exception("processing %s update %s failed", row.channel, row.external_id)
-                async with self.sessions() as session, session.begin():
-                    failed = await session.get(InboxMessage, inbox_id)
-                    if failed is not None and failed.processed_at is None:
-                        failed.processed_at = self.clock.now()
-                        failed.error = f"{type(exc).__name__}: {exc}"[:500]
+                await self._record_failure(inbox_id, exc)
                 return
         if wrote:
             self.on_outbox()
+
+    async def _record_failure(self, inbox_id: int, exc: Exception) -> None:
+        async with self.sessions() as session, session.begin():
+            failed = await session.get(InboxMessage, inbox_id)
+            if failed is not None and failed.processed_at is None:
+                failed.processed_at = self.clock.now()
+                failed.error = f"{type(exc).__name__}: {exc}"[:500]
 
     async def _process_locked(self, inbox_id: int, inbound: Inbound | None) -> bool:
         async with self.sessions() as session, session.begin():
@@ -98,6 +111,18 @@ class Inbox:
             row.processed_at = now
             if inbound is None:
                 return False  # an update we do not handle (edited message, channel post...)
+            verdict = self.flood.check(f"{inbound.channel}:{inbound.sender_id}", row.received_at or now) \
+                if self.flood else None
+            if verdict is not None and not verdict.admitted:
+                row.error = "flood: stored, not answered"
+                if not verdict.tell_sender:
+                    return False
+                turn = await self._turn(session, inbound)
+                await slow_down(turn, alert_admin=verdict.alert_admin)
+                log.warning("%s account %s is flooding: asked to slow down", inbound.channel, turn.account.id)
+                await enqueue(session, turn.replies, now=now, simulator_enabled=self.simulator_enabled,
+                              default_language=self.policy.default_language)
+                return True
             turn = await self._turn(session, inbound)
             await dispatch(turn)
             turn.conversation.updated_at = now
@@ -148,3 +173,12 @@ class Inbox:
         for inbox_id in ids:
             await self.process(inbox_id)  # type: ignore[arg-type]
         return len(ids)
+
+
+def _without_nul(inbound: Inbound | None) -> Inbound | None:
+    """NUL characters mean nothing to a person, and PostgreSQL text cannot hold them."""
+    if inbound is None:
+        return None
+    cleaned = {name: value.replace("\x00", "") for name, value in vars(inbound).items()
+               if isinstance(value, str) and "\x00" in value}
+    return dataclasses.replace(inbound, **cleaned) if cleaned else inbound

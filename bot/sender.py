@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -22,6 +24,7 @@ from bot.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.models import ChannelAccount, OutboxMessage
+from storage.outbox import remember_choices
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +99,34 @@ class TokenBucket:
 
 
 @dataclass
+class SlidingWindow:
+    """At most ``rate`` sends in any one-second window: bursts up to the rate, never more.
+
+    This is what Telegram's "30 messages a second" and Twilio's MPS count. (A token bucket whose
+    burst equals its rate lets almost twice the rate through in its first second.) Below one a
+    second the window widens to admit a single send.
+    """
+
+    rate: float
+    sent: deque[datetime] = field(default_factory=deque)
+
+    def wait_time(self, now: datetime) -> float:
+        window = timedelta(seconds=max(1.0, 1.0 / self.rate))
+        while self.sent and now - self.sent[0] >= window:
+            self.sent.popleft()
+        if len(self.sent) < max(1, math.floor(self.rate * window.total_seconds() + 1e-9)):
+            return 0.0
+        return max((self.sent[0] + window - now).total_seconds(), 0.001)
+
+    def take(self, now: datetime) -> None:
+        self.wait_time(now)  # forget sends that left the window
+        self.sent.append(now)
+
+
+@dataclass
 class _ChannelState:
     client: ChannelClient
-    overall: TokenBucket
+    overall: SlidingWindow
     chats: dict[str, TokenBucket] = field(default_factory=dict)
     paused_until: datetime | None = None
 
@@ -112,8 +140,7 @@ class Sender:
         self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
-        self.channels = {c.name: _ChannelState(c, TokenBucket(c.rate_per_second, max(1.0, c.rate_per_second)))
-                         for c in clients}
+        self.channels = {c.name: _ChannelState(c, SlidingWindow(c.rate_per_second)) for c in clients}
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -121,15 +148,19 @@ class Sender:
         self._wake.set()
 
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Deliver until stopped; wakes on notify() or every ``idle_seconds`` for retries."""
+        """Deliver until stopped: batch after batch while rows are due, then wait for notify()
+        or ``idle_seconds`` (retries coming due)."""
         while not self._stopping:
+            self._wake.clear()  # before draining, so a notify() during the drain is not lost
             try:
-                await self.drain_once()
+                attempted = await self.drain_once()
             except Exception:  # the loop must survive a database hiccup
                 log.exception("outbox drain failed; retrying")
+                attempted = 0
             if self._stopping:
                 break
-            self._wake.clear()
+            if attempted:
+                continue  # more may be due (a broadcast): no idle pause between batches
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
             except TimeoutError:
@@ -154,25 +185,41 @@ class Sender:
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
                 col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+        # A chat over its own limit (a teacher with several forwards) waits at the end of the batch
+        # instead of holding up everyone behind it; each chat's messages keep their order.
+        deferred: list[OutboxMessage] = []
+        waiting: set[tuple[str, str]] = set()
         for row in rows:
+            if (row.channel, row.chat_id) in waiting or self._chat_wait(row) > 0:
+                waiting.add((row.channel, row.chat_id))
+                deferred.append(row)
+                continue
+            await self._send(row, accounts.get(row.account_id))
+        for row in deferred:
             await self._send(row, accounts.get(row.account_id))
         broadcasts = {row.broadcast_id for row in rows if row.broadcast_id}
-        if broadcasts:
-            await self._report_finished(broadcasts)
+        digests = [row.id for row in rows if row.template == "digest" and row.id is not None]
+        if broadcasts or digests:
+            await self._report_finished(broadcasts, digests)
         return len(rows)
 
-    async def _report_finished(self, broadcast_ids: set[int]) -> None:
+    async def _report_finished(self, broadcast_ids: set[int],
+                               digest_ids: list[int] | None = None) -> None:
         """Tell each author whose announcement has nothing left to send how it went."""
         async with self.sessions() as session, session.begin():
             if await report_finished(session, broadcast_ids, now=self.clock.now(),
-                                     simulator_enabled=self.simulator_enabled):
+                                     simulator_enabled=self.simulator_enabled,
+                                     digest_outbox_ids=digest_ids):
                 self._wake.set()
 
     async def _send(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
         state = self.channels[row.channel]
         await self._respect_limits(state, row.chat_id)
         try:
-            external_id = await state.client.deliver(row, account)
+            try:
+                external_id = await state.client.deliver(row, account)
+            finally:
+                self._spend(state, row.chat_id)
         except NeedsTemplate as exc:
             await self._hold(row, exc.reason)
         except RetryLater as exc:
@@ -189,6 +236,11 @@ class Sender:
             async with self.sessions() as session, session.begin():
                 sent = await session.get(OutboxMessage, row.id)
                 if sent is not None:
+                    # Held for later (night, a chosen time): its numbered choices count from now on.
+                    deferred = sent.attempts == 0 and sent.created_at is not None and \
+                        sent.next_attempt_at is not None and sent.next_attempt_at > sent.created_at
+                    if deferred and sent.buttons and account is not None:
+                        await remember_choices(session, account, sent.buttons, self.clock.now())
                     sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
                     sent.delivery = sent.delivery or "sent"
                     sent.attempts += 1
@@ -203,9 +255,18 @@ class Sender:
             if wait <= 0:
                 break
             await self.clock.sleep(wait)
+
+    def _chat_wait(self, row: OutboxMessage) -> float:
+        """Seconds until this row's chat may receive again (0 when it may now)."""
+        chat = self.channels[row.channel].chats.get(row.chat_id)
+        return chat.wait_time(self.clock.now()) if chat is not None else 0.0
+
+    def _spend(self, state: _ChannelState, chat_id: str) -> None:
+        """Count a send once the platform has answered: it saw the request no later than that,
+        so network jitter can never squeeze more than the limit into the platform's window."""
         now = self.clock.now()
         state.overall.take(now)
-        chat.take(now)
+        state.chats[chat_id].take(now)
 
     async def _retry(self, row: OutboxMessage, seconds: float | None, reason: str) -> None:
         async with self.sessions() as session, session.begin():

@@ -6,7 +6,7 @@ import json
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,20 @@ class Settings(BaseSettings):
 
     concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
     link_code_ttl_hours: float = 72.0
+    # Per sender: messages answered at once, then per minute; faster ones are stored, not answered.
+    inbound_burst: int = Field(default=10, ge=1)
+    inbound_rate_per_minute: float = Field(default=20.0, gt=0)
+    # Signs the dashboard's session cookie; unset: a secret made once and kept in the database.
+    dashboard_secret: str | None = None
+
+    @field_validator("dashboard_secret", mode="before")
+    @classmethod
+    def _strong_dashboard_secret(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and len(value.strip()) < 32:
+            raise ValueError("DASHBOARD_SECRET must be at least 32 characters (or unset)")
+        return value
 
     @field_validator("school_timezone")
     @classmethod

@@ -36,9 +36,15 @@ async def read_json(request: Request) -> dict[str, Any]:
     """A JSON object body, or BadInput."""
     body = await read_body(request)
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(body, parse_constant=_not_json)
+        # Lone surrogates ("\ud800") parse, but no database or platform can store or send them.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # also 5,000-digit numbers and nesting too deep
         raise BadInput(f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadInput("expected a JSON object")
     return data
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")

@@ -4,6 +4,19 @@ Only counselors, the principal and admins announce. The recipients are frozen wh
 announcement is confirmed: one outbox row per guardian (a guardian of siblings once), written in
 the same transaction as the broadcast, so a crash and restart finish exactly that list. Opted-out
 guardians (STOP) and guardians with no reachable chat account are recorded, not sent to.
+
+The ``siaran`` flow: audience → text (or a ready template: the guru BK explainer series) →
+preview. The preview is where the author finishes the announcement: send now, send at a chosen
+time (``parse_when``; a non-urgent time in the quiet hours moves to 06.00 and the author is told),
+and one-tap answer buttons ("Sudah dibaca", or "Hadir / Tidak dapat hadir").
+
+Answers: each guardian's answer is recorded once per broadcast; pressing another answer replaces
+it (people change their minds about coming), pressing the same one again changes nothing. Both
+get a short thank-you saying what is recorded. The delivery report counts the answers.
+
+Guardians who chose the daily digest (``ringkasan``) get non-urgent announcements as a
+``DigestItem`` instead of an outbox row; they count as recipients, and as sent once their digest
+is sent (``handlers.digest``).
 """
 
 from __future__ import annotations
@@ -13,17 +26,22 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import bk_series
 from handlers.messages import Button, Outbound, Recipient
-from handlers.summons import audience_choices, read_audience
+from handlers.summons import WhenProblem, audience_choices, parse_when, read_audience
 from handlers.turn import Turn
 from storage.audience import audience_students
+from storage.digest import digest_due
 from storage.models import (
     Broadcast,
+    BroadcastAnswer,
     BroadcastSkip,
     ChannelAccount,
+    DigestItem,
     Guardian,
     GuardianStudent,
     OutboxMessage,
@@ -31,11 +49,15 @@ from storage.models import (
     Staff,
 )
 from storage.outbox import enqueue
+from templates.render import render, zone_abbreviation
 
 ANNOUNCERS = ("counselor", "principal", "admin")
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(6, 0)  # school time: announcements wait for the morning
 BULK = 10  # outbox priority: after every conversation message
 MAX_TEXT = 3000
+# One-tap answers an announcement may carry: the kind the author chose → the buttons under it.
+ANSWERS: dict[str, tuple[str, ...]] = {"read": ("read",), "attend": ("attend", "decline")}
+TEMPLATES = (bk_series.TEMPLATE,)
 
 
 class NotAllowed(PermissionError):
@@ -48,10 +70,17 @@ class BroadcastResult:
     recipients: int
     opted_out: int
     unreachable: int
+    send_at: datetime | None = None
+    digest: int = 0  # of the recipients, those who get it in their daily digest
+    already: int = 0  # a ready template: guardians who had already received it
 
     def as_json(self) -> dict[str, int]:
-        return {"id": self.id, "recipients": self.recipients, "opted_out": self.opted_out,
-                "unreachable": self.unreachable}
+        return {
+            "id": self.id,
+            "recipients": self.recipients,
+            "opted_out": self.opted_out,
+            "unreachable": self.unreachable,
+        }
 
 
 def after_quiet_hours(now: datetime, tz: str) -> datetime:
@@ -63,35 +92,155 @@ def after_quiet_hours(now: datetime, tz: str) -> datetime:
     return datetime.combine(day, QUIET_UNTIL, tzinfo=ZoneInfo(tz))
 
 
-async def send_broadcast(session: AsyncSession, *, author: Staff, audience: str, text: str, now: datetime,
-                         simulator_enabled: bool, urgent: bool = False,
-                         default_language: str = "id") -> BroadcastResult:
+def planned_send_at(now: datetime, wanted: datetime | None, tz: str, *, urgent: bool) -> datetime:
+    """When it goes out: now or the chosen time, out of the quiet hours unless urgent."""
+    at = max(wanted or now, now)
+    return at if urgent else after_quiet_hours(at, tz)
+
+
+def answer_buttons(broadcast_id: int, answers: str) -> list[list[Button]]:
+    """The one-tap answers under an announcement ("ba:<broadcast>:<answer>")."""
+    kinds = ANSWERS.get(answers, ())
+    return (
+        [[Button(key=f"broadcast_answers.{a}", data=f"ba:{broadcast_id}:{a}") for a in kinds]]
+        if kinds
+        else []
+    )
+
+
+async def send_broadcast(
+    session: AsyncSession,
+    *,
+    author: Staff,
+    audience: str,
+    text: str,
+    now: datetime,
+    simulator_enabled: bool,
+    urgent: bool = False,
+    default_language: str = "id",
+    answers: str = "",
+    send_at: datetime | None = None,
+    template: str | None = None,
+) -> BroadcastResult:
     """Freeze the recipients and queue one message each, in the caller's transaction."""
     if author.role not in ANNOUNCERS:
-        raise NotAllowed(f"{author.name} is a {author.role}: only counselors, the principal and admins announce")
+        raise NotAllowed(
+            f"{author.name} is a {author.role}: only counselors, the principal and admins announce"
+        )
+    if answers and answers not in ANSWERS:
+        raise ValueError(f"answers: {answers!r} is not one of {', '.join(ANSWERS)}")
+    if template is not None and template not in TEMPLATES:
+        raise ValueError(f"template: {template!r} is not one of {', '.join(TEMPLATES)}")
     school = await session.get(School, author.school_id)
     assert school is not None
-    plan = await plan_broadcast(session, author=author, audience=audience, simulator_enabled=simulator_enabled)
-    send_at = now if urgent else after_quiet_hours(now, school.timezone)
-    broadcast = Broadcast(school_id=school.id, author_staff_id=author.id, audience=audience, text=text,  # type: ignore[arg-type]
-                          urgent=urgent, created_at=now, send_at=send_at)
+    plan = await plan_broadcast(
+        session, author=author, audience=audience, simulator_enabled=simulator_enabled
+    )
+    when = planned_send_at(now, send_at, school.timezone, urgent=urgent and template is None)
+    if template is not None:
+        text = render(author.language, f"{template}_title")
+        answers, urgent = "", False
+    broadcast = Broadcast(
+        school_id=school.id,
+        author_staff_id=author.id,
+        audience=audience,
+        text=text,
+        urgent=urgent,
+        created_at=now,
+        send_at=when,
+        answers=answers,
+        template=template,
+    )
     session.add(broadcast)
     await session.flush()
-    outs, skipped = [], {"opted_out": len(plan.opted_out), "unreachable": len(plan.unreachable)}
-    for reason, skipped_guardians in (("opted_out", plan.opted_out), ("unreachable", plan.unreachable)):
+    assert broadcast.id is not None
+    for reason, skipped_guardians in (
+        ("opted_out", plan.opted_out),
+        ("unreachable", plan.unreachable),
+    ):
         for guardian in skipped_guardians:
-            session.add(BroadcastSkip(broadcast_id=broadcast.id, guardian_id=guardian.id, reason=reason))  # type: ignore[arg-type]
+            session.add(
+                BroadcastSkip(broadcast_id=broadcast.id, guardian_id=guardian.id, reason=reason)
+            )
+    if template is not None:
+        started = await bk_series.start_for(
+            session,
+            broadcast,
+            plan.recipients,
+            now=now,
+            tz=school.timezone,
+            simulator_enabled=simulator_enabled,
+            default_language=default_language,
+        )
+        broadcast.recipients, broadcast.opted_out, broadcast.unreachable = (
+            len(started),
+            len(plan.opted_out),
+            len(plan.unreachable),
+        )
+        session.add(broadcast)
+        return BroadcastResult(
+            broadcast.id,
+            len(started),
+            len(plan.opted_out),
+            len(plan.unreachable),
+            when,
+            already=len(plan.recipients) - len(started),
+        )
+    outs, digest = [], 0
     for guardian in plan.recipients:
-        outs.append(Outbound(
-            to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
-            template="announcement", broadcast_id=broadcast.id, priority=BULK, not_before=send_at,
-            context={"text": text, "author_name": author.name, "author_role": author.role,
-                     "school_name": school.name, "guardian_name": guardian.name}))
-    await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
-    broadcast.recipients, broadcast.opted_out, broadcast.unreachable = len(outs), skipped["opted_out"], \
-        skipped["unreachable"]
+        if guardian.digest and not urgent:
+            session.add(
+                DigestItem(
+                    school_id=guardian.school_id,
+                    guardian_id=guardian.id,
+                    broadcast_id=broadcast.id,
+                    due_at=digest_due(when, school.timezone),
+                    created_at=now,
+                )
+            )
+            digest += 1
+            continue
+        outs.append(
+            Outbound(
+                to=Recipient(
+                    phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id
+                ),
+                template="announcement",
+                broadcast_id=broadcast.id,
+                priority=BULK,
+                not_before=when,
+                buttons=answer_buttons(broadcast.id, answers),
+                context={
+                    "text": text,
+                    "author_name": author.name,
+                    "author_role": author.role,
+                    "school_name": school.name,
+                    "guardian_name": guardian.name,
+                    "answers": answers,
+                },
+            )
+        )
+    await enqueue(
+        session,
+        outs,
+        now=now,
+        simulator_enabled=simulator_enabled,
+        default_language=default_language,
+    )
+    broadcast.recipients, broadcast.opted_out, broadcast.unreachable = (
+        len(outs) + digest,
+        len(plan.opted_out),
+        len(plan.unreachable),
+    )
     session.add(broadcast)
-    return BroadcastResult(broadcast.id, len(outs), skipped["opted_out"], skipped["unreachable"])  # type: ignore[arg-type]
+    return BroadcastResult(
+        broadcast.id,
+        len(outs) + digest,
+        len(plan.opted_out),
+        len(plan.unreachable),
+        when,
+        digest=digest,
+    )
 
 
 @dataclass
@@ -103,14 +252,27 @@ class BroadcastPlan:
     unreachable: list[Guardian]
 
 
-async def plan_broadcast(session: AsyncSession, *, author: Staff, audience: str,
-                         simulator_enabled: bool) -> BroadcastPlan:
-    """The guardians of the audience's students (each once, proxies aside), sorted by who is reached."""
+async def plan_broadcast(
+    session: AsyncSession, *, author: Staff, audience: str, simulator_enabled: bool
+) -> BroadcastPlan:
+    """The audience's guardians (each once, proxies aside), sorted by who is reached."""
     students = await audience_students(session, author.school_id, audience)
-    guardians = list({g.id: g for g in (await session.exec(select(Guardian).join(
-        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
-        col(GuardianStudent.student_id).in_([s.id for s in students]),
-        col(GuardianStudent.proxy).is_(False)).order_by(Guardian.id))).all()}.values())
+    guardians = list(
+        {
+            g.id: g
+            for g in (
+                await session.exec(
+                    select(Guardian)
+                    .join(GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id)
+                    .where(
+                        col(GuardianStudent.student_id).in_([s.id for s in students]),
+                        col(GuardianStudent.proxy).is_(False),
+                    )
+                    .order_by(Guardian.id)
+                )
+            ).all()
+        }.values()
+    )
     plan = BroadcastPlan([], [], [])
     for guardian in guardians:
         if guardian.opted_out:
@@ -123,27 +285,165 @@ async def plan_broadcast(session: AsyncSession, *, author: Staff, audience: str,
 
 
 async def _reachable(session: AsyncSession, phone: str) -> bool:
-    account = (await session.exec(select(ChannelAccount).where(
-        ChannelAccount.phone == phone, col(ChannelAccount.blocked).is_(False),
-        ChannelAccount.channel != "simulator"))).first()
+    account = (
+        await session.exec(
+            select(ChannelAccount).where(
+                ChannelAccount.phone == phone,
+                col(ChannelAccount.blocked).is_(False),
+                ChannelAccount.channel != "simulator",
+            )
+        )
+    ).first()
     return account is not None
 
 
+# ---------------------------------------------------------------- one-tap answers
+
+
+async def on_answer(turn: Turn, data: str) -> None:
+    """A guardian pressed (or typed the number of) an answer under an announcement."""
+    parts = data.split(":")
+    broadcast = (
+        await turn.session.get(Broadcast, int(parts[1]))
+        if len(parts) == 3 and parts[1].isdigit()
+        else None
+    )
+    guardian = await _recipient(turn, broadcast) if broadcast is not None else None
+    if broadcast is None or guardian is None or parts[2] not in ANSWERS.get(broadcast.answers, ()):
+        turn.reply("stale_button")
+        return
+    answer = parts[2]
+    recorded = (
+        await turn.session.exec(
+            select(BroadcastAnswer).where(
+                BroadcastAnswer.broadcast_id == broadcast.id,
+                BroadcastAnswer.guardian_id == guardian.id,
+            )
+        )
+    ).first()
+    if recorded is None:
+        outcome = "recorded"
+        recorded = BroadcastAnswer(
+            broadcast_id=broadcast.id,
+            guardian_id=guardian.id,
+            answer=answer,
+            answered_at=turn.now,
+        )
+    elif recorded.answer == answer:
+        outcome = "same"
+    else:
+        outcome = "changed"
+        recorded.answer, recorded.answered_at = answer, turn.now
+    turn.session.add(recorded)
+    turn.reply(
+        "broadcast_answer_thanks",
+        {
+            "answer": answer,
+            "outcome": outcome,
+            "guardian_name": guardian.name,
+            "excerpt": _excerpt(broadcast.text),
+        },
+    )
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+async def _recipient(turn: Turn, broadcast: Broadcast) -> Guardian | None:
+    """The sender's guardian row the announcement went to (directly or in a digest), if any."""
+    ids = [g.id for g in turn.guardians if g.school_id == broadcast.school_id]
+    if not ids:
+        return None
+    direct = (
+        await turn.session.exec(
+            select(OutboxMessage.guardian_id).where(
+                OutboxMessage.broadcast_id == broadcast.id, col(OutboxMessage.guardian_id).in_(ids)
+            )
+        )
+    ).first()
+    digested = (
+        direct
+        or (
+            await turn.session.exec(
+                select(DigestItem.guardian_id).where(
+                    DigestItem.broadcast_id == broadcast.id,
+                    DigestItem.status == "sent",
+                    col(DigestItem.guardian_id).in_(ids),
+                )
+            )
+        ).first()
+    )
+    return next((g for g in turn.guardians if g.id == digested), None)
+
+
+# ---------------------------------------------------------------- delivery report
+
+
 async def delivery_report(session: AsyncSession, broadcast_id: int) -> dict[str, object]:
-    """Sent, delivered, read, failed (with reasons), unreachable and opted out for one broadcast."""
+    """Sent, delivered, read, failed (with reasons), unreachable, opted out, answers and the digest
+    for one broadcast. A digest recipient counts as sent once their digest is sent."""
     broadcast = await session.get(Broadcast, broadcast_id)
     assert broadcast is not None
-    rows = list((await session.exec(select(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id))).all())
-    failed = [row for row in rows if row.status == "failed" or row.delivery in ("failed", "undelivered")]
+    rows = list(
+        (
+            await session.exec(
+                select(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id)
+            )
+        ).all()
+    )
+    items = list(
+        (
+            await session.exec(select(DigestItem).where(DigestItem.broadcast_id == broadcast_id))
+        ).all()
+    )
+    carried = {i.outbox_id for i in items if i.outbox_id is not None}
+    if carried:
+        by_id = {
+            r.id: r
+            for r in (
+                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(carried)))
+            ).all()
+        }
+        rows += [by_id[i.outbox_id] for i in items if i.outbox_id in by_id]
+    waiting_items = [i for i in items if i.status == "pending"]
+    dropped = sum(1 for i in items if i.status == "dropped")
+    failed = [
+        row for row in rows if row.status == "failed" or row.delivery in ("failed", "undelivered")
+    ]
+    counts = dict(
+        (
+            await session.exec(
+                select(BroadcastAnswer.answer, func.count())
+                .where(BroadcastAnswer.broadcast_id == broadcast_id)
+                .group_by(BroadcastAnswer.answer)
+            )
+        ).all()
+    )
+    kinds = ANSWERS.get(broadcast.answers, ())
     return {
-        "id": broadcast.id, "text": broadcast.text, "created_at": broadcast.created_at, "queued": len(rows),
-        "waiting": sum(1 for row in rows if row.status == "pending"),
+        "id": broadcast.id,
+        "text": broadcast.text,
+        "created_at": broadcast.created_at,
+        "queued": len(rows) + len(waiting_items),
+        "waiting": sum(1 for row in rows if row.status == "pending") + len(waiting_items),
         "sent": sum(1 for row in rows if row.status == "sent"),
         "delivered": sum(1 for row in rows if row.delivery in ("delivered", "read")),
         "read": sum(1 for row in rows if row.delivery == "read"),
-        "failed": len(failed), "reasons": sorted({(row.delivery_error or row.error or "")[:60] for row in failed}),
+        "failed": len(failed),
+        "reasons": sorted({(row.delivery_error or row.error or "")[:60] for row in failed}),
         "held": sum(1 for row in rows if row.status == "held"),
-        "unreachable": broadcast.unreachable, "opted_out": broadcast.opted_out,
+        "unreachable": broadcast.unreachable,
+        "opted_out": broadcast.opted_out + dropped,
+        "in_digest": len(waiting_items),
+        "digest_at": min((i.due_at for i in waiting_items if i.due_at), default=None),
+        "send_at": broadcast.send_at,
+        "template": broadcast.template,
+        "answers": [{"answer": a, "count": int(counts.get(a, 0))} for a in kinds],
+        "unanswered": max(
+            len(rows) + len(waiting_items) - sum(int(counts.get(a, 0)) for a in kinds), 0
+        ),
     }
 
 
@@ -152,13 +452,25 @@ async def show_reports(turn: Turn, argument: str) -> None:
     if not any(s.role in ANNOUNCERS for s in turn.staff):
         turn.reply("broadcast_not_allowed")
         return
-    query = select(Broadcast.id).where(col(Broadcast.author_staff_id).in_([s.id for s in turn.staff]))
+    query = select(Broadcast.id).where(
+        col(Broadcast.author_staff_id).in_([s.id for s in turn.staff])
+    )
     if argument.lstrip("#").isdigit():
         query = query.where(Broadcast.id == int(argument.lstrip("#")))
     ids = list((await turn.session.exec(query.order_by(col(Broadcast.id).desc()).limit(3))).all())
     school = await turn.session.get(School, turn.staff[0].school_id)
     reports = [await delivery_report(turn.session, broadcast_id) for broadcast_id in ids]  # type: ignore[arg-type]
-    turn.reply("broadcast_reports", {"reports": reports, "tz": school.timezone if school else turn.policy.default_timezone})
+    turn.reply(
+        "broadcast_reports",
+        {
+            "reports": reports,
+            "now": turn.now,
+            "tz": school.timezone if school else turn.policy.default_timezone,
+        },
+    )
+
+
+# ---------------------------------------------------------------- the siaran conversation
 
 
 async def start(turn: Turn) -> None:
@@ -171,97 +483,313 @@ async def start(turn: Turn) -> None:
     await _ask_audience(turn, {"staff_id": author.id})
 
 
-async def _ask_audience(turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None) -> None:
+async def _ask_audience(
+    turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None
+) -> None:
     choices = await audience_choices(turn, data)
     details = {"unknown": [], "refused": [], "classes": [], **(problem or {})}
-    turn.reply("broadcast_ask_audience", {**details, "problem": details.get("code"),
-                                          "text": (turn.inbound.text or "").strip()},
-               buttons=[[Button(label=label, data=f"sb:aud:{audience}")] for audience, label in choices])
+    turn.reply(
+        "broadcast_ask_audience",
+        {**details, "problem": details.get("code"), "text": (turn.inbound.text or "").strip()},
+        buttons=[[Button(label=label, data=f"sb:aud:{audience}")] for audience, label in choices],
+    )
+
+
+def _ask_text(turn: Turn, too_long: bool = False) -> None:
+    turn.reply(
+        "broadcast_ask_text",
+        {"too_long": too_long},
+        buttons=[[Button(key=f"broadcast_options.{t}", data=f"sb:tpl:{t}")] for t in TEMPLATES],
+    )
 
 
 async def on_flow_text(turn: Turn) -> None:
     data, text = dict(turn.conversation.data), (turn.inbound.text or "").strip()
     if turn.conversation.step == "audience":
-        audience, problem = await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
+        audience, problem = (
+            await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
+        )
         if audience is None:
             await _ask_audience(turn, data, problem)
             return
         turn.set_state("broadcast", "text", **data, audience=audience)
-        turn.reply("broadcast_ask_text")
+        _ask_text(turn)
     elif turn.conversation.step == "text":
         if not text or len(text) > MAX_TEXT:
-            turn.reply("broadcast_ask_text", {"too_long": len(text) > MAX_TEXT})
+            _ask_text(turn, too_long=len(text) > MAX_TEXT)
             return
-        turn.set_state("broadcast", "confirm", **data, text=text)
+        turn.set_state("broadcast", "confirm", **data, text=text, template=None)
         await _confirm(turn)
+    elif turn.conversation.step == "when":
+        await _read_when(turn, data, text)
     else:
         turn.reply("use_buttons")
 
 
 async def on_callback(turn: Turn, data: str) -> None:
     state = turn.conversation
-    if state.flow == "broadcast" and state.step == "audience" and data.startswith("sb:aud:"):
-        audience, problem = await read_audience(turn, dict(state.data), data[len("sb:aud:"):])
+    saved = dict(state.data)
+    step = state.step if state.flow == "broadcast" else None
+    if step == "audience" and data.startswith("sb:aud:"):
+        audience, problem = await read_audience(turn, saved, data[len("sb:aud:") :])
         if audience is None:
-            await _ask_audience(turn, dict(state.data), problem)
+            await _ask_audience(turn, saved, problem)
             return
-        turn.set_state("broadcast", "text", **state.data, audience=audience)
-        turn.reply("broadcast_ask_text")
+        turn.set_state("broadcast", "text", **saved, audience=audience)
+        _ask_text(turn)
         return
-    if state.flow == "broadcast" and state.step == "confirm" and data in ("sb:send", "sb:urgent", "sb:cancel"):
-        if data == "sb:cancel":
-            turn.clear_state()
-            turn.reply("cancelled")
+    if step == "text" and data.startswith("sb:tpl:") and data[len("sb:tpl:") :] in TEMPLATES:
+        turn.set_state(
+            "broadcast", "confirm", **saved, text="", template=data[len("sb:tpl:") :], answers=""
+        )
+        await _confirm(turn)
+        return
+    if step in ("confirm", "when") and data == "sb:cancel":
+        turn.clear_state()
+        turn.reply("cancelled")
+        return
+    if step in ("confirm", "when") and data == "sb:now":
+        turn.set_state("broadcast", "confirm", **{**saved, "send_at": None})
+        await _confirm(turn)
+        return
+    if step == "confirm":
+        if data in ("sb:send", "sb:urgent"):
+            await _send(turn, urgent=data == "sb:urgent")
             return
-        await _send(turn, urgent=data == "sb:urgent")
-        return
+        if data == "sb:later":
+            turn.set_state("broadcast", "when", **saved)
+            await _ask_when(turn)
+            return
+        kind = data[len("sb:ans:") :] if data.startswith("sb:ans:") else None
+        if kind is not None and (kind in ANSWERS or kind == "none") and not saved.get("template"):
+            turn.set_state(
+                "broadcast", "confirm", **{**saved, "answers": "" if kind == "none" else kind}
+            )
+            await _confirm(turn)
+            return
     turn.reply("stale_button")
 
 
-async def _confirm(turn: Turn) -> None:
-    data = turn.conversation.data
-    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+async def _author(turn: Turn) -> Staff | None:
+    author = next((s for s in turn.staff if s.id == turn.conversation.data.get("staff_id")), None)
     if author is None:
         turn.clear_state()
         turn.reply("stale_button")
-        return
-    plan = await plan_broadcast(turn.session, author=author, audience=data["audience"],
-                                simulator_enabled=turn.policy.simulator_enabled)
+    return author
+
+
+async def _timezone(turn: Turn, author: Staff) -> str:
     school = await turn.session.get(School, author.school_id)
-    tz = school.timezone if school else turn.policy.default_timezone
-    waits = after_quiet_hours(turn.now, tz)
-    buttons = [[Button(key="broadcast.send", data="sb:send")]]
-    if waits > turn.now:
-        buttons.append([Button(key="broadcast.urgent", data="sb:urgent")])
+    return school.timezone if school else turn.policy.default_timezone
+
+
+def _wanted(data: dict[str, Any], now: datetime) -> datetime | None:
+    """The time the author chose, while it is still ahead (a past one means now)."""
+    at = datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None
+    return at if at is not None and at > now else None
+
+
+async def _ask_when(turn: Turn, problem: WhenProblem | None = None) -> None:
+    author = await _author(turn)
+    if author is None:
+        return
+    tz = await _timezone(turn, author)
+    turn.reply(
+        "broadcast_ask_when",
+        {
+            "problem": problem.code if problem else None,
+            "at": problem.at if problem else None,
+            "tz": tz,
+            "tz_name": zone_abbreviation(tz),
+            "text": (turn.inbound.text or "").strip(),
+        },
+        buttons=[
+            [Button(key="broadcast_options.now", data="sb:now")],
+            [Button(key="broadcast.cancel", data="sb:cancel")],
+        ],
+    )
+
+
+async def _read_when(turn: Turn, data: dict[str, Any], text: str) -> None:
+    author = await _author(turn)
+    if author is None:
+        return
+    try:
+        start, _ = parse_when(text, turn.now, await _timezone(turn, author))
+    except WhenProblem as problem:
+        await _ask_when(turn, problem)
+        return
+    turn.set_state("broadcast", "confirm", **{**data, "send_at": start.isoformat()})
+    await _confirm(turn)
+
+
+async def _confirm(turn: Turn) -> None:
+    """The preview: the text, who gets it (and who must be phoned), when, and the answer buttons."""
+    data = dict(turn.conversation.data)
+    author = await _author(turn)
+    if author is None:
+        return
+    plan = await plan_broadcast(
+        turn.session,
+        author=author,
+        audience=data["audience"],
+        simulator_enabled=turn.policy.simulator_enabled,
+    )
+    tz = await _timezone(turn, author)
+    template, answers = data.get("template"), data.get("answers") or ""
+    wanted = _wanted(data, turn.now)
+    moment = wanted or turn.now
+    waits = after_quiet_hours(moment, tz)
+    recipients, already = plan.recipients, []
+    if template is not None:
+        recipients, already = await bk_series.split_audience(turn.session, plan.recipients)
+    buttons = [
+        [Button(key="broadcast_options.schedule" if wanted else "broadcast.send", data="sb:send")]
+    ]
+    if waits > moment and template is None:
+        buttons.append(
+            [
+                Button(
+                    key="broadcast_options.urgent_at" if wanted else "broadcast.urgent",
+                    data="sb:urgent",
+                )
+            ]
+        )
+    if wanted:
+        buttons.append([Button(key="broadcast_options.now", data="sb:now")])
+    buttons.append(
+        [
+            Button(
+                key="broadcast_options.change_time" if wanted else "broadcast_options.later",
+                data="sb:later",
+            )
+        ]
+    )
+    if template is None:
+        buttons += [
+            [Button(key=f"broadcast_options.answers_{kind}", data=f"sb:ans:{kind}")]
+            for kind in ("read", "attend", "none")
+            if kind != (answers or "none")
+        ]
     buttons.append([Button(key="broadcast.cancel", data="sb:cancel")])
-    turn.reply("broadcast_confirm", {
-        "text": data["text"], "audience": data["audience"], "recipients": len(plan.recipients),
-        "opted_out": len(plan.opted_out), "unreachable": [g.name for g in plan.unreachable],
-        "waits_until": waits if waits > turn.now else None, "tz": tz}, buttons=buttons)
+    turn.reply(
+        "broadcast_confirm",
+        {
+            "text": data["text"],
+            "audience": data["audience"],
+            "recipients": len(recipients),
+            "opted_out": len(plan.opted_out),
+            "unreachable": [g.name for g in plan.unreachable],
+            "waits_until": waits if waits > moment else None,
+            "tz": tz,
+            "send_at": wanted,
+            "answers": answers,
+            "answer_kinds": ANSWERS.get(answers, ()),
+            "template": template,
+            "already": len(already),
+            "first_at": waits if waits > moment else wanted,
+            "digest": sum(1 for g in recipients if g.digest) if template is None else 0,
+            "digest_at": digest_due(waits, tz),
+        },
+        buttons=buttons,
+    )
 
 
 async def _send(turn: Turn, *, urgent: bool) -> None:
-    data = turn.conversation.data
+    data = dict(turn.conversation.data)
     author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
     turn.clear_state()
     if author is None:
         turn.reply("stale_button")
         return
-    result = await send_broadcast(turn.session, author=author, audience=data["audience"], text=data["text"],
-                                  now=turn.now, simulator_enabled=turn.policy.simulator_enabled, urgent=urgent,
-                                  default_language=turn.policy.default_language)
-    turn.reply("broadcast_sent", result.as_json())
+    result = await send_broadcast(
+        turn.session,
+        author=author,
+        audience=data["audience"],
+        text=data["text"],
+        now=turn.now,
+        simulator_enabled=turn.policy.simulator_enabled,
+        urgent=urgent,
+        default_language=turn.policy.default_language,
+        answers=data.get("answers") or "",
+        send_at=_wanted(data, turn.now),
+        template=data.get("template"),
+    )
+    tz = await _timezone(turn, author)
+    later = result.send_at if result.send_at and result.send_at > turn.now else None
+    turn.reply(
+        "broadcast_sent",
+        {
+            **result.as_json(),
+            "send_at": later,
+            "tz": tz,
+            "digest": result.digest,
+            "digest_at": digest_due(result.send_at or turn.now, tz),
+            "template": data.get("template"),
+            "already": result.already,
+        },
+    )
 
 
-async def report_finished(session: AsyncSession, broadcast_ids: set[int], *, now: datetime,
-                          simulator_enabled: bool) -> int:
-    """Send the delivery report of each of these broadcasts whose messages are all out; each once."""
-    open_ids = list((await session.exec(select(Broadcast.id).where(
-        col(Broadcast.id).in_(broadcast_ids), col(Broadcast.reported_at).is_(None)))).all())
+# ---------------------------------------------------------------- the end-of-sending report
+
+
+async def report_finished(
+    session: AsyncSession,
+    broadcast_ids: set[int],
+    *,
+    now: datetime,
+    simulator_enabled: bool,
+    digest_outbox_ids: list[int] | None = None,
+) -> int:
+    """Send the delivery report of each of these broadcasts whose messages are all out; each once.
+
+    ``digest_outbox_ids``: digest messages just sent, whose announcements count too. Announcements
+    still waiting for tonight's digest do not hold the report back: it says how many wait.
+    """
+    if digest_outbox_ids:
+        broadcast_ids = set(broadcast_ids) | set(
+            (
+                await session.exec(
+                    select(DigestItem.broadcast_id).where(
+                        col(DigestItem.outbox_id).in_(digest_outbox_ids)
+                    )
+                )
+            ).all()
+        )
+    open_ids = list(
+        (
+            await session.exec(
+                select(Broadcast.id).where(
+                    col(Broadcast.id).in_(broadcast_ids), col(Broadcast.reported_at).is_(None)
+                )
+            )
+        ).all()
+    )
     reported = 0
     for broadcast_id in open_ids:
-        pending = (await session.exec(select(OutboxMessage.id).where(
-            OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending").limit(1))).first()
+        pending = (
+            await session.exec(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending"
+                )
+                .limit(1)
+            )
+        ).first()
+        pending = (
+            pending
+            or (
+                await session.exec(
+                    select(OutboxMessage.id)
+                    .join(DigestItem, col(DigestItem.outbox_id) == OutboxMessage.id)
+                    .where(
+                        DigestItem.broadcast_id == broadcast_id, OutboxMessage.status == "pending"
+                    )
+                    .limit(1)
+                )
+            ).first()
+        )
         if pending is not None:
             continue
         broadcast = await session.get(Broadcast, broadcast_id)
@@ -273,9 +801,19 @@ async def report_finished(session: AsyncSession, broadcast_ids: set[int], *, now
         school = await session.get(School, broadcast.school_id)
         assert school is not None  # a broadcast belongs to its school
         report = await delivery_report(session, broadcast_id)  # type: ignore[arg-type]
-        await enqueue(session, [Outbound(
-            to=Recipient(phone=author.phone, staff_id=author.id, school_id=author.school_id),
-            template="broadcast_reports", context={"reports": [report], "tz": school.timezone})],
-            now=now, simulator_enabled=simulator_enabled)
+        await enqueue(
+            session,
+            [
+                Outbound(
+                    to=Recipient(
+                        phone=author.phone, staff_id=author.id, school_id=author.school_id
+                    ),
+                    template="broadcast_reports",
+                    context={"reports": [report], "tz": school.timezone, "now": now},
+                )
+            ],
+            now=now,
+            simulator_enabled=simulator_enabled,
+        )
         reported += 1
     return reported

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,9 +31,12 @@ from storage.models import (
     Staff,
     Student,
 )
+from handlers.meeting_context import family_students, meeting_context
+from handlers.slot_offers import offer_freed_place, offer_message
+from storage.booking import free_place
 from storage.outbox import enqueue
 from storage.reports import participation
-from storage.routing import role_for_class
+from storage.timetable import timetable
 
 RSVP_ANSWERS = ("attend", "decline", "other_time", "proxy")
 
@@ -68,31 +70,55 @@ class _Family:
         return self.parents or self.proxies
 
 
+@dataclass
+class InvitedFamily:
+    """A family of a meeting's audience: its row, its people, and its guardians' invitations."""
+
+    row: MeetingFamily
+    family: _Family
+    invitations: list[tuple[Guardian, MeetingInvitation, bool]]  # (guardian, invitation, created now)
+
+
+async def ensure_invited(session: AsyncSession, meeting: Meeting, *, now: datetime) -> list[InvitedFamily]:
+    """Every family of the audience with a row and an invitation per guardian to invite (created
+    once; nothing is sent here)."""
+    students = await audience_students(session, meeting.school_id, meeting.audience)
+    result = []
+    for family in await _families(session, students):
+        row = await _family_row(session, meeting, family, now)
+        invitations = []
+        for guardian in family.targets.values():
+            existing = (await session.exec(select(MeetingInvitation).where(
+                MeetingInvitation.meeting_id == meeting.id, MeetingInvitation.guardian_id == guardian.id))).first()
+            created = existing is None
+            if existing is None:
+                existing = MeetingInvitation(school_id=meeting.school_id, meeting_id=meeting.id, family_id=row.id,  # type: ignore[arg-type]
+                                             guardian_id=guardian.id, proxy=not family.parents, created_at=now)  # type: ignore[arg-type]
+                session.add(existing)
+            invitations.append((guardian, existing, created))
+        result.append(InvitedFamily(row, family, invitations))
+    return result
+
+
 async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
                          default_language: str = "id") -> InviteResult:
     """Invite every family of the audience once; safe to run again (only the new get one)."""
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise UnknownMeeting(f"no meeting with id {meeting_id}")
-    students = await audience_students(session, meeting.school_id, meeting.audience)
-    families = await _families(session, students)
+    families = await ensure_invited(session, meeting, now=now)
     outs: list[Outbound] = []
     invitations: list[MeetingInvitation] = []
     already = 0
-    for family in families:
-        row = await _family_row(session, meeting, family, now)
-        for guardian in family.targets.values():
-            existing = (await session.exec(select(MeetingInvitation).where(
-                MeetingInvitation.meeting_id == meeting.id, MeetingInvitation.guardian_id == guardian.id))).first()
-            if existing is not None:
+    for invited in families:
+        for guardian, invitation, new in invited.invitations:
+            if not new:
                 already += 1
                 continue
-            invitation = MeetingInvitation(school_id=meeting.school_id, meeting_id=meeting.id, family_id=row.id,  # type: ignore[arg-type]
-                                           guardian_id=guardian.id, proxy=not family.parents, created_at=now)  # type: ignore[arg-type]
-            session.add(invitation)
             invitations.append(invitation)
-            outs.append(await invitation_message(session, meeting, guardian, family.students,
-                                                 offer_proxy=bool(family.proxies and family.parents)))
+            outs.append(await invitation_message(
+                session, meeting, guardian, invited.family.students,
+                offer_proxy=bool(invited.family.proxies and invited.family.parents)))
     meeting.status = "invited"
     session.add(meeting)
     rows = await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
@@ -119,34 +145,6 @@ async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: 
                     template=f"invitation_{meeting.type}", context=context, buttons=buttons)
 
 
-async def meeting_context(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
-                          *, proxy_for: str | None = None) -> dict[str, Any]:
-    """What every meeting text may show: when, where, who organizes, which children."""
-    school = await session.get(School, meeting.school_id)
-    organizer = await session.get(Staff, meeting.organizer_staff_id)
-    assert school is not None and organizer is not None
-    slots = list((await session.exec(select(MeetingSlot).where(
-        MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).all())
-    tz = school.timezone
-    links = {link.student_id: link for link in (await session.exec(select(GuardianStudent).where(
-        GuardianStudent.guardian_id == guardian.id))).all()}
-    mine = [s for s in students if s.id in links] or students
-    classes = {c.id: c for c in (await session.exec(select(SchoolClass).where(
-        col(SchoolClass.id).in_([s.class_id for s in mine])))).all()}
-    local_days = {slot.starts_at.astimezone(ZoneInfo(tz)).date() for slot in slots if slot.starts_at}
-    first_class = classes[mine[0].class_id].name if mine else ""
-    return {
-        "meeting_id": meeting.id, "meeting_type": meeting.type, "title": meeting.title, "school_name": school.name,
-        "tz": tz, "first_start": slots[0].starts_at, "last_end": slots[-1].ends_at, "slot_count": len(slots),
-        "same_day": len(local_days) <= 1, "location": meeting.location, "bring": meeting.bring,
-        "reason": meeting.reason, "organizer_name": organizer.name,
-        "organizer_role": role_for_class(organizer, first_class),
-        "guardian_name": guardian.name, "relation": links[mine[0].id].relation if mine and mine[0].id in links else "wali",
-        "children": [{"name": s.name, "class_name": classes[s.class_id].name} for s in mine],
-        "proxy_for": {"guardian_names": proxy_for} if proxy_for else None,
-    }
-
-
 async def on_rsvp(turn: Turn, data: str) -> None:
     """An answer pressed on an invitation: attend, decline, another time, or send my proxy."""
     _, meeting_id, answer = (data.split(":") + ["", ""])[:3]
@@ -162,8 +160,8 @@ async def on_rsvp(turn: Turn, data: str) -> None:
     family = await turn.session.get(MeetingFamily, invitation.family_id)
     guardian = next(g for g in turn.guardians if g.id == invitation.guardian_id)
     assert meeting is not None and family is not None
-    students = await _family_students(turn.session, family)
-    context = await meeting_context(turn.session, meeting, guardian, students)
+    students = await family_students(turn.session, family)
+    context = await meeting_context(turn.session, meeting, guardian, students, family=family)
     if not invitation.proxy and family.response is not None:
         answered_by = await turn.session.get(Guardian, family.responded_by_guardian_id)
         turn.reply("rsvp_already_answered", {**context, "answer": family.response,
@@ -175,13 +173,28 @@ async def on_rsvp(turn: Turn, data: str) -> None:
         family.response, family.responded_by_guardian_id, family.responded_at = answer, guardian.id, turn.now
         turn.session.add(family)
         await _tell_other_parents(turn, meeting, family, guardian, students, answer)
+    if answer in ("attend", "other_time") and await _has_slots_to_choose(turn, meeting, family):
+        # Several times on offer: the family picks one (or asks for another) instead of a bare yes.
+        turn.send(await offer_message(turn.session, meeting, family, guardian, now=turn.now,
+                                      reason="choose" if answer == "attend" else "other_time"))
+        return
     proxy_name = None
     if not invitation.proxy and answer in ("proxy", "decline"):
         proxy_name = await _invite_proxies(turn, meeting, family, students, guardian)
         if answer == "proxy" and proxy_name is None:
             turn.reply("rsvp_no_proxy", context)
+    if answer == "decline":
+        freed = await free_place(turn.session, family)
+        if freed is not None:
+            await offer_freed_place(turn.session, freed, now=turn.now, send=turn.send)
     turn.reply("rsvp_thanks", {**context, "answer": answer})
     await _tell_organizer(turn, meeting, guardian, context, answer, proxy_name)
+
+
+async def _has_slots_to_choose(turn: Turn, meeting: Meeting, family: MeetingFamily) -> bool:
+    """More than one slot and the family holds none yet (or wants another): a choice to offer."""
+    slots = (await turn.session.exec(select(MeetingSlot.id).where(MeetingSlot.meeting_id == meeting.id))).all()
+    return len(slots) > 1 and (family.slot_id is None or family.response == "other_time")
 
 
 async def _tell_other_parents(turn: Turn, meeting: Meeting, family: MeetingFamily, guardian: Guardian,
@@ -192,7 +205,7 @@ async def _tell_other_parents(turn: Turn, meeting: Meeting, family: MeetingFamil
     for other in others:
         parent = await turn.session.get(Guardian, other.guardian_id)
         if parent is not None:
-            context = await meeting_context(turn.session, meeting, parent, students)
+            context = await meeting_context(turn.session, meeting, parent, students, family=family)
             turn.send(Outbound(to=Recipient(phone=parent.phone, guardian_id=parent.id, school_id=parent.school_id),
                                template="rsvp_family_answered",
                                context={**context, "answer": answer, "answered_by": guardian.name}))
@@ -228,12 +241,6 @@ async def _tell_organizer(turn: Turn, meeting: Meeting, guardian: Guardian, cont
         template="rsvp_to_organizer",
         context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
                  "relation": context["relation"], "children": context["children"], "proxy_name": proxy_name}))
-
-
-async def _family_students(session: AsyncSession, family: MeetingFamily) -> list[Student]:
-    return list((await session.exec(select(Student).join(
-        MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
-        MeetingStudent.family_id == family.id).order_by(Student.name))).all())
 
 
 async def _families(session: AsyncSession, students: list[Student]) -> list[_Family]:
@@ -380,7 +387,7 @@ async def change_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
         family = await session.get(MeetingFamily, invitation.family_id)
         if guardian is None or family is None:
             continue
-        context = await meeting_context(session, meeting, guardian, await _family_students(session, family))
+        context = await meeting_context(session, meeting, guardian, await family_students(session, family), family=family)
         outs.append(Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
                              template="meeting_cancelled" if cancel else "meeting_moved",
                              context={**context, "note": note}))
@@ -388,8 +395,12 @@ async def change_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
     return len(outs)
 
 
-async def show_meetings(turn: Turn) -> None:
-    """`rapat`: the staff member's meetings, with who read, answered and came, and what was agreed."""
+async def show_meetings(turn: Turn, argument: str = "") -> None:
+    """`rapat`: the staff member's meetings, with who read, answered and came, and what was agreed;
+    `rapat ID`: that meeting's timetable."""
+    if argument:
+        await show_timetable(turn, argument)
+        return
     meetings = list((await turn.session.exec(select(Meeting).where(
         col(Meeting.organizer_staff_id).in_([s.id for s in turn.staff])).order_by(col(Meeting.id).desc())
         .limit(10))).all())
@@ -412,3 +423,30 @@ async def show_meetings(turn: Turn) -> None:
                       "agreement": agreement.text if agreement else None,
                       "check_in_answer": agreement.answer if agreement else None})
     turn.reply("meetings_overview", {"meetings": items, "tz": school.timezone if school else turn.policy.default_timezone})
+
+
+TIMETABLE_LINES = 60  # a chat message stays readable (and under Telegram's 4,096 characters)
+
+
+async def show_timetable(turn: Turn, argument: str) -> None:
+    """Per slot: who comes, for which child, in which room; then who has no time yet."""
+    meeting = await turn.session.get(Meeting, int(argument)) if argument.strip().isdigit() else None
+    me = next((s for s in turn.staff if meeting and s.school_id == meeting.school_id), None)
+    if meeting is None or me is None or (meeting.organizer_staff_id != me.id and me.role not in ("principal", "admin")):
+        turn.reply("timetable_unknown", {"argument": argument})
+        return
+    school = await turn.session.get(School, meeting.school_id)
+    table = await timetable(turn.session, meeting)
+    lines = 0
+    slots = []
+    for slot in table.slots:
+        shown = slot.families[:max(0, TIMETABLE_LINES - lines)]
+        lines += len(shown)
+        slots.append({"start": slot.start, "end": slot.end, "capacity": slot.capacity, "room": slot.room,
+                      "count": len(slot.families), "families": [f.as_json() for f in shown],
+                      "hidden": len(slot.families) - len(shown)})
+    turn.reply("timetable", {"meeting_id": meeting.id, "title": meeting.title,
+                             "tz": school.timezone if school else turn.policy.default_timezone,
+                             "slots": [s for s in slots if s["count"]], "empty_slots": sum(1 for s in slots if not s["count"]),
+                             "without_time": [f.as_json() for f in table.without_time][:TIMETABLE_LINES],
+                             "without_time_count": len(table.without_time), "declined_count": len(table.declined)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from handlers import bk_series
 from handlers.menu import greeting_context, menu_buttons
 from handlers.messages import Button
 from handlers.turn import Turn
@@ -71,11 +72,18 @@ async def link_account(turn: Turn, phone: str) -> None:
 
 
 async def welcome(turn: Turn) -> None:
-    """The first two messages: what the bot does (and who you are), then what a guru BK is for."""
+    """The first two messages: what the bot does (and who you are), then what a guru BK is for.
+
+    For a guardian the second message is part 1 of the guru BK explainer series (logged, the rest
+    to follow on later days); a guardian who already had it (a second chat account) is not told again.
+    """
     context = await greeting_context(turn)
     turn.reply("welcome", context)
-    turn.reply("welcome_counselor" if turn.guardians else "welcome_staff", context,
-               buttons=menu_buttons(turn))
+    if turn.guardians:
+        series = await bk_series.start_on_welcome(turn)
+        turn.reply("welcome_counselor", {**context, **series}, buttons=menu_buttons(turn))
+    else:
+        turn.reply("welcome_staff", context, buttons=menu_buttons(turn))
 
 
 async def office_contacts(turn: Turn) -> list[str]:

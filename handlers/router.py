@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import broadcasts, concerns, follow_ups, meetings, menu, onboarding, replies, summons
+from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, replies, slot_offers, summons
+from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
 # Command words, with or without '/', in either case; the whole message must be the command
@@ -23,8 +24,11 @@ COMMANDS = {
     "rapat": "meetings", "meetings": "meetings", "pertemuan": "meetings",
     "laporan": "reports", "report": "reports",
     "siaran": "broadcast", "broadcast": "broadcast", "pengumuman": "broadcast",
+    "ringkasan": "digest", "digest": "digest",
+    "dasbor": "dashboard", "dashboard": "dashboard",
+    "jadwal": "availability", "availability": "availability",
 }
-_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports"}
+_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports", "meetings"}
 
 
 def parse_command(text: str | None) -> tuple[str, str] | None:
@@ -72,6 +76,8 @@ async def dispatch(turn: Turn) -> None:
     if chosen is not None:
         await _on_callback(turn, chosen)
         return
+    if command is not None and command[1] and turn.staff and turn.conversation.flow == "broadcast":
+        command = None  # "Rapat komite Sabtu..." is the announcement being written, not `rapat`
     if command is not None:
         await _on_command(turn, *command)
         return
@@ -81,6 +87,9 @@ async def dispatch(turn: Turn) -> None:
             return
     elif not (inbound.text or "").strip() and not (turn.guardians and concerns.attachments(turn)):
         turn.reply("media_unsupported" if inbound.has_media else "empty_message")
+        return
+    if turn.conversation.flow == availability.FLOW:
+        await availability.on_flow_text(turn)
         return
     if turn.staff and turn.conversation.flow in ("summons", "invitation"):
         await summons.on_flow_text(turn)
@@ -111,6 +120,9 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "cg": ("guardian", concerns.on_callback),
     "rv": ("guardian", meetings.on_rsvp),
     "fu": ("guardian", follow_ups.on_check_in_answer),
+    "ba": ("guardian", broadcasts.on_answer),
+    "sl": ("guardian", slot_offers.on_callback),
+    "av": ("anyone", availability.on_callback),
     "pg": ("staff", summons.on_callback),
     "ug": ("staff", summons.on_callback),
     "hd": ("staff", meetings.on_attendance_button),
@@ -125,9 +137,10 @@ STAFF_COMMANDS: dict[str, Action] = {
     "invite": summons.start_invitation,
     "broadcast": lambda turn, _: broadcasts.start(turn),
     "reports": broadcasts.show_reports,
-    "meetings": lambda turn, _: meetings.show_meetings(turn),
+    "meetings": meetings.show_meetings,
     "agreement": lambda turn, _: follow_ups.start_agreement(turn),
     "attendance": meetings.record_attendance,
+    "dashboard": send_dashboard_link,
 }
 
 
@@ -138,7 +151,8 @@ async def _on_callback(turn: Turn, data: str) -> None:
             await _on_command(turn, *command)
             return
     who, action = CALLBACKS.get(data.partition(":")[0], ("", None))
-    if action is not None and (turn.staff if who == "staff" else turn.guardians):
+    allowed = {"staff": turn.staff, "guardian": turn.guardians, "anyone": turn.linked}[who] if who else False
+    if action is not None and allowed:
         await action(turn, data)
         return
     turn.reply("stale_button")
@@ -156,6 +170,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
             await menu.start(turn)
     elif command == "menu":
         await menu.show_menu(turn)
+    elif command == "availability":
+        await availability.start(turn)
     elif command == "bk":
         menu.counselor_info(turn)
     elif command == "language":
@@ -164,6 +180,8 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.stop_announcements(turn)
     elif command == "resume":
         await menu.resume_announcements(turn)
+    elif command == "digest":
+        await digest.toggle(turn)
     elif command in ("sms", "whatsapp"):
         await menu.prefer_channel(turn, command)
     elif command == "cancel":

@@ -26,10 +26,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import col, select
 
-from handlers.meetings import audience_recipients, invite_meeting
+from handlers.meetings import audience_recipients, ensure_invited, invite_meeting
 from handlers.messages import Button
+from handlers.slot_offers import offer_message
 from handlers.turn import Turn
+from scheduler.availability import describe_availability
+from scheduler.slots import slots_from_windows
 from storage.audience import audience_students
+from storage.booking import staff_commitments
 from storage.meetings import MEETING_TYPES, NO_LOCATION_TYPES, AudienceError, parse_audience
 from storage.models import (
     Guardian,
@@ -45,6 +49,7 @@ from storage.models import (
 )
 from storage.people import covers_class, split_list
 from storage.roster import normalize_class
+from storage.stated_availability import staff_free_windows
 from storage.routing import role_for_class
 from templates.render import LANGUAGES, label, render, words, zone_abbreviation
 
@@ -70,6 +75,10 @@ _YES = {"ya", "yes", "ok", "oke", "kirim", "send", "y"}
 _EDIT = {"ubah", "edit", "change", "ganti"}
 _NOTHING = {"-", "tidak ada", "tidak", "nothing", "none", "no", "tak ada", "gak ada", "nggak ada"}
 _HOME = {"-", "rumah", "di rumah", "rumah keluarga", "home", "at home", "the family's home"}
+# "Let the family choose": the summons offers the family times from the staff member's free windows.
+_FAMILY_CHOOSES = {"keluarga memilih", "biar keluarga memilih", "orang tua memilih", "biar orang tua memilih",
+                   "keluarga pilih", "family chooses", "let the family choose", "the family chooses"}
+CHOOSE_DAYS = 14  # how far ahead a family may pick a time
 _NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")
 
 
@@ -344,6 +353,8 @@ async def on_callback(turn: Turn, data: str) -> None:
         await _set(turn, flow, saved, type=value)
     elif kind == "title" and step == "title" and saved.get("suggested_title"):
         await _set(turn, flow, saved, title=saved["suggested_title"])
+    elif kind == "when" and step == "when" and value == "choose" and flow == SUMMONS:
+        await _set(turn, flow, saved, when={"choose": True})
     elif kind == "bring" and step == "bring" and value == "none":
         await _set(turn, flow, saved, bring="")
     else:
@@ -382,6 +393,8 @@ async def _ask(turn: Turn, flow: str, field: str, data: dict[str, Any], problem:
     elif field == "when":
         tz = await _timezone(turn, data)
         context.update(tz=tz, tz_name=zone_abbreviation(tz), minutes=_default_length(flow) // timedelta(minutes=1))
+        if flow == SUMMONS:
+            buttons = [[Button(label=words["family_chooses"], data=f"{prefix}:when:choose")]]
     elif field == "where":
         me = _me(turn, data)
         suggestion = _suggested_place(turn, flow, data, me)
@@ -421,6 +434,9 @@ async def _answer(turn: Turn, flow: str, field: str, text: str, data: dict[str, 
             await _set(turn, flow, data, reason=text)
     elif field == "when":
         tz = await _timezone(turn, data)
+        if flow == SUMMONS and flat.casefold().strip(" .!") in _FAMILY_CHOOSES:
+            await _set(turn, flow, data, when={"choose": True})
+            return
         try:
             start, end = parse_when(flat, turn.now, tz)
         except WhenProblem as problem:
@@ -651,9 +667,16 @@ async def _confirm(turn: Turn, flow: str, data: dict[str, Any], *, again: bool =
     me = _me(turn, data)
     assert me is not None
     tz = await _timezone(turn, data)
-    start, end = (datetime.fromisoformat(data["when"][k]) for k in ("start", "end"))
-    context: dict[str, Any] = {"flow": flow, "again": again, "start": start, "end": end, "tz": tz,
-                               "minutes": (end - start) // timedelta(minutes=1), "location": data["where"]}
+    if data["when"].get("choose"):
+        windows = await staff_free_windows(turn.session, me)
+        context: dict[str, Any] = {
+            "flow": flow, "again": again, "choose": True, "tz": tz, "days": CHOOSE_DAYS,
+            "free": describe_availability(windows, turn.language), "location": data["where"],
+            "minutes": _default_length(flow) // timedelta(minutes=1)}
+    else:
+        start, end = (datetime.fromisoformat(data["when"][k]) for k in ("start", "end"))
+        context = {"flow": flow, "again": again, "choose": False, "start": start, "end": end, "tz": tz,
+                   "minutes": (end - start) // timedelta(minutes=1), "location": data["where"]}
     if flow == SUMMONS:
         student, school_class = await _student(turn, data)
         if student is None or school_class is None:
@@ -711,7 +734,17 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
         turn.clear_state()
         turn.reply("stale_button")
         return
-    start, end = (datetime.fromisoformat(data["when"][k]) for k in ("start", "end"))
+    choose = bool(data["when"].get("choose"))
+    if choose:
+        slots = await _free_slots(turn, me)
+        if not slots:
+            await _ask(turn, flow, "when", {k: v for k, v in data.items() if k != "when"}, "no_free_slots",
+                       text="", days=CHOOSE_DAYS)
+            return
+        start, end = slots[0]
+    else:
+        start, end = (datetime.fromisoformat(data["when"][k]) for k in ("start", "end"))
+        slots = [(start, end)]
     if start <= turn.now:  # the summary waited too long: the time has passed meanwhile
         await _ask(turn, flow, "when", {k: v for k, v in data.items() if k != "when"}, "past",
                    text="", at=start, tz=await _timezone(turn, data))
@@ -739,8 +772,9 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
                       bring=bring, created_at=turn.now)
     turn.session.add(meeting)
     await turn.session.flush()
-    turn.session.add(MeetingSlot(school_id=me.school_id, meeting_id=meeting.id, starts_at=start, ends_at=end,  # type: ignore[arg-type]
-                                 capacity=capacity))
+    for slot_start, slot_end in slots:
+        turn.session.add(MeetingSlot(school_id=me.school_id, meeting_id=meeting.id, starts_at=slot_start,  # type: ignore[arg-type]
+                                     ends_at=slot_end, capacity=capacity))
     await turn.session.flush()
     result = await invite_meeting(turn.session, meeting.id, now=turn.now,  # type: ignore[arg-type]
                                   simulator_enabled=_simulator_enabled(turn),
@@ -749,10 +783,23 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
         MeetingInvitation, col(MeetingInvitation.guardian_id) == Guardian.id).join(
         OutboxMessage, col(OutboxMessage.id) == MeetingInvitation.outbox_id).where(
         MeetingInvitation.meeting_id == meeting.id, OutboxMessage.status == "held").order_by(Guardian.name))).all()
+    if choose:  # each family is offered the times that suit it right away
+        for invited in await ensure_invited(turn.session, meeting, now=turn.now):
+            for guardian, _, _ in invited.invitations:
+                turn.send(await offer_message(turn.session, meeting, invited.row, guardian, now=turn.now))
     turn.clear_state()
     turn.reply("summons_sent", {"flow": flow, "meeting_id": meeting.id, "title": title, "families": result.families,
-                                "invited": result.invited, "unreachable": list(unreachable),
+                                "invited": result.invited, "unreachable": list(unreachable), "choose": choose,
                                 "start": start, "tz": await _timezone(turn, data)})
+
+
+async def _free_slots(turn: Turn, me: Staff) -> list[tuple[datetime, datetime]]:
+    """The staff member's free times over the coming days, minus what they already have on."""
+    tz = await _timezone(turn, {})
+    taken = [(s.starts_at, s.ends_at) for s in await staff_commitments(turn.session, me.id, after=turn.now)]  # type: ignore[arg-type]
+    first_day = (turn.now.astimezone(ZoneInfo(tz)) + timedelta(days=1)).date()
+    return slots_from_windows(await staff_free_windows(turn.session, me), first_day=first_day, days=CHOOSE_DAYS,
+                              length=SUMMONS_LENGTH, tz=tz, busy=taken, after=turn.now)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- small helpers

@@ -22,6 +22,7 @@ class Policy:
     link_code_ttl_hours: float = 72.0
     sms_enabled: bool = False
     simulator_enabled: bool = False
+    public_base_url: str | None = None  # where links in messages point (the dashboard sign-in)
 
 
 @dataclass

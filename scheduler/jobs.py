@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from handlers.bk_series import send_due_parts
+from handlers.digest import send_due_digests
 from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
@@ -64,6 +66,11 @@ class SchoolScheduler:
                                replace_existing=True, misfire_grace_time=300)
         self.scheduler.add_job(self.check_in_tick, "interval", minutes=5, id="check-ins", jobstore="ticks",
                                replace_existing=True, misfire_grace_time=300)
+        # Digests and explainer parts wait as rows (DigestItem, BkSeriesMember): no state here.
+        self.scheduler.add_job(self.digest_tick, "interval", minutes=1, id="digests",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=300)
+        self.scheduler.add_job(self.bk_series_tick, "interval", minutes=5, id="bk-series",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=300)
         self.scheduler.start()
         self.wake()
 
@@ -84,6 +91,22 @@ class SchoolScheduler:
             return
         if added:
             log.info("scheduled %d reminder(s)", added)
+
+    async def digest_tick(self) -> None:
+        count = await send_due_digests(self.sessions, now=self.clock.now(),
+                                       simulator_enabled=self.simulator_enabled,
+                                       default_language=self.default_language)
+        if count:
+            log.info("sent %d daily digest(s)", count)
+            self.on_outbox()
+
+    async def bk_series_tick(self) -> None:
+        count = await send_due_parts(self.sessions, now=self.clock.now(),
+                                     simulator_enabled=self.simulator_enabled,
+                                     default_language=self.default_language)
+        if count:
+            log.info("sent %d part(s) of the guru BK explainer series", count)
+            self.on_outbox()
 
     async def check_in_tick(self) -> None:
         count = await send_due_check_ins(self.sessions, now=self.clock.now(), simulator_enabled=self.simulator_enabled,

@@ -21,7 +21,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from handlers.meetings import _family_students, meeting_context
+from handlers.meeting_context import family_students, meeting_context
 from handlers.messages import Outbound, Recipient
 from storage.models import (
     Guardian,
@@ -72,7 +72,9 @@ async def attending(session: AsyncSession, *, now: datetime) -> list[tuple[int, 
         .join(Meeting, col(Meeting.id) == MeetingInvitation.meeting_id)
         .where(Meeting.status != "cancelled", or_(
             (col(MeetingInvitation.proxy).is_(False)) & (MeetingFamily.response == "attend"),
-            (col(MeetingInvitation.proxy).is_(True)) & (MeetingInvitation.response == "attend")))
+            (col(MeetingInvitation.proxy).is_(True)) & (MeetingInvitation.response == "attend")),
+            # the family's own slot once it has one (moves with it), else the meeting's start
+            or_(col(MeetingFamily.slot_id).is_(None), MeetingFamily.slot_id == MeetingSlot.id))
         .order_by(MeetingSlot.starts_at))).all()
     first: dict[tuple[int, int], datetime] = {}
     for meeting_id, guardian_id, starts_at in rows:
@@ -153,8 +155,8 @@ async def _remind(session: AsyncSession, runtime: Runtime, meeting_id: int, guar
         invitation = (await session.exec(select(MeetingInvitation).where(
             MeetingInvitation.meeting_id == meeting_id, MeetingInvitation.guardian_id == guardian_id))).one()
         family = await session.get(MeetingFamily, invitation.family_id)
-        students = await _family_students(session, family) if family else []
-        context = await meeting_context(session, meeting, guardian, students)
+        students = await family_students(session, family) if family else []
+        context = await meeting_context(session, meeting, guardian, students, family=family)
         template = f"reminder_{kind}" if outcome == "sent" else "reminder_late"
         await enqueue(session, [Outbound(
             to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),

@@ -105,6 +105,7 @@ class Guardian(SQLModel, table=True):
     phone: str = Field(index=True)  # E.164
     language: str = "id"
     opted_out: bool = False  # STOP: no announcements
+    digest: bool = False  # ringkasan: non-urgent announcements once a day, in one message
 
 
 class GuardianStudent(SQLModel, table=True):
@@ -372,6 +373,8 @@ class Broadcast(SQLModel, table=True):
     opted_out: int = 0
     unreachable: int = 0
     reported_at: datetime | None = _ts()  # the author got the delivery report when sending ended
+    answers: str = ""  # one-tap answers: "" none | read (Sudah dibaca) | attend (hadir / tidak)
+    template: str | None = None  # a ready-made message instead of typed text: bk_series
 
 
 class BroadcastSkip(SQLModel, table=True):
@@ -411,3 +414,94 @@ class SlotWaiting(SQLModel, table=True):
     guardian_id: int = Field(foreign_key="guardian.id")  # who asked, and who is told
     created_at: datetime | None = _ts(nullable=False)
     offered_at: datetime | None = _ts()  # told a place is free (they still have to take it)
+
+
+class BroadcastAnswer(SQLModel, table=True):
+    """A guardian's one-tap answer to an announcement; the latest answer counts."""
+
+    __tablename__ = "broadcast_answer"
+    __table_args__ = (UniqueConstraint("broadcast_id", "guardian_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    answer: str  # read | attend | decline
+    answered_at: datetime | None = _ts(nullable=False)
+
+
+class DigestItem(SQLModel, table=True):
+    """An announcement for a guardian's daily digest (ringkasan), and the digest carrying it."""
+
+    __tablename__ = "digest_item"
+    __table_args__ = (UniqueConstraint("broadcast_id", "guardian_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    due_at: datetime | None = _ts(nullable=False, index=True)  # the digest hour (19.00 school time)
+    created_at: datetime | None = _ts(nullable=False)
+    status: str = Field(default="pending", index=True)  # pending | sent | dropped (STOP came first)
+    sent_at: datetime | None = _ts()
+    outbox_id: int | None = Field(default=None, foreign_key="outbox_message.id", index=True)
+
+
+class BkSeriesMember(SQLModel, table=True):
+    """A guardian following the guru BK explainer series: which part comes next, and when."""
+
+    __tablename__ = "bk_series_member"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", unique=True)
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")  # by siaran
+    started_at: datetime | None = _ts(nullable=False)
+    next_part: int = 2  # past the last part: finished
+    next_at: datetime | None = _ts(index=True)
+
+
+class BkSeriesLog(SQLModel, table=True):
+    """Each part of the explainer series a guardian was sent: the guard against sending it twice."""
+
+    __tablename__ = "bk_series_log"
+    __table_args__ = (UniqueConstraint("guardian_id", "part"),)
+    id: int | None = Field(default=None, primary_key=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    part: int
+    sent_at: datetime | None = _ts(nullable=False)
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
+
+
+class DashboardLink(SQLModel, table=True):
+    """A one-time sign-in link to the school dashboard, sent by the bot to one staff member.
+
+    Only a hash of the token is kept here; the link itself goes out once, in the chat message.
+    """
+
+    __tablename__ = "dashboard_link"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    token_hash: str = Field(unique=True, max_length=64)  # sha256 hex of the token in the link
+    created_at: datetime | None = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+
+
+class DashboardKey(SQLModel, table=True):
+    """The dashboard's cookie-signing secret when ``DASHBOARD_SECRET`` is unset: made once, shared
+    by every web worker."""
+
+    __tablename__ = "dashboard_key"
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=128)
+    created_at: datetime | None = _ts(nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what on the dashboard: sign-ins, and every opening of a concern thread in oversight."""
+
+    __tablename__ = "audit_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    action: str  # sign_in | open_concern
+    subject: str = ""  # what was acted on, e.g. "concern:12"
+    at: datetime | None = _ts(nullable=False, index=True)

@@ -49,13 +49,15 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         )
         session.add(row)
         rows.append(row)
-        if account is not None and buttons:
-            await _remember_choices(session, account, buttons, now)
+        if account is not None and buttons and not (out.not_before and out.not_before > now):
+            # A message held for later (night, a chosen time) is remembered when it is delivered
+            # (the sender): until then "1" must still answer what the person was last asked.
+            await remember_choices(session, account, buttons, now)
     await session.flush()
     return rows
 
 
-async def _remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],
+async def remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],
                             now: datetime) -> None:
     """The last question asked on an account, so "2" or a label answers it without buttons."""
     conversation = (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()

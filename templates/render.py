@@ -42,6 +42,15 @@ def format_day(value: datetime, lang: str, tz: str) -> str:
     return format_datetime(value, "EEEE, d MMMM y", tzinfo=ZoneInfo(tz), locale=lang)
 
 
+def format_slot(start: datetime, end: datetime, lang: str, tz: str) -> str:
+    """A slot short enough for a button: 'Sab, 19 Des 08.00–08.20' / 'Sat, 19 Dec 08:00–08:20'."""
+    zone = ZoneInfo(tz)
+    clock = "HH.mm" if lang == "id" else "HH:mm"
+    day = format_datetime(start, "EEE, d MMM", tzinfo=zone, locale=lang)
+    return (f"{day} {format_datetime(start, clock, tzinfo=zone, locale=lang)}–"
+            f"{format_datetime(end, clock, tzinfo=zone, locale=lang)}")
+
+
 def office_hours_text(text: str, lang: str) -> str:
     """Office hours as the roster wrote them, said in the reader's language."""
     from scheduler.office_hours import describe, parse_office_hours
@@ -69,6 +78,7 @@ def environment() -> Environment:
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
     env.filters["hours"] = office_hours_text
+    env.filters["slot"] = lambda start, end, lang, tz: f"{format_slot(start, end, lang, tz)} {zone_abbreviation(tz)}"
     env.filters["clock"] = lambda dt, lang, tz: (
         format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)
         + " " + zone_abbreviation(tz)

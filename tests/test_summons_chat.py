@@ -398,10 +398,10 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
     *[("summons_ask_reason", {"flow": "summons", "problem": p, "text": "", "child_name": "Bima Wijaya",
                               "class_name": "VII-B", "limit": 1000}) for p in (None, "short", "long")],
     *[("summons_ask_when", {"flow": flow, "problem": p, "text": "x", "tz_name": "WIB", "minutes": m, "at": _AT,
-                            "tz": "Asia/Jakarta"})
+                            "tz": "Asia/Jakarta", "days": 14})
       for flow, m in (("summons", 30), ("invitation", 120))
       for p in (None, "unreadable", "no_time", "no_date", "no_such_date", "weekday", "past", "too_far",
-                "end_before_start")],
+                "end_before_start", "no_free_slots") if flow == "summons" or p != "no_free_slots"],
     *[("summons_ask_where", {"flow": "invitation", "problem": p, "text": "", "suggestion": s, "home": h, "limit": 120})
       for p in (None, "short", "long") for s, h in (("Ruang BK", False), ("", True), ("", False))],
     *[("summons_ask_audience", {"flow": "invitation", "problem": p, "text": "IX-Z", "unknown": ["IX-Z"],
@@ -414,7 +414,8 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
     *[("summons_confirm", {"flow": "summons", "again": again, "start": _AT, "end": _AT, "tz": "Asia/Jakarta",
                            "minutes": 30, "location": "Ruang BK", "child_name": "Bima", "class_name": "VII-B",
                            "reason": REASON, "guardians": [{"name": "Hendra", "relation": "ayah"}],
-                           "role": "counselor", "organizer_name": "Rina Marlina"}) for again in (False, True)],
+                           "role": "counselor", "organizer_name": "Rina Marlina", "choose": choose, "days": 14,
+                           "free": "Sabtu 09.00–10.00"}) for again in (False, True) for choose in (False, True)],
     *[("summons_confirm_invitation", {
         "flow": "invitation", "again": again, "start": _AT, "end": _AT, "tz": "Asia/Jakarta", "minutes": 120,
         "location": location, "meeting_type": "kunjungan_rumah", "title": "T", "bring": bring, "families": 2,
@@ -424,8 +425,8 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
       for again in (False, True) for location, bring in (("", ""), ("Aula", "Rapor"))],
     *[("summons_ask_change", {"flow": "summons", "again": again}) for again in (False, True)],
     *[("summons_sent", {"flow": flow, "meeting_id": 7, "title": "T", "families": 2, "invited": 3,
-                        "unreachable": names, "start": _AT, "tz": "Asia/Jakarta"})
-      for flow in ("summons", "invitation") for names in ([], ["Maya Wijaya"])],
+                        "unreachable": names, "start": _AT, "tz": "Asia/Jakarta", "choose": choose})
+      for flow in ("summons", "invitation") for names in ([], ["Maya Wijaya"]) for choose in (False, True)],
     *[("summons_cancelled", {"flow": flow}) for flow in ("summons", "invitation")],
 ]
 

@@ -33,30 +33,67 @@ MAX_TEXT = 4096
 ALLOWED_UPDATES = ["message", "callback_query"]
 
 
+class MalformedUpdate(ValueError):
+    """A body that is not shaped like an Update Telegram sends (400 at the webhook)."""
+
+
 def update_to_inbound(raw: dict[str, Any], bot: Bot | None = None) -> Inbound | None:
-    """Translate a raw Update; None for updates the conversation does not handle."""
+    """Translate a raw Update; None for updates the conversation does not handle.
+
+    Raises MalformedUpdate when a field the conversation reads is missing or of the wrong type.
+    """
+    try:
+        return _translate(raw, bot)
+    except MalformedUpdate:
+        raise
+    except Exception as exc:  # python-telegram-bot parses without checking: anything may break
+        raise MalformedUpdate(f"not a Telegram Update: {type(exc).__name__}: {exc}") from exc
+
+
+def _typed(value: Any, kind: type, what: str, *, optional: bool = False) -> Any:
+    if (value is None and optional) or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+        return value
+    raise MalformedUpdate(f"{what} must be {'absent or ' if optional else ''}{kind.__name__}")
+
+
+def _user_name(user: Any) -> str:
+    _typed(user.id, int, "from.id")
+    _typed(user.first_name, str, "from.first_name")
+    _typed(user.last_name, str, "from.last_name", optional=True)
+    return str(user.full_name)
+
+
+def _translate(raw: dict[str, Any], bot: Bot | None) -> Inbound | None:
     update = Update.de_json(raw, bot)
     if update.callback_query is not None:
         query = update.callback_query
-        chat = query.message.chat.id if query.message is not None else query.from_user.id
+        name = _user_name(query.from_user)
+        chat = _typed(query.message.chat.id, int, "chat.id") if query.message is not None else query.from_user.id
         return Inbound(channel="telegram", sender_id=str(query.from_user.id), chat_id=str(chat),
-                       callback=query.data or "", display_name=query.from_user.full_name)
+                       callback=_typed(query.data, str, "data", optional=True) or "", display_name=name)
     message = update.message
     if message is None or message.from_user is None or message.chat.type != "private":
         return None
     user = message.from_user
+    name = _user_name(user)
+    _typed(message.chat.id, int, "chat.id")
+    _typed(message.message_id, int, "message_id")
     reply_to = None
     if message.reply_to_message is not None and message.reply_to_message.from_user is not None \
-            and message.reply_to_message.from_user.is_bot:
-        reply_to = str(message.reply_to_message.message_id)
+            and message.reply_to_message.from_user.is_bot is True:
+        reply_to = str(_typed(message.reply_to_message.message_id, int, "reply_to_message.message_id"))
     contact = message.contact
+    if contact is not None:
+        _typed(contact.phone_number, str, "contact.phone_number")
+        _typed(contact.user_id, int, "contact.user_id", optional=True)
     text = message.text if message.text is not None else message.caption
+    _typed(text, str, "text", optional=True)
     return Inbound(
         channel="telegram", sender_id=str(user.id), chat_id=str(message.chat.id),
         message_id=str(message.message_id), text=text, reply_to=reply_to,
         contact_phone=contact.phone_number if contact else None,
         contact_is_own=bool(contact and contact.user_id == user.id),
-        display_name=user.full_name, has_media=message.text is None and contact is None,
+        display_name=name, has_media=message.text is None and contact is None,
     )
 
 

@@ -11,6 +11,12 @@ Telegram is strict in ways that catch real bugs it is strict here too (text leng
 HTML/MarkdownV2 that Telegram cannot parse, callback_data over 64 bytes, "message is not
 modified", getUpdates while a webhook is set); where strictness would only make tests brittle it
 is lenient (replies to or edits of messages it never saw are accepted).
+
+Optionally it enforces Telegram's flood limits on ``sendMessage`` (``rate_limit`` calls in any
+one-second window for the whole bot, ``chat_rate_limit`` a second sustained to one chat with
+bursts of ``chat_burst``) and answers an excess call with Telegram's 429 body
+(``parameters.retry_after``), counting them in ``throttled``. The limits read an injectable
+clock (real monotonic time by default) so a test can share the sender's ``ManualClock``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import copy
 import html
 import json
+import math
 import re
 import time
 from collections import deque
@@ -33,9 +40,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.clocks import DEFAULT_TOLERANCE, RateClock, seconds_from
 from tests.fakes.server import LocalServer
 
-__all__ = ["DEFAULT_BOT_USER", "DEFAULT_TOKEN", "FakeBotAPI"]
+__all__ = ["DEFAULT_BOT_USER", "DEFAULT_TOKEN", "FakeBotAPI", "FloodControl"]
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
 DEFAULT_BOT_USER: dict[str, Any] = {
@@ -73,6 +81,55 @@ _FREE_TEXT = frozenset({
 _OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+# Methods that Telegram's flood control counts (the bot's own messages).
+_LIMITED_METHODS = frozenset({"sendmessage"})
+
+
+class FloodControl:
+    """Telegram-like flood limits: per bot, a sliding window; per chat, a token bucket.
+
+    ``check(chat_id)`` answers None when a call may go through now, else the whole seconds to
+    wait (Telegram's ``retry_after``, at least 1); ``record(chat_id)`` spends the budget of an
+    accepted call. Refused calls spend nothing. The attributes may be changed at any time
+    (``api.flood.rate_limit = None`` lifts the per-bot limit).
+    """
+
+    def __init__(self, *, rate_limit: int | None, chat_rate_limit: float | None,
+                 chat_burst: int, clock: Callable[[], float], tolerance: float,
+                 window: float = 1.0) -> None:
+        self.rate_limit = rate_limit
+        self.chat_rate_limit = chat_rate_limit
+        self.chat_burst = max(1, chat_burst)
+        self.window = window
+        self.tolerance = tolerance
+        self.clock = clock
+        self._sent: deque[float] = deque()  # accepted calls within the last window
+        self._tat: dict[int, float] = {}  # per chat: theoretical arrival time (GCRA)
+
+    def check(self, chat_id: int) -> int | None:
+        now = self.clock()
+        waits: list[float] = []
+        if self.rate_limit is not None:
+            while self._sent and now - self._sent[0] >= self.window - self.tolerance:
+                self._sent.popleft()
+            if len(self._sent) >= self.rate_limit:
+                waits.append(self._sent[0] + self.window - now)
+        if self.chat_rate_limit:
+            interval = 1.0 / self.chat_rate_limit
+            allowed_at = self._tat.get(chat_id, now) - (self.chat_burst - 1) * interval
+            if now < allowed_at - self.tolerance:
+                waits.append(allowed_at - now)
+        if not waits:
+            return None
+        return max(1, math.ceil(max(waits)))
+
+    def record(self, chat_id: int) -> None:
+        now = self.clock()
+        if self.rate_limit is not None:
+            self._sent.append(now)
+        if self.chat_rate_limit:
+            interval = 1.0 / self.chat_rate_limit
+            self._tat[chat_id] = max(self._tat.get(chat_id, now), now) + interval
 
 
 class _ApiError(Exception):
@@ -99,10 +156,36 @@ def _bad(description: str) -> _ApiError:
 
 
 class FakeBotAPI:
-    """A local Telegram Bot API: records what the bot sends, serves updates for polling."""
+    """A local Telegram Bot API: records what the bot sends, serves updates for polling.
 
-    def __init__(self, token: str = DEFAULT_TOKEN, bot_user: dict[str, Any] | None = None) -> None:
+    ``rate_limit``: sendMessage calls accepted in any one-second window (None: unlimited).
+    ``chat_rate_limit``: sustained sendMessage calls a second to one chat, with bursts of
+    ``chat_burst`` (None: unlimited). ``clock``: what the limits read — a seconds callable
+    (default ``time.monotonic``) or an object with ``now() -> datetime`` such as the app's
+    ``ManualClock``. ``tolerance``: seconds of slack before a call counts as too early.
+    ``FakeBotAPI.telegram_like()`` sets Telegram's documented limits (30/s, 1/s per chat).
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        bot_user: dict[str, Any] | None = None,
+        *,
+        rate_limit: int | None = None,
+        chat_rate_limit: float | None = None,
+        chat_burst: int = 3,
+        clock: RateClock | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
         self.token = token
+        self.flood = FloodControl(rate_limit=rate_limit, chat_rate_limit=chat_rate_limit,
+                                  chat_burst=chat_burst, clock=seconds_from(clock),
+                                  tolerance=tolerance)
+        # Flood-control 429s answered (injected fail_next() errors are not counted here).
+        self.throttled = 0
+        # Every sendMessage attempt: {"at": seconds on the limits' clock, "chat_id", "status",
+        # and "retry_after" on a 429}.
+        self.send_log: list[dict[str, Any]] = []
         self.bot_user: dict[str, Any] = dict(bot_user or DEFAULT_BOT_USER)
         self.sent: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -142,6 +225,13 @@ class FakeBotAPI:
         }
         # Telegram method names are case-insensitive.
         self._methods = {name.lower(): (name, handler) for name, handler in methods.items()}
+
+    @classmethod
+    def telegram_like(cls, *, clock: RateClock | None = None,
+                      tolerance: float = DEFAULT_TOLERANCE) -> FakeBotAPI:
+        """A fake enforcing Telegram's limits: 30 messages/s per bot, 1/s per chat (burst 3)."""
+        return cls(rate_limit=30, chat_rate_limit=1.0, chat_burst=3, clock=clock,
+                   tolerance=tolerance)
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -232,8 +322,8 @@ class FakeBotAPI:
             except TimeoutError:
                 want = f"count={count}" if count is not None else "the predicate"
                 raise AssertionError(
-                    f"timed out after {timeout}s waiting for {want}; sent so far:\n"
-                    + self._describe_sent()
+                    f"timed out after {timeout}s waiting for {want}; throttled={self.throttled}; "
+                    "sent so far:\n" + self._describe_sent()
                 ) from None
         return list(self.sent)
 
@@ -308,18 +398,49 @@ class FakeBotAPI:
         self.calls.append((name, params))
         await self._notify(self._changed)
 
+        limited = name.lower() in _LIMITED_METHODS
         failures = self._failures.get(name.lower())
         if failures:
-            return failures.popleft().response()
+            error = failures.popleft()
+            if limited:
+                self._log_send(params, error.status, (error.parameters or {}).get("retry_after"))
+            return error.response()
         if handler is None:
             return _ApiError(404, "Not Found").response()
+        if limited:
+            refused = self._flood_check(params)
+            if refused is not None:
+                await self._notify(self._changed)
+                return refused.response()
         try:
             result = await handler(params)
         except _ApiError as exc:
+            if limited:
+                self._log_send(params, exc.status)
             return exc.response()
         finally:
             await self._notify(self._changed)  # sent/messages may have changed
+        if limited:
+            self.flood.record(_as_int(params.get("chat_id"), 0))
+            self._log_send(params, 200)
         return JSONResponse({"ok": True, "result": result})
+
+    def _flood_check(self, params: dict[str, Any]) -> _ApiError | None:
+        """Telegram's 429 when this call is over a limit (nothing is spent), else None."""
+        retry_after = self.flood.check(_as_int(params.get("chat_id"), 0))
+        if retry_after is None:
+            return None
+        self.throttled += 1
+        self._log_send(params, 429, retry_after)
+        return _ApiError(429, f"Too Many Requests: retry after {retry_after}",
+                         {"retry_after": retry_after})
+
+    def _log_send(self, params: dict[str, Any], status: int, retry_after: int | None = None) -> None:
+        entry: dict[str, Any] = {"at": self.flood.clock(),
+                                 "chat_id": _as_int(params.get("chat_id"), 0), "status": status}
+        if retry_after is not None:
+            entry["retry_after"] = retry_after
+        self.send_log.append(entry)
 
     # --------------------------------------------------------------------------------- methods
 

@@ -37,7 +37,6 @@ import math
 import re
 import secrets
 import struct
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -52,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.clocks import DEFAULT_TOLERANCE, RateClock, seconds_from
 from tests.fakes.server import LocalServer
 
 __all__ = [
@@ -137,7 +137,11 @@ class _Failure:
 class FakeTwilioAPI:
     """A local Twilio REST API for WhatsApp messages.
 
-    Records sends, enforces an MPS, injects errors.
+    Records sends, enforces an MPS, injects errors. ``mps``: accepted sends a second per From
+    (sliding window), else 429 with Twilio's error 20429 and ``throttled`` counts it. ``clock``:
+    what the MPS limit reads — a seconds callable (default ``time.monotonic``) or an object with
+    ``now() -> datetime`` such as the app's ``ManualClock``. ``tolerance``: seconds of slack
+    before a send counts as too early.
     """
 
     def __init__(
@@ -147,11 +151,18 @@ class FakeTwilioAPI:
         *,
         mps: float | None = None,
         media_auth: bool = False,
+        clock: RateClock | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         # Max accepted sends per second per From (sliding window); None: unlimited.
         self.mps: float | None = mps
+        self.clock = seconds_from(clock)
+        self.tolerance = tolerance
+        # Every authenticated Messages.json POST that was accepted, throttled or failed on
+        # purpose (fail_next): {"at": seconds on the MPS clock, "to", "status"}.
+        self.send_log: list[dict[str, Any]] = []
         # Like Twilio's "HTTP Basic Authentication for media" setting: /media/* needs sid:token.
         self.media_auth = media_auth
         self.sent: list[dict[str, Any]] = []
@@ -162,7 +173,7 @@ class FakeTwilioAPI:
         self._messages: dict[str, dict[str, Any]] = {}  # sid → Message resource (as JSON)
         self._sent_by_sid: dict[str, dict[str, Any]] = {}
         self._failures: deque[_Failure] = deque()
-        self._send_times: dict[str, deque[float]] = {}  # From → monotonic times of accepted sends
+        self._send_times: dict[str, deque[float]] = {}  # From → clock times of accepted sends
         self._media: dict[str, tuple[bytes, str]] = {}
         self._http = LocalServer("fake-twilio-api")
         self._changed = asyncio.Condition()  # a request arrived / a message was accepted
@@ -382,11 +393,17 @@ class FakeTwilioAPI:
         for failure in list(self._failures):
             if failure.to is None or failure.to == to:
                 self._failures.remove(failure)
+                self.send_log.append({"at": self.clock(), "to": to, "status": failure.error.status})
                 raise failure.error
 
         fields = _validate_send(form)
         sender = fields["From"] or fields.get("MessagingServiceSid") or ""
-        self._check_rate(sender)
+        try:
+            self._check_rate(sender)
+        except _TwilioError:
+            self.send_log.append({"at": self.clock(), "to": to, "status": 429})
+            raise
+        self.send_log.append({"at": self.clock(), "to": to, "status": 201})
 
         media: list[str] = fields["MediaUrl"]
         # Twilio gives messages with media an "MM" sid and text-only ones an "SM" sid.
@@ -451,9 +468,9 @@ class FakeTwilioAPI:
         # Rates below 1/s need a longer window to admit a whole message.
         window = max(1.0, 1.0 / self.mps)
         capacity = max(1, math.floor(self.mps * window + 1e-9))
-        now = time.monotonic()
+        now = self.clock()
         times = self._send_times.setdefault(sender, deque())
-        while times and now - times[0] >= window:
+        while times and now - times[0] >= window - self.tolerance:
             times.popleft()
         if len(times) >= capacity:
             self.throttled += 1

@@ -1,0 +1,137 @@
+"""Benchmark: the footprint of `jembatan serve` with a 1,000-student school — resident memory and
+the time from launch to a healthy ``/healthz``.
+
+Two set-ups on a fresh SQLite file with the roster imported (`jembatan roster import`):
+
+- ``simulator``: no channel configured, as ``make run`` serves the demo;
+- ``channels``: Telegram (webhook mode) and WhatsApp configured against the local fakes.
+
+Start-up is measured ``--starts`` times (median; the first launch also compiles bytecode).
+Memory is read from /proc through psutil: RSS once healthy, RSS after every family has linked
+(Telegram contacts; simulator messages) and a round of concerns, and the peak (VmHWM). Targets:
+RSS < 200 MB, start-up < 2 s.
+
+Run from the repository root: ``.venv/bin/python -m bench.footprint [--json] [--families N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.common import (
+    CONCERNS,
+    Server,
+    link_telegram_requests,
+    post_all,
+    prepare_database,
+    report,
+    service_env,
+    sqlite_url,
+    telegram_headers,
+    verdict,
+    write_school,
+)
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.fakes.telegram_updates import text_update
+from tests.fakes.twilio_api import FakeTwilioAPI
+
+TARGET_RSS_MB = 200.0
+TARGET_STARTUP_S = 2.0
+MB = 1024 * 1024
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS now and its peak so far (VmHWM), in MB."""
+    process = psutil.Process(pid)
+    rss = process.memory_info().rss / MB
+    peak = rss
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return {"rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1)}
+
+
+async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> dict[str, Any]:
+    """Launch ``starts`` times for the start-up figure; load the last one for memory."""
+    school = write_school(workdir / "roster", families)
+    database = sqlite_url(workdir)
+    async with FakeBotAPI() as telegram, FakeTwilioAPI() as twilio:
+        if setup == "channels":
+            env = service_env(database, telegram=telegram, twilio=twilio)
+        else:
+            env = service_env(database, SIMULATOR="on")
+        imported = await prepare_database(database, school, cwd=workdir, env=env)
+        startups = []
+        for attempt in range(starts):
+            server = Server.jembatan(env, workdir, workdir / f"serve-{setup}.log")
+            startups.append(await server.start())
+            if attempt < starts - 1:
+                await server.stop()
+        try:
+            healthy = memory(server.pid)
+            if setup == "channels":
+                requests = link_telegram_requests(school, range(families), 1)
+                requests += [("/webhooks/telegram",
+                              json.dumps(text_update(10 * families + n, school.telegram_user(n),
+                                                     CONCERNS[n % len(CONCERNS)])).encode(),
+                              telegram_headers()) for n in range(0, families, 3)]
+            else:
+                requests = [("/simulator/api/send",
+                             json.dumps({"phone": phone, "text": "menu"}).encode(),
+                             {"Content-Type": "application/json"}) for phone in school.guardians]
+                requests += [("/simulator/api/send",
+                              json.dumps({"phone": school.guardians[n], "text": CONCERNS[n % len(CONCERNS)]}).encode(),
+                              {"Content-Type": "application/json"}) for n in range(0, families, 3)]
+            failed = await post_all(server.url, requests, concurrency=8)
+            await asyncio.sleep(2)  # the sender delivers the answers
+            loaded = memory(server.pid)
+        finally:
+            await server.stop()
+    return {"setup": setup, "families": families, "students": imported.get("students"),
+            "startup_s": [round(s, 3) for s in startups], "startup_median_s": round(statistics.median(startups), 3),
+            "healthy": healthy, "after_traffic": loaded, "requests": len(requests), "failed": failed}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    results = []
+    for setup in ("simulator", "channels"):
+        with tempfile.TemporaryDirectory(prefix=f"jb-bench-footprint-{setup}-") as tmp:
+            results.append(await measure(setup, families=args.families, starts=args.starts, workdir=Path(tmp)))
+    return {"results": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", type=int, default=1000)
+    parser.add_argument("--starts", type=int, default=3, help="launches timed for the start-up figure")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    result = asyncio.run(main_async(args))
+    lines = []
+    for r in result["results"]:
+        worst = max(r["healthy"]["rss_mb"], r["after_traffic"]["peak_rss_mb"])
+        lines += [
+            f"{r['setup']}: {r['students']} students; start-up to a healthy /healthz "
+            f"{r['startup_median_s']} s median of {r['startup_s']} (target < {TARGET_STARTUP_S:g} s: "
+            f"{verdict(r['startup_median_s'] < TARGET_STARTUP_S)})",
+            f"  RSS healthy {r['healthy']['rss_mb']} MB; after {r['requests']} requests "
+            f"{r['after_traffic']['rss_mb']} MB, peak {r['after_traffic']['peak_rss_mb']} MB "
+            f"(target < {TARGET_RSS_MB:g} MB: {verdict(worst < TARGET_RSS_MB)})",
+        ]
+    report("footprint", result, lines, as_json=args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
