@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser lint clean
+.PHONY: run test install browser lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
 
 install: $(VENV)/.installed
 
@@ -35,6 +39,15 @@ browser:
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks, not part of `make test`: each prints its figures and the ratio that matters
+# (BENCH_ARGS=--json for JSON). Loopback only; see BENCHMARKS.md.
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench
+	@if [ -f bench/slot_assignment.py ]; then $(BIN)/python -m bench.slot_assignment $(BENCH_ARGS); fi
+	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
+	$(BIN)/python -m bench.inbound --profile $(BENCH_ARGS)
+	$(BIN)/python -m bench.footprint $(BENCH_ARGS)
+	$(BIN)/python -m bench.profile_inbound $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -119,6 +119,39 @@ def sqlite_url(folder: Path) -> str:
     return f"sqlite+aiosqlite:///{folder / 'jembatan.db'}"
 
 
+def postgres_ready(url: str) -> bool:
+    """True when the benchmark's own PostgreSQL database answers; creates it when the server
+    answers but the database does not exist yet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from storage.db import sync_url
+
+    def answers(target: str) -> bool:
+        engine = create_engine(sync_url(target))
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        finally:
+            engine.dispose()
+
+    try:
+        return answers(url)
+    except Exception:  # the database may not exist yet: try the server's maintenance database
+        pass
+    name = make_url(url).database
+    admin = make_url(sync_url(url)).set(database="postgres")
+    try:
+        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return answers(url)
+    except Exception:  # no server, or no right to create it: the caller skips PostgreSQL
+        return False
+
+
 def reset_postgres(url: str) -> None:
     """Empty the benchmark's own PostgreSQL database (its public schema)."""
     from sqlalchemy import create_engine, text

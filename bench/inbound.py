@@ -42,6 +42,7 @@ from bench.common import (
     link_telegram_requests,
     loadgen,
     post_all,
+    postgres_ready,
     prepare_database,
     report,
     reset_postgres,
@@ -252,7 +253,7 @@ async def _settle(count: Any, quiet: float = 1.0, timeout: float = 300) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     backends: list[tuple[str, str]] = [("sqlite", "")]
-    if args.pg_url and _pg_answers(args.pg_url):
+    if args.pg_url and postgres_ready(args.pg_url):
         backends.append(("postgresql", args.pg_url))
     results = []
     with tempfile.TemporaryDirectory(prefix="jb-bench-inbound-") as tmp:
@@ -270,17 +271,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                         / max(bare["closed"]["throughput_per_s"], 1e-9), 3)
     skipped = None if len(backends) == 2 else f"PostgreSQL not reachable at {args.pg_url}"
     return {"results": results, "bare": bare, "postgresql_skipped": skipped}
-
-
-def _pg_answers(url: str) -> bool:
-    try:
-        engine = create_engine(sync_url(url))
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:  # any failure to connect means: skip PostgreSQL, say so
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -38,6 +39,8 @@ from storage.db import make_engine, make_sessionmaker
 from storage.delivery import record_delivery
 
 log = logging.getLogger(__name__)
+BACKGROUND_POLL_SECONDS = 0.2
+STALE_UPDATE = timedelta(minutes=1)  # stored this long and unprocessed: its worker died
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -66,8 +69,15 @@ def policy_from(settings: Settings) -> Policy:
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               run_scheduler: bool = True, run_sender: bool = True) -> Starlette:
-    """Build the app; nothing connects until the lifespan starts."""
+               run_scheduler: bool = True, run_sender: bool = True, background: bool = True,
+               sender_poll_seconds: float = 1.0) -> Starlette:
+    """Build the app; nothing connects until the lifespan starts.
+
+    ``background=False`` makes a web worker of several (``jembatan serve --workers N``): it
+    answers webhooks and writes the outbox, while the one background process (``jembatan
+    scheduler``) polls Telegram, sends, runs the scheduler and picks up updates a killed worker
+    left behind.
+    """
     settings = settings or Settings()
     clock = clock or SystemClock()
     state: dict[str, Services] = {}
@@ -112,18 +122,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if simulator is not None:
             app.router.routes.extend(simulator.routes())
         if telegram is not None:
-            await telegram.start(polling=settings.telegram_mode == "polling")
+            await telegram.start(polling=background and settings.telegram_mode == "polling")
         try:
-            await inbox.recover()
+            if background:
+                await inbox.recover()
         except (SQLAlchemyError, OSError) as exc:  # start anyway: /healthz tells what is wrong
             log.error("could not recover unprocessed updates (database unavailable?): %s", exc)
         if run_sender:
-            services.tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+            services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
+                                                      name="outbox-sender"))
         scheduler = None
         if run_scheduler:
             scheduler = SchoolScheduler(sessions, database_url=settings.database_url, clock=clock,
                                         simulator_enabled=settings.simulator_enabled,
-                                        default_language=settings.default_language, on_outbox=sender.notify)
+                                        default_language=settings.default_language, on_outbox=sender.notify,
+                                        recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
+                                        status_sources={c.name: c.fetch_status for c in (whatsapp, sms) if c is not None})
             scheduler.start()
             services.scheduler = scheduler
             inbox.on_outbox = lambda: (sender.notify(), scheduler.wake())  # type: ignore[union-attr]
@@ -259,3 +273,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                     exception_handlers={BadInput: bad_input, TooLarge: too_large,
                                         json.JSONDecodeError: bad_input})
     return app
+
+
+def web_worker_app() -> Starlette:
+    """The app of one web worker among several (``uvicorn --factory bot.app:web_worker_app``):
+    webhooks, simulator and dashboard only; the background process does the rest."""
+    return create_app(background=False, run_scheduler=False, run_sender=False)
+
+
+async def run_background(settings: Settings, stop: asyncio.Event) -> None:
+    """The one background process beside the web workers: Telegram polling, the sender, the
+    scheduler and recovery of updates a killed worker left, until ``stop`` is set."""
+    # Web workers cannot wake this sender, so it looks at the outbox often.
+    app = create_app(settings, background=True, sender_poll_seconds=BACKGROUND_POLL_SECONDS)
+    async with app.router.lifespan_context(app):
+        await stop.wait()

@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app, the channels and the scheduler")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="web worker processes; with more than one, a background process "
+                            "(`jembatan scheduler`) is started beside them")
+
+    commands.add_parser("scheduler", help="the background process beside `serve --workers N`: "
+                                          "sender, scheduler, Telegram polling")
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -88,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--csv", type=Path, default=None, metavar="FILE")
     table.add_argument("--json", action="store_true")
 
+    consent = report_commands.add_parser("consent", help="each guardian's consent: when, how, withdrawn")
+    consent.add_argument("--csv", type=Path, default=None, metavar="FILE")
+    consent.add_argument("--json", action="store_true")
+
+    purge = commands.add_parser("purge", help="delete closed concerns and old updates per the retention "
+                                              "rule, and the data of guardians who asked (hapus data)")
+    purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    purge.add_argument("--json", action="store_true")
+    export = commands.add_parser("export-person", help="everything held about one guardian, as JSON")
+    export.add_argument("phone", metavar="PHONE")
+    export.add_argument("--by", metavar="STAFF_ID", default=None, help="who asks (recorded in the audit log)")
+    export.add_argument("--json", action="store_true")
+
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
     link.add_argument("--json", action="store_true")
@@ -104,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "serve":
-            return _serve(settings, args.host, args.port)
+            return _serve(settings, args.host, args.port, args.workers)
+        if args.command == "scheduler":
+            return _background(settings)
         result = asyncio.run(_run(settings, args))
     except UserError as exc:
         print(f"jembatan: {exc}", file=sys.stderr)
@@ -140,6 +163,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _meeting_create(sessions, settings, args)
         if args.command == "broadcast":
             return await _broadcast(sessions, settings, args)
+        if args.command == "report" and args.report_command == "consent":
+            return await _report_consent(sessions, args)
+        if args.command == "purge":
+            return await _purge(sessions, args.older_than)
+        if args.command == "export-person":
+            return await _export_person(sessions, args.phone, args.by)
         if args.command == "report" and args.report_command == "timetable":
             return await _report_timetable(sessions, settings, args)
         if args.command == "report":
@@ -234,6 +263,61 @@ async def _report_participation(sessions, args: argparse.Namespace):  # type: ig
         data = row.as_json()
         lines.append(" ".join(f"{str(data[c])[:11]:>11}" for c in COLUMNS))
     return {"rows": [row.as_json() for row in rows]}, "\n".join(lines)
+
+
+async def _report_consent(sessions, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from storage.privacy import CONSENT_COLUMNS, consent_csv, consent_record
+
+    async with sessions() as session:
+        rows = await consent_record(session)
+    if args.csv is not None:
+        try:
+            args.csv.write_text(consent_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    lines = ["  ".join(CONSENT_COLUMNS[1:])] + ["  ".join(str(row[c]) for c in CONSENT_COLUMNS[1:]) for row in rows]
+    return {"guardians": rows}, "\n".join(lines)
+
+
+async def _purge(sessions, days: int):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from storage.models import utcnow
+    from storage.privacy import purge
+
+    if days < 1:
+        raise UserError("--older-than: at least 1 day")
+    async with sessions() as session, session.begin():
+        result = await purge(session, older_than=timedelta(days=days), now=utcnow())
+    return result.as_json(), (
+        f"Deleted {result.concerns} closed concern(s) with {result.concern_messages} message(s) and "
+        f"{result.chat_messages} chat message(s), {result.inbox} stored update(s) older than {days} days; "
+        f"erased the chat data of {result.guardians_erased} guardian(s) who asked.")
+
+
+async def _export_person(sessions, who: str, by: str | None):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from storage.audit import record_action
+    from storage.models import Staff, utcnow
+    from storage.phones import InvalidPhone, normalize_phone
+    from storage.privacy import export_person
+
+    try:
+        phone = normalize_phone(who)
+    except InvalidPhone as exc:
+        raise UserError(f"PHONE: {exc}") from exc
+    async with sessions() as session, session.begin():
+        try:
+            data = await export_person(session, phone)
+        except LookupError as exc:
+            raise UserError(str(exc)) from exc
+        if by is not None:
+            staff = (await session.exec(select(Staff).where(Staff.staff_code == by))).first()
+            if staff is None:
+                raise UserError(f"--by: no staff member {by!r}")
+            record_action(session, staff, "export_person", f"guardian:{phone[-4:]}", now=utcnow())
+    return data, json.dumps(data, ensure_ascii=False, indent=2)
 
 
 async def _report_timetable(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -384,12 +468,42 @@ async def _bot_username(settings: Settings) -> str | None:
         return None
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from bot.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    if workers < 1:
+        raise UserError("--workers: at least 1")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        return 0
+    # Several web workers share the port; exactly one background process sends and schedules
+    # (two schedulers must never share a job store, two senders would race for the outbox).
+    background = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"])
+    try:
+        uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=settings.log_level.lower())
+    finally:
+        background.terminate()
+        try:
+            background.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            background.kill()
+    return 0
+
+
+def _background(settings: Settings) -> int:
+    from bot.app import run_background
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_background(settings, stop)
+
+    asyncio.run(main())
     return 0
 
 

@@ -36,7 +36,7 @@ class _Bucket:
 class FloodGuard:
     """Decides, per sender, whether a message is answered or only stored."""
 
-    def __init__(self, rate_per_minute: float = 20.0, burst: int = 10) -> None:
+    def __init__(self, rate_per_minute: float = 30.0, burst: int = 30) -> None:
         if rate_per_minute <= 0 or burst < 1:
             raise ValueError("the inbound rate must be positive and the burst at least 1")
         self.rate_per_second = rate_per_minute / 60

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import zlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -104,9 +107,14 @@ class Inbox:
 
     async def _process_locked(self, inbox_id: int, inbound: Inbound | None) -> bool:
         async with self.sessions() as session, session.begin():
-            row = await session.get(InboxMessage, inbox_id)
+            # Locked: a second worker process holding the same update waits, then sees it done.
+            row = await session.get(InboxMessage, inbox_id, with_for_update=True, populate_existing=True)
             if row is None or row.processed_at is not None:
                 return False  # another worker got there first
+            if inbound is not None and session.bind.dialect.name == "postgresql":
+                # One sender's messages one at a time across worker processes, too.
+                key = zlib.crc32(f"{inbound.channel}:{inbound.sender_id}".encode()) - 2**31
+                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
             now = self.clock.now()
             row.processed_at = now
             if inbound is None:
@@ -165,11 +173,14 @@ class Inbox:
                     guardians=guardians, staff=staff, now=now, policy=self.policy,
                     first_contact=first_contact and bool(guardians or staff))
 
-    async def recover(self) -> int:
-        """Process updates stored but never processed (the process stopped in between)."""
+    async def recover(self, older_than: timedelta | None = None) -> int:
+        """Process updates stored but never processed (the process stopped in between, or a
+        worker was killed mid-request); ``older_than`` leaves alone those a worker is on now."""
+        query = select(InboxMessage.id).where(col(InboxMessage.processed_at).is_(None))
+        if older_than is not None:
+            query = query.where(col(InboxMessage.received_at) < self.clock.now() - older_than)
         async with self.sessions() as session:
-            ids = list((await session.exec(select(InboxMessage.id).where(
-                col(InboxMessage.processed_at).is_(None)).order_by(InboxMessage.id))).all())
+            ids = list((await session.exec(query.order_by(InboxMessage.id))).all())
         for inbox_id in ids:
             await self.process(inbox_id)  # type: ignore[arg-type]
         return len(ids)

@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
     link_code_ttl_hours: float = 72.0
     # Per sender: messages answered at once, then per minute; faster ones are stored, not answered.
-    inbound_burst: int = Field(default=10, ge=1)
-    inbound_rate_per_minute: float = Field(default=20.0, gt=0)
+    inbound_burst: int = Field(default=30, ge=1)
+    inbound_rate_per_minute: float = Field(default=30.0, gt=0)
     # Signs the dashboard's session cookie; unset: a secret made once and kept in the database.
     dashboard_secret: str | None = None
 

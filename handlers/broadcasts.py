@@ -35,6 +35,7 @@ from handlers.messages import Button, Outbound, Recipient
 from handlers.summons import WhenProblem, audience_choices, parse_when, read_audience
 from handlers.turn import Turn
 from storage.audience import audience_students
+from storage.audit import record_action
 from storage.digest import digest_due
 from storage.models import (
     Broadcast,
@@ -154,6 +155,7 @@ async def send_broadcast(
     session.add(broadcast)
     await session.flush()
     assert broadcast.id is not None
+    record_action(session, author, "broadcast", f"broadcast:{broadcast.id}", now=now)
     for reason, skipped_guardians in (
         ("opted_out", plan.opted_out),
         ("unreachable", plan.unreachable),

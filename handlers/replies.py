@@ -7,6 +7,7 @@ from sqlmodel import col, or_, select
 from handlers.concerns import role_in
 from handlers.messages import Outbound, Recipient
 from handlers.turn import Turn
+from storage.audit import record_action
 from storage.models import (
     Concern,
     ConcernMessage,
@@ -44,6 +45,7 @@ async def on_staff_text(turn: Turn) -> None:
                        context={**view, "text": text, "staff_name": me.name,
                                 "role": role_in(concern, me, view["class_name"])}))
     turn.reply("answer_sent", {**view, "explicit": explicit}, concern_id=concern.id)
+    record_action(turn.session, me, "answer_concern", f"concern:{concern.id}", now=turn.now)
 
 
 async def list_cases(turn: Turn) -> None:

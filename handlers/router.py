@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, replies, slot_offers, summons
+from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, privacy, replies, slot_offers, summons
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
@@ -31,11 +31,21 @@ COMMANDS = {
 _TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports", "meetings"}
 
 
+# Commands of two or three words, said as a whole message.
+PHRASES = {
+    "stop semua": "stop_all", "berhenti semua": "stop_all", "stop all": "stop_all",
+    "hapus data": "erase", "hapus data saya": "erase", "delete my data": "erase",
+}
+
+
 def parse_command(text: str | None) -> tuple[str, str] | None:
     """('done', '12') for '/selesai 12'; None when the text is not a command."""
     if not text:
         return None
     cleaned = re.sub(r"[.!?]+$", "", text.strip())
+    phrase = PHRASES.get(" ".join(cleaned.lstrip("/").casefold().split()))
+    if phrase is not None:
+        return phrase, ""
     word, _, argument = cleaned.partition(" ")
     word = word.lstrip("/").split("@")[0].casefold()
     command = COMMANDS.get(word)
@@ -62,6 +72,11 @@ async def dispatch(turn: Turn) -> None:
         await onboarding.handle_unlinked(turn)
         return
     command = parse_command(inbound.text)
+    privacy.record_consent(turn)
+    if turn.guardians and not turn.staff and all(g.withdrawn_at for g in turn.guardians) and (
+            command is None or command[0] not in ("resume", "start", "menu", "language", "erase")):
+        turn.reply("withdrawn_hint")  # they asked for nothing more: not even a concern is taken
+        return
     if turn.first_contact:
         await onboarding.welcome(turn)
         if command is not None and command[0] in ("start", "menu"):
@@ -120,6 +135,7 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "cg": ("guardian", concerns.on_callback),
     "rv": ("guardian", meetings.on_rsvp),
     "fu": ("guardian", follow_ups.on_check_in_answer),
+    "er": ("guardian", privacy.on_callback),
     "ba": ("guardian", broadcasts.on_answer),
     "sl": ("guardian", slot_offers.on_callback),
     "av": ("anyone", availability.on_callback),
@@ -166,6 +182,9 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
     elif command == "start":
         if argument:
             await onboarding.redeem_link_code(turn, argument)
+        elif turn.guardians and any(g.opted_out or g.withdrawn_at for g in turn.guardians):
+            privacy.give_consent_again(turn)  # START after STOP: back in (CONTRACT section 7)
+            await menu.resume_announcements(turn)
         else:
             await menu.start(turn)
     elif command == "menu":
@@ -178,7 +197,12 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         await menu.switch_language(turn)
     elif command == "stop":
         await menu.stop_announcements(turn)
+    elif command == "stop_all":
+        await privacy.stop_everything(turn)
+    elif command == "erase":
+        await privacy.start_erase(turn)
     elif command == "resume":
+        privacy.give_consent_again(turn)
         await menu.resume_announcements(turn)
     elif command == "digest":
         await digest.toggle(turn)

@@ -33,6 +33,7 @@ from handlers.turn import Turn
 from scheduler.availability import describe_availability
 from scheduler.slots import slots_from_windows
 from storage.audience import audience_students
+from storage.audit import record_action
 from storage.booking import staff_commitments
 from storage.meetings import MEETING_TYPES, NO_LOCATION_TYPES, AudienceError, parse_audience
 from storage.models import (
@@ -534,9 +535,9 @@ async def _find_students(turn: Turn, text: str) -> list[tuple[Student, SchoolCla
     if nisn:
         query = query.where(Student.nisn == nisn[1])
     else:
-        words = re.findall(r"\w+", text)
-        if not words:
-            return []
+        words = list(dict.fromkeys(re.findall(r"\w+", text)))
+        if not words or len(words) > 12:
+            return []  # a name is a few words; a pasted paragraph is not one (nor a 1,000-term query)
         for word in words:
             query = query.where(col(Student.name).icontains(word))
     rows = (await turn.session.exec(query.order_by(SchoolClass.name, Student.name).limit(50))).all()
@@ -772,6 +773,8 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
                       bring=bring, created_at=turn.now)
     turn.session.add(meeting)
     await turn.session.flush()
+    record_action(turn.session, me, "summons" if flow == SUMMONS else "invite", f"meeting:{meeting.id}",
+                  now=turn.now)
     for slot_start, slot_end in slots:
         turn.session.add(MeetingSlot(school_id=me.school_id, meeting_id=meeting.id, starts_at=slot_start,  # type: ignore[arg-type]
                                      ends_at=slot_end, capacity=capacity))

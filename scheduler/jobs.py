@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -26,6 +26,7 @@ from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
 from storage.db import sync_url
+from storage.status_reconciler import FetchStatus, reconcile_statuses
 
 log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
@@ -49,7 +50,9 @@ class SchoolScheduler:
     """The AsyncIOScheduler with its jobs; start it inside the running loop."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, database_url: str, clock: Clock,
-                 simulator_enabled: bool, default_language: str, on_outbox: Callable[[], None]) -> None:
+                 simulator_enabled: bool, default_language: str, on_outbox: Callable[[], None],
+                 recover: Callable[[], Awaitable[int]] | None = None,
+                 status_sources: dict[str, FetchStatus] | None = None) -> None:
         self.sessions, self.clock = sessions, clock
         self.simulator_enabled, self.default_language, self.on_outbox = simulator_enabled, default_language, on_outbox
         self.scheduler = AsyncIOScheduler(
@@ -58,6 +61,8 @@ class SchoolScheduler:
             job_defaults={"coalesce": True, "misfire_grace_time": None})
         reminders.install(reminders.Runtime(sessions, clock, simulator_enabled, default_language, on_outbox))
         self._sync_task: asyncio.Task[None] | None = None
+        self.recover = recover
+        self.status_sources = status_sources or {}
 
     def start(self) -> None:
         self.scheduler.add_job(self.escalation_tick, "interval", minutes=1, id="escalation", jobstore="ticks",
@@ -71,6 +76,12 @@ class SchoolScheduler:
                                jobstore="ticks", replace_existing=True, misfire_grace_time=300)
         self.scheduler.add_job(self.bk_series_tick, "interval", minutes=5, id="bk-series",
                                jobstore="ticks", replace_existing=True, misfire_grace_time=300)
+        if self.status_sources:
+            self.scheduler.add_job(self.status_tick, "interval", minutes=5, id="status-reconciler",
+                                   jobstore="ticks", replace_existing=True, misfire_grace_time=300)
+        if self.recover is not None:
+            self.scheduler.add_job(self.recovery_tick, "interval", minutes=1, id="inbox-recovery",
+                                   jobstore="ticks", replace_existing=True, misfire_grace_time=300)
         self.scheduler.start()
         self.wake()
 
@@ -91,6 +102,23 @@ class SchoolScheduler:
             return
         if added:
             log.info("scheduled %d reminder(s)", added)
+
+    async def status_tick(self) -> None:
+        """Ask Twilio about messages whose status callback never came."""
+        for channel, fetch in self.status_sources.items():
+            count = await reconcile_statuses(self.sessions, channel=channel, fetch=fetch, now=self.clock.now(),
+                                             simulator_enabled=self.simulator_enabled)
+            if count:
+                log.info("%d %s status(es) fetched from the API", count, channel)
+                self.on_outbox()
+
+    async def recovery_tick(self) -> None:
+        """Updates a killed web worker stored but never processed: handled here, a minute on."""
+        assert self.recover is not None
+        count = await self.recover()
+        if count:
+            log.warning("processed %d update(s) a worker left unprocessed", count)
+            self.on_outbox()
 
     async def digest_tick(self) -> None:
         count = await send_due_digests(self.sessions, now=self.clock.now(),

@@ -1,4 +1,4 @@
-"""Dashboard access: one-time sign-in links, the shared signing key, and the audit log.
+"""Dashboard access: one-time sign-in links and the signing key every web worker shares.
 
 A link carries a random token; only its SHA-256 is stored, it expires after a few minutes and
 is spent by a conditional UPDATE, so two clicks (or two workers) can never both sign in with it.
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import AuditEntry, DashboardKey, DashboardLink, Staff
+from storage.models import DashboardKey, DashboardLink, Staff
 
 LINK_MINUTES = 15  # a sign-in link is short-lived: the staff member asked for it a moment ago
 KEY_ID = 1  # the one DashboardKey row
@@ -72,8 +72,3 @@ async def shared_secret(sessions: async_sessionmaker[AsyncSession], *, now: date
         assert row is not None
         return row.secret
 
-
-async def audit(session: AsyncSession, staff: Staff, action: str, subject: str, *, now: datetime) -> None:
-    """Record what a staff member did on the dashboard, in the caller's transaction."""
-    session.add(AuditEntry(school_id=staff.school_id, staff_id=staff.id, action=action,  # type: ignore[arg-type]
-                           subject=subject, at=now))

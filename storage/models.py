@@ -106,6 +106,13 @@ class Guardian(SQLModel, table=True):
     language: str = "id"
     opted_out: bool = False  # STOP: no announcements
     digest: bool = False  # ringkasan: non-urgent announcements once a day, in one message
+    # Consent (UU 27/2022): when and on which channel the guardian first chatted with the bot,
+    # and when they withdrew it ("stop semua", "hapus data"): nothing more is sent after that.
+    consent_at: datetime | None = _ts()
+    consent_channel: str | None = None
+    withdrawn_at: datetime | None = _ts()
+    erase_requested_at: datetime | None = _ts()  # "hapus data": removed by the next purge
+    erased_at: datetime | None = _ts()  # purged: only the school's roster entry is left
 
 
 class GuardianStudent(SQLModel, table=True):

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Button, Outbound
-from storage.models import ChannelAccount, Conversation, OutboxMessage
+from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
@@ -26,8 +26,11 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
                   simulator_enabled: bool, default_language: str = "id") -> list[OutboxMessage]:
     """Render and store the messages in the caller's transaction; the sender delivers them later."""
     rows = []
+    withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
     for out in outs:
         account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
+        if out.to.guardian_id in withdrawn:
+            account = None  # they withdrew their consent: kept as a record, never sent
         lang = language_or_default(out.to.language or await _language_of(session, out.to.phone),
                                    default_language)
         buttons = _render_buttons(lang, out.buttons)
@@ -45,7 +48,8 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
             concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
             broadcast_id=out.broadcast_id, priority=out.priority,
             status="pending" if account and not account.blocked else "held",
-            error=None if account and not account.blocked else "unreachable",
+            error=None if account and not account.blocked else
+            "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
         )
         session.add(row)
         rows.append(row)
@@ -55,6 +59,13 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
             await remember_choices(session, account, buttons, now)
     await session.flush()
     return rows
+
+
+async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> set[int | None]:
+    if not guardian_ids:
+        return set()
+    return set((await session.exec(select(Guardian.id).where(
+        col(Guardian.id).in_(guardian_ids), col(Guardian.withdrawn_at).is_not(None)))).all())
 
 
 async def remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],

@@ -91,7 +91,7 @@ class Live:
 
     async def link_for(self, phone: str) -> str:
         await self.say(phone, "dasbor")
-        for _ in range(100):
+        for _ in range(400):  # up to 20 s on a busy machine
             for message in reversed(await self.received(phone)):
                 found = LINK.search(message["text"])
                 if found:
@@ -137,8 +137,9 @@ async def live_app(tmp_path: Path) -> AsyncIterator[Live]:
 
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=15_000)  # a busy CI machine renders slower than a laptop
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
@@ -148,6 +149,7 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+            expect.set_options(timeout=5_000)  # Playwright's default, for the other tests
 
 
 def colour_counts(png: bytes, colours: list[tuple[int, int, int]]) -> list[int]:
@@ -207,7 +209,7 @@ async def _demo_school_with_a_year_under_way(live: Live, tmp_path: Path) -> None
     created = await create_meeting(live.services.sessions, path, default_timezone="Asia/Jakarta")
     async with live.services.sessions() as session, session.begin():
         await invite_meeting(session, created.id, now=live.clock.now(), simulator_enabled=True)
-    for _ in range(100):
+    for _ in range(400):  # up to 20 s on a busy machine
         invitation = next((m for m in await live.received(YUSUF) if m["buttons"]), None)
         if invitation:
             break
@@ -284,6 +286,7 @@ async def test_the_principal_signs_in_from_the_chat_link_and_sees_who_is_not_rea
         await expect(page.locator("main")).to_contain_text("Bunga Maharani (VII-A)")
         await expect(page.locator("main")).to_contain_text("Yusuf Maulana")
         await fits_the_phone(page)
+        await page.screenshot(path=str(tmp_path / "timetable.png"), full_page=True)
 
         await page.click("nav >> text=Pesan Orang Tua")
         await expect(page.locator("h1")).to_have_text("Pesan orang tua")
@@ -293,6 +296,7 @@ async def test_the_principal_signs_in_from_the_chat_link_and_sees_who_is_not_rea
         assert dialogs == [], "...and never run"
         await expect(page.locator(".note-box")).to_contain_text("dicatat di log audit")
         await fits_the_phone(page)
+        await page.screenshot(path=str(tmp_path / "thread.png"), full_page=True)
 
         await page.click("nav >> text=Pengumuman")
         await expect(page.locator("#table-broadcasts")).to_contain_text("Libur semester mulai 22 Desember.")

@@ -64,7 +64,10 @@ def _user_name(user: Any) -> str:
 
 
 def _translate(raw: dict[str, Any], bot: Bot | None) -> Inbound | None:
-    update = Update.de_json(raw, bot)
+    kinds = [kind for kind in ALLOWED_UPDATES if raw.get(kind) is not None]
+    if not kinds:
+        return None  # an edited message, a poll, a kind Telegram added later: not ours to read
+    update = Update.de_json({"update_id": raw["update_id"], **{kind: raw[kind] for kind in kinds}}, bot)
     if update.callback_query is not None:
         query = update.callback_query
         name = _user_name(query.from_user)

@@ -42,7 +42,8 @@ def form_to_inbound(form: dict[str, str], channel: str = "whatsapp") -> Inbound 
     except InvalidPhone:
         return None
     media = []
-    count = int(form.get("NumMedia", "0") or 0) if (form.get("NumMedia") or "0").isdigit() else 0
+    digits = form.get("NumMedia") or "0"
+    count = int(digits[:3]) if digits.isascii() and digits.isdigit() else 0  # "²".isdigit() too
     for index in range(min(count, 10)):
         url, kind = form.get(f"MediaUrl{index}"), form.get(f"MediaContentType{index}", "")
         if url:
@@ -111,6 +112,12 @@ class WhatsAppChannel:
         except TwilioRestException as exc:
             raise _classify(exc) from exc
         return str(sent.sid)
+
+    async def fetch_status(self, external_id: str) -> tuple[str, str | None]:
+        """Ask Twilio how a message fared (status callbacks are never retried and can be lost)."""
+        assert self.client is not None, f"{type(self).__name__}.start() was not awaited"
+        found = await self.client.messages(external_id).fetch_async()
+        return str(found.status), str(found.error_code) if found.error_code else None
 
     def content(self, message: OutboxMessage, account: ChannelAccount | None) -> dict[str, Any]:
         """Free-form inside the 24-hour window, the approved template outside it."""

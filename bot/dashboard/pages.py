@@ -36,7 +36,7 @@ from storage.dashboard import (
     timetable,
     week_bounds,
 )
-from storage.dashboard_access import audit
+from storage.audit import record_action
 from storage.models import School, Staff
 from storage.reports import ParticipationRow
 from storage.routing import homeroom_teacher
@@ -485,7 +485,7 @@ async def concern_page(view: View, concern_id: int) -> Page:
         raise NotFound(concern_id)
     page = Page("dashboard_concern.html", "concerns", wc["thread_heading"].format(id=concern_id))
     if not handler:
-        await audit(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
+        record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
         page.audited = True
     concern = thread.concern
     state = concern.state(view.now)
@@ -546,8 +546,12 @@ async def audit_page(view: View) -> Page:
         Column("action", wa["action"]), Column("subject", wa["subject"])]))
     for entry in await audit_log(view.session, view.school.id):  # type: ignore[arg-type]
         kind, _, number = entry.subject.partition(":")
-        oversight = kind == "concern" and number.isdigit() and view.staff.role == "principal"
-        subject = cell(entry.subject, href=f"/dashboard/concerns/{number}" if oversight else None)
+        href = None
+        if number.isdigit() and kind == "concern" and view.staff.role == "principal":
+            href = f"/dashboard/concerns/{number}"
+        elif number.isdigit() and kind == "meeting":
+            href = f"/dashboard/meetings/{number}"
+        subject = cell(entry.subject, href=href)
         table.add(at=cell(view.when(entry.at), csv=view.iso(entry.at)), staff=entry.staff_name,
                   role=view.label("roles", entry.staff_role),
                   action=wa["actions"].get(entry.action, entry.action), subject=subject)

@@ -39,7 +39,8 @@ from bot.dashboard.pages import (
 from bot.dashboard.tables import to_csv
 from bot.settings import Settings
 from storage.dashboard import scope_for
-from storage.dashboard_access import audit, link_holder, redeem_link, shared_secret
+from storage.audit import record_action
+from storage.dashboard_access import link_holder, redeem_link, shared_secret
 from storage.models import School, Staff
 from templates.render import LANGUAGES, render_page, words
 
@@ -124,7 +125,7 @@ class Dashboard:
             "needed": (d["login"]["needed_title"], d["login"]["needed"]),
             "refused": (d["login"]["refused_title"], d["login"]["refused"]),
             "signed_out": (d["login"]["needed_title"], d["login"]["signed_out"]),
-            "cross_site": (d["login"]["refused_title"], d["login"]["cross_site"]),
+            "cross_site": (d["login"]["cross_site_title"], d["login"]["cross_site"]),
             "not_found": (d["not_found"]["title"], d["not_found"]["text"]),
             "forbidden": (d["forbidden"]["title"], d["forbidden"]["text"]),
         }[kind]
@@ -184,7 +185,7 @@ class Dashboard:
         async with self._sessions(request)() as session, session.begin():
             staff = await redeem_link(session, request.path_params["token"], now=now)
             if staff is not None:
-                await audit(session, staff, "sign_in", "", now=now)
+                record_action(session, staff, "sign_in", "", now=now)
         if staff is None:
             return self._notice(request, "refused", status=410)
         log.info("dashboard: staff %s signed in", staff.id)

@@ -1,0 +1,141 @@
+"""Production shape on PostgreSQL: `jembatan serve --workers 2` (two web worker processes behind
+one port, plus the one background process) driven concurrently over real HTTP, with WhatsApp
+through the local fake Twilio. Every inbound processed exactly once, every reply and every
+announcement sent exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from storage.db import sync_url
+from tests.conftest import PG_URL, _fresh_postgres
+from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
+from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
+from tests.harness import SCHOOL
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the multi-process test "
+                                                   "needs PostgreSQL")
+
+GUARDIANS = {  # one child each, so every message is a concern at once
+    "+6281300000002": "Bu, nilai ulangan Matematika Ani turun lagi. Pertanyaan nomor {n}.",
+    "+6281300000003": "My daughter's maths test score dropped again. Question number {n}.",
+    "+6281300000004": "Nilai PR Matematika Citra kurang bagus, mohon bimbingan. Catatan nomor {n}.",
+}
+MESSAGES_EACH = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _count(sql: str) -> int:
+    assert PG_URL
+    engine = create_engine(sync_url(PG_URL))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+async def _until(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the workers"
+        await asyncio.sleep(0.1)
+
+
+async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    assert PG_URL
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    async with FakeTwilioAPI() as twilio:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
+                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
+                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, text=True,
+                                  capture_output=True, timeout=120)
+
+        assert cli("db", "upgrade").returncode == 0
+        assert cli("roster", "import", str(SCHOOL), "--school", "UJI").returncode == 0
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
+                                  env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        try:
+            async with httpx.AsyncClient(base_url=public, timeout=30) as client:
+                for _ in range(300):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert server.poll() is None, "jembatan serve exited"
+                    await asyncio.sleep(0.1)
+
+                # Every message posted twice at once (Twilio retries): both workers may get a copy.
+                posts = []
+                for phone, words in GUARDIANS.items():
+                    for n in range(MESSAGES_EACH):
+                        form = inbound_form(message_sid=new_message_sid(), from_phone=phone,
+                                            body=words.format(n=n), account_sid=twilio.account_sid)
+                        headers = {"X-Twilio-Signature": sign(f"{public}/webhooks/whatsapp", form,
+                                                              twilio.auth_token)}
+                        posts += [client.post("/webhooks/whatsapp", data=form, headers=headers) for _ in range(2)]
+                answers = await asyncio.gather(*posts)
+                assert [a.status_code for a in answers] == [200] * len(posts)
+
+                total = len(GUARDIANS) * MESSAGES_EACH
+                await _until(lambda: _count("SELECT count(*) FROM inbox_message WHERE processed_at IS NOT NULL")
+                             >= total)
+                assert _count("SELECT count(*) FROM inbox_message") == total
+                assert _count("SELECT count(*) FROM inbox_message WHERE error IS NOT NULL") == 0
+                # Each message is in its family's concern thread exactly once.
+                assert _count("SELECT count(*) FROM concern_message WHERE author = 'guardian'") == total
+                assert _count("SELECT count(DISTINCT text) FROM concern_message WHERE author = 'guardian'") == total
+
+                # The background process alone sends: each outbox row reaches Twilio once.
+                await _until(lambda: _count("SELECT count(*) FROM outbox_message WHERE status = 'pending'") == 0)
+                sent_rows = _count("SELECT count(*) FROM outbox_message WHERE status = 'sent'")
+                assert sent_rows >= total  # at least an answer per message (and the teachers' copies)
+                await _until(lambda: len(twilio.sent) >= sent_rows)
+                assert len(twilio.sent) == sent_rows
+
+                announced = cli("broadcast", "--audience", "school", "--text", "Besok sekolah libur.",
+                                "--author", "T-003", "--urgent", "--json")
+                assert announced.returncode == 0, announced.stderr
+                # The parents on WhatsApp (the proxy guardian is not a parent; Hendra never linked).
+                parents = ["+6281300000002", "+6281300000003"]
+                assert json.loads(announced.stdout)["recipients"] == len(parents)
+                await _until(lambda: sum("libur" in m.get("Body", "") for m in twilio.sent) >= len(parents))
+                await _until(lambda: _count("SELECT count(*) FROM outbox_message WHERE status = 'pending'") == 0)
+                per_guardian = Counter(m["To"] for m in twilio.sent if "libur" in m.get("Body", ""))
+                assert per_guardian == Counter({f"whatsapp:{phone}": 1 for phone in parents})
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
+        # Nothing left running: the background process stopped with the workers.
+        assert server.returncode is not None
