@@ -35,6 +35,17 @@ GUARDIANS = {  # one child each, so every message is a concern at once
     "+6281300000004": "Nilai PR Matematika Citra kurang bagus, mohon bimbingan. Catatan nomor {n}.",
 }
 MESSAGES_EACH = 6
+REPORT_CARDS = """\
+type: pembagian_rapor
+title: Pembagian Rapor
+organizer: T-001
+audience: class:VII-A
+location: Ruang Kelas VII-A
+room_capacity: 1
+slots:
+  - {start: 2027-01-16T08:00, end: 2027-01-16T08:20}
+  - {start: 2027-01-16T08:20, end: 2027-01-16T08:40}
+"""
 
 
 def _free_port() -> int:
@@ -130,6 +141,35 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
                 await _until(lambda: _count("SELECT count(*) FROM outbox_message WHERE status = 'pending'") == 0)
                 per_guardian = Counter(m["To"] for m in twilio.sent if "libur" in m.get("Body", ""))
                 assert per_guardian == Counter({f"whatsapp:{phone}": 1 for phone in parents})
+
+                # Two families take the same last place at the same instant, through two workers.
+                meeting = tmp_path / "rapor.yaml"
+                meeting.write_text(REPORT_CARDS)
+                created = json.loads(cli("meeting", "create", str(meeting), "--json").stdout)
+                assert cli("meeting", "invite", str(created["id"])).returncode == 0
+
+                async def answer(phone: str, text: str, marker: str) -> None:
+                    before = sum(marker in m.get("Body", "") for m in twilio.messages_to(f"whatsapp:{phone}"))
+                    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, body=text,
+                                        account_sid=twilio.account_sid)
+                    signature = sign(f"{public}/webhooks/whatsapp", form, twilio.auth_token)
+                    response = await client.post("/webhooks/whatsapp", data=form,
+                                                 headers={"X-Twilio-Signature": signature})
+                    assert response.status_code == 200
+                    await _until(lambda: sum(marker in m.get("Body", "") for m in
+                                             twilio.messages_to(f"whatsapp:{phone}")) > before)
+
+                await _until(lambda: all(any("Pembagian Rapor" in m.get("Body", "") or "Report" in m.get("Body", "")
+                                             for m in twilio.messages_to(f"whatsapp:{p}")) for p in parents))
+                for phone in parents:  # "1": I will attend -> the times on offer, numbered
+                    await answer(phone, "1", "08.00" if phone.endswith("2") else "08:00")
+                await asyncio.gather(*(client.post("/webhooks/whatsapp", data=form, headers={
+                    "X-Twilio-Signature": sign(f"{public}/webhooks/whatsapp", form, twilio.auth_token)})
+                    for form in [inbound_form(message_sid=new_message_sid(), from_phone=phone, body="1",
+                                              account_sid=twilio.account_sid) for phone in parents]))
+                await _until(lambda: _count("SELECT count(*) FROM inbox_message WHERE processed_at IS NULL") == 0)
+                assert _count("SELECT booked FROM meeting_slot ORDER BY starts_at LIMIT 1") == 1
+                assert _count("SELECT count(*) FROM meeting_family WHERE slot_id IS NOT NULL") == 1
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
