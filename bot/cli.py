@@ -139,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _write_csv(path: Path | None, text: str) -> None:
+    """The --csv FILE of a report, if asked for; an unwritable path is the user's error."""
+    if path is None:
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from exc
+
+
 def _print(result: tuple[dict[str, Any], str], as_json: bool) -> None:
     data, human = result
     print(json.dumps(data, ensure_ascii=False) if as_json else human)
@@ -253,11 +263,7 @@ async def _report_participation(sessions, args: argparse.Namespace):  # type: ig
         if args.meeting_id is not None and await session.get(Meeting, args.meeting_id) is None:
             raise UserError(f"no meeting with id {args.meeting_id}")
         rows = await participation(session, args.meeting_id)
-    if args.csv is not None:
-        try:
-            args.csv.write_text(to_csv(rows), encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    _write_csv(args.csv, to_csv(rows))
     lines = [" ".join(f"{c:>11}" for c in COLUMNS)]
     for row in rows:
         data = row.as_json()
@@ -270,11 +276,7 @@ async def _report_consent(sessions, args: argparse.Namespace):  # type: ignore[n
 
     async with sessions() as session:
         rows = await consent_record(session)
-    if args.csv is not None:
-        try:
-            args.csv.write_text(consent_csv(rows), encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    _write_csv(args.csv, consent_csv(rows))
     lines = ["  ".join(CONSENT_COLUMNS[1:])] + ["  ".join(str(row[c]) for c in CONSENT_COLUMNS[1:]) for row in rows]
     return {"guardians": rows}, "\n".join(lines)
 
@@ -332,11 +334,7 @@ async def _report_timetable(sessions, settings: Settings, args: argparse.Namespa
             raise UserError(f"no meeting with id {args.meeting_id}")
         school = await session.get(School, meeting.school_id)
         table = await timetable(session, meeting)
-    if args.csv is not None:
-        try:
-            args.csv.write_text(table.to_csv(), encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"{args.csv}: {exc.strerror}") from exc
+    _write_csv(args.csv, table.to_csv())
     zone = ZoneInfo(school.timezone if school else settings.school_timezone)
     lines = [f"Meeting {meeting.id}: {meeting.title}"]
     for slot in table.slots:

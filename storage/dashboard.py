@@ -112,7 +112,7 @@ def week_bounds(moment: datetime, tz: str) -> tuple[datetime, datetime]:
 
 
 def _in_scope(scope: Scope, column: object) -> object:
-    """A WHERE clause keeping rows of the scope's classes (``true`` for the whole school)."""
+    """A WHERE clause keeping the rows of the scope's classes."""
     return col(column).in_(sorted(scope.class_ids))  # type: ignore[call-overload]
 
 
@@ -341,7 +341,7 @@ class Thread:
     concern: ConcernFacts
     subject: str | None
     guardian_name: str
-    relation: str
+    relation: str | None  # None when the roster no longer links them to the child
     messages: list[ThreadMessage]
 
 
@@ -355,10 +355,12 @@ async def concern_thread(session: AsyncSession, school_id: int, concern_id: int)
     assert student is not None
     facts = [f for f in await concerns(session, scope, since=concern.created_at,  # type: ignore[arg-type]
                                        class_id=student.class_id) if f.id == concern_id]
-    guardian, relation = (await session.exec(
+    writer = (await session.exec(  # the link may be gone since (an updated roster): the name stays
         select(Guardian.name, GuardianStudent.relation)
-        .join(GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id)
-        .where(Guardian.id == concern.guardian_id, GuardianStudent.student_id == concern.student_id))).one()
+        .join(GuardianStudent, and_(col(GuardianStudent.guardian_id) == Guardian.id,
+                                    col(GuardianStudent.student_id) == concern.student_id), isouter=True)
+        .where(Guardian.id == concern.guardian_id))).first()
+    guardian, relation = writer if writer is not None else ("", None)
     messages = (await session.exec(
         select(ConcernMessage.author, Staff.name, ConcernMessage.text, ConcernMessage.created_at,
                ConcernMessage.media)
@@ -397,6 +399,7 @@ class Participation:
 
 
 async def _meetings(session: AsyncSession, scope: Scope, where: list[object]) -> list[MeetingInfo]:
+    """The school's meetings the scope takes part in (or organized), by first slot."""
     first_slot = (select(MeetingSlot.meeting_id, func.min(MeetingSlot.starts_at).label("starts_at"))
                   .group_by(col(MeetingSlot.meeting_id)).subquery())
     query = (select(Meeting.id, Meeting.type, Meeting.title, Meeting.status, Meeting.audience, Meeting.location,
