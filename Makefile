@@ -49,5 +49,8 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench.footprint $(BENCH_ARGS)
 	$(BIN)/python -m bench.profile_inbound $(BENCH_ARGS)
 
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
 clean:
 	rm -rf $(VENV) var .pytest_cache
