@@ -70,6 +70,7 @@ S-005,Lina Marlina,admin,081400000005,id,,,,
 B_STUDENTS = "student_id,name,class\n0072000001,Dodi Pratama,VII-A\n"
 B_GUARDIANS = "student_id,name,relation,phone,language,proxy\n0072000001,Siti Aminah,ibu,081400000011,id,no\n"
 YANTI, BAMBANG, SITI = "+6281400000003", "+6281400000004", "+6281400000011"
+GUARDIANS_LINKED = (MAYA, HENDRA, YULIA)
 
 
 def texts(messages: list[dict[str, Any]]) -> str:
@@ -306,9 +307,6 @@ async def test_a_teacher_cannot_broadcast(sqlite_url: str) -> None:
             assert (await session.exec(select(Broadcast))).all() == []
         for phone in GUARDIANS_LINKED:
             assert not [m for m in await school.inbox(phone) if "libur" in m["text"]]
-
-
-GUARDIANS_LINKED = (MAYA, HENDRA, YULIA)
 
 
 # ---------------------------------------------------------------- school A and school B
