@@ -43,7 +43,7 @@ def form_to_inbound(form: dict[str, str], channel: str = "whatsapp") -> Inbound 
         return None
     media = []
     digits = form.get("NumMedia") or "0"
-    count = int(digits[:3]) if digits.isascii() and digits.isdigit() else 0  # "²".isdigit() too
+    count = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 5 else 0  # not "²"
     for index in range(min(count, 10)):
         url, kind = form.get(f"MediaUrl{index}"), form.get(f"MediaContentType{index}", "")
         if url:
