@@ -45,7 +45,7 @@ test: $(VENV)/.installed-test browser
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	@if [ -f bench/slot_assignment.py ]; then $(BIN)/python -m bench.slot_assignment $(BENCH_ARGS); fi
 	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
-	$(BIN)/python -m bench.inbound --profile $(BENCH_ARGS)
+	$(BIN)/python -m bench.inbound --profile --scale $(BENCH_ARGS)
 	$(BIN)/python -m bench.footprint $(BENCH_ARGS)
 	$(BIN)/python -m bench.profile_inbound $(BENCH_ARGS)
 

@@ -213,10 +213,10 @@ class Server:
         self.started_in: float | None = None  # seconds from spawn to a healthy answer
 
     @classmethod
-    def jembatan(cls, env: dict[str, str], cwd: Path, log: Path) -> Server:
+    def jembatan(cls, env: dict[str, str], cwd: Path, log: Path, workers: int = 1) -> Server:
         port = free_port()
-        return cls([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                   env=env, cwd=cwd, log=log, port=port)
+        return cls([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", str(workers)], env=env, cwd=cwd, log=log, port=port)
 
     @property
     def url(self) -> str:
@@ -368,7 +368,8 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def verdict(ok: bool) -> str:
@@ -380,7 +381,8 @@ def report(title: str, result: dict[str, Any], lines: Sequence[str], *, as_json:
     if as_json:
         print(json.dumps({"benchmark": title, "machine": machine(), **result}, ensure_ascii=False))
         return
-    print(f"== {title}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"== {title} (load average {load} on {os.cpu_count()} cores)")
     for line in lines:
         print(f"   {line}")
 

@@ -160,7 +160,7 @@ def _short(frame: str) -> str:
 
 
 async def run_backend(backend: str, database_url: str, *, families: int, duration: float,
-                      concurrency: int, workdir: Path, profile: bool) -> dict[str, Any]:
+                      concurrency: int, workdir: Path, profile: bool, workers: int = 1) -> dict[str, Any]:
     """Link the families, then measure closed- and open-loop concerns on one database."""
     school = write_school(workdir / "roster", families)
     if backend == "postgresql":
@@ -190,7 +190,7 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
         telegram.flood.rate_limit, telegram.flood.chat_rate_limit = 30, 1.0
         twilio.mps = 80
 
-        server = Server.jembatan(env, workdir, workdir / f"serve-{backend}.log")
+        server = Server.jembatan(env, workdir, workdir / f"serve-{backend}-{workers}.log", workers=workers)
         await server.start()
         try:
             base = _counts(database_url)
@@ -213,7 +213,7 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
         finally:
             await server.stop()
     written = {key: after[key] - base.get(key, 0) for key in after}
-    return {"backend": backend, "families": families, "linking_per_s": round(link_rate, 1),
+    return {"backend": backend, "workers": workers, "families": families, "linking_per_s": round(link_rate, 1),
             "closed": closed, "open_half_load": opened, "written": written, "profile": profiled}
 
 
@@ -263,6 +263,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results.append(await run_backend(backend, url or sqlite_url(workdir), families=args.families,
                                              duration=args.duration, concurrency=args.concurrency,
                                              workdir=workdir, profile=args.profile and backend == "sqlite"))
+        if args.scale and len(backends) == 2:
+            # Issue 8.3: the same load on two web workers against one, on PostgreSQL.
+            workdir = Path(tmp) / "postgresql-2"
+            workdir.mkdir()
+            two = await run_backend("postgresql", args.pg_url, families=args.families, duration=args.duration,
+                                    concurrency=args.concurrency, workdir=workdir, profile=False, workers=2)
+            one = next(r for r in results if r["backend"] == "postgresql")
+            two["scale_vs_one_worker"] = round(two["closed"]["throughput_per_s"]
+                                               / max(one["closed"]["throughput_per_s"], 1e-9), 2)
+            results.append(two)
         rate = max(1.0, results[0]["closed"]["throughput_per_s"] / 2)
         bare = await run_bare(duration=args.duration, concurrency=args.concurrency, rate=rate,
                               workdir=Path(tmp))
@@ -281,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG,
                         help="the benchmark's own PostgreSQL database ('' to skip); it is emptied")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy under load")
+    parser.add_argument("--scale", action="store_true",
+                        help="also run PostgreSQL with `serve --workers 2` and print the ratio to one worker")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
@@ -291,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["results"]:
         closed, opened = r["closed"], r["open_half_load"]
         lines += [
-            f"{r['backend']}: {closed['throughput_per_s']} concerns/s sustained (c={args.concurrency}, "
+            f"{r['backend']} ({r['workers']} worker(s)): {closed['throughput_per_s']} concerns/s sustained (c={args.concurrency}, "
             f"{closed['ok']}/{closed['requests']} ok; target >= {TARGET_RATE:g}: "
             f"{verdict(closed['throughput_per_s'] >= TARGET_RATE)}), p50 {closed['latency']['p50_ms']} ms, "
             f"p99 {closed['latency']['p99_ms']} ms",
@@ -303,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{verdict(r['share_of_bare'] >= TARGET_SHARE)}); linking webhooks {r['linking_per_s']}/s",
             f"  written: {r['written']}",
         ]
+        if "scale_vs_one_worker" in r:
+            lines.append(f"  two web workers against one: {r['scale_vs_one_worker']}x "
+                         f"(target >= 1.6: {verdict(r['scale_vs_one_worker'] >= 1.6)})")
         if r["profile"] and "self" in r["profile"]:
             lines.append(f"  py-spy ({r['profile']['samples']} samples), innermost project frames:")
             lines += [f"    {pct:5.1f}%  {frame}" for frame, pct in r["profile"]["innermost_project_frame"][:10]]

@@ -123,6 +123,8 @@ def top_functions(profile: cProfile.Profile, limit: int, messages: int) -> dict[
 
 def _package(filename: str) -> str:
     """The distribution (site-packages), our own top folder, or the stdlib module of a file."""
+    if "/bench/" in filename:
+        return "bench (the load)"
     if "site-packages/" in filename:
         return filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
     for folder in PROJECT:

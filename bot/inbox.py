@@ -60,7 +60,7 @@ class Inbox:
         row = await self.store(channel, external_id, payload)
         if row is None:
             return False
-        await self.process(row.id)  # type: ignore[arg-type]
+        await self.process(row.id, stored=row)  # type: ignore[arg-type]
         return True
 
     async def store(self, channel: str, external_id: str, payload: dict[str, Any]) -> InboxMessage | None:
@@ -74,10 +74,15 @@ class Inbox:
             log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
             return None
 
-    async def process(self, inbox_id: int) -> None:
-        """Run the conversation for one stored update; errors are recorded, never raised."""
-        async with self.sessions() as peek:
-            row = await peek.get(InboxMessage, inbox_id)
+    async def process(self, inbox_id: int, stored: InboxMessage | None = None) -> None:
+        """Run the conversation for one stored update; errors are recorded, never raised.
+
+        ``stored``: the row just written by :meth:`store`, which spares reading it back (the
+        locked read in :meth:`_process_locked` still decides who processes it)."""
+        row = stored
+        if row is None:
+            async with self.sessions() as peek:
+                row = await peek.get(InboxMessage, inbox_id)
         if row is None or row.processed_at is not None:
             return
         translator = self.translators.get(row.channel)

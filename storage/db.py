@@ -22,7 +22,12 @@ def make_engine(url: str) -> AsyncEngine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Every transaction takes SQLite's single write lock (BEGIN IMMEDIATE, below), so extra
+        # connections only wait for each other in SQLite's busy handler, which sleeps in steps of up
+        # to 100 ms: under concurrent webhooks that gave seconds-long tails. One pooled connection,
+        # handed over in turn by the pool, serializes the same work without the sleeps.
+        pool = {"pool_size": 1, "max_overflow": 0} if database and database != ":memory:" else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

@@ -153,7 +153,7 @@ class TelegramChannel:
         if row is None:
             return False
         await self._answer_callback(raw)
-        await self.inbox.process(row.id)  # type: ignore[arg-type]
+        await self.inbox.process(row.id, stored=row)  # type: ignore[arg-type]
         return True
 
     async def _poll(self, timeout: int) -> None:
