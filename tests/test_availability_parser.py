@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import scheduler.availability as availability
 from scheduler.availability import (
     DAY_PARTS,
     MEETING_DAY,
@@ -29,6 +28,7 @@ from scheduler.availability import (
     windows_from_json,
     windows_to_json,
 )
+from templates.render import words
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -318,15 +318,16 @@ def test_describe_reads_back_for_any_windows(lang: str) -> None:
         assert parse_availability(text) == merged, text
 
 
-def test_describe_takes_its_words_from_the_words_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    vocabulary = {"days": [f"D{d}" for d in range(7)], "and": "&",
-                  "parts": {"pagi": "P", "siang": "S", "sore": "O", "malam": "M"},
-                  "anytime": "A", "every_day": "E", "none": "N"}
-    monkeypatch.setattr(availability, "words", lambda lang: {"availability": vocabulary})
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_describe_takes_its_words_from_the_words_file(lang: str) -> None:
+    vocabulary = words(lang)["availability"]
     windows = w("5,6", *PAGI) + w("0-4", *ANY)
-    assert describe_availability(windows, "en") == "D0–D4 A (07:00–21:00); D5 & D6 P (07:00–11:00)"
-    assert describe_availability(w("*", *MALAM), "en") == "E M (18:00–21:00)"
-    assert describe_availability([], "en") == "N"
+    text = describe_availability(windows, lang)
+    for name in (vocabulary["days"][0], vocabulary["days"][4], vocabulary["days"][5],
+                 vocabulary["days"][6], vocabulary["parts"]["pagi"], vocabulary["and"]):
+        assert name in text, (name, text)
+    assert vocabulary["every_day"] in describe_availability(w("*", *MALAM), lang)
+    assert describe_availability([], lang) == vocabulary["none"]
 
 
 # --- fits, preferred times ------------------------------------------------------------------
