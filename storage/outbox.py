@@ -14,8 +14,8 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Button, Outbound
-from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage
+from handlers.messages import Button, Outbound, Recipient
+from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
@@ -31,7 +31,7 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
         if out.to.guardian_id in withdrawn:
             account = None  # they withdrew their consent: kept as a record, never sent
-        lang = language_or_default(out.to.language or await _language_of(session, out.to.phone),
+        lang = language_or_default(out.to.language or await _language_of(session, out.to),
                                    default_language)
         buttons = _render_buttons(lang, out.buttons)
         variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
@@ -101,11 +101,16 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
     return None
 
 
-async def _language_of(session: AsyncSession, phone: str | None) -> str | None:
-    if phone is None:
-        return None
-    for person in [*await staff_by_phone(session, phone), *await guardians_by_phone(session, phone)]:
+async def _language_of(session: AsyncSession, to: Recipient) -> str | None:
+    # By id first: the person is usually loaded in this session already (no query at all).
+    person = await session.get(Staff, to.staff_id) if to.staff_id is not None else \
+        await session.get(Guardian, to.guardian_id) if to.guardian_id is not None else None
+    if person is not None:
         return person.language
+    if to.phone is None:
+        return None
+    for found in [*await staff_by_phone(session, to.phone), *await guardians_by_phone(session, to.phone)]:
+        return found.language
     return None
 
 
