@@ -80,6 +80,13 @@ _HOME = {"-", "rumah", "di rumah", "rumah keluarga", "home", "at home", "the fam
 _FAMILY_CHOOSES = {"keluarga memilih", "biar keluarga memilih", "orang tua memilih", "biar orang tua memilih",
                    "keluarga pilih", "family chooses", "let the family choose", "the family chooses"}
 CHOOSE_DAYS = 14  # how far ahead a family may pick a time
+# One family at a time, so the family may pick the time: a summons, a consultation, a home visit.
+CHOOSE_LENGTH = {"surat_panggilan": timedelta(minutes=30), "konsultasi": timedelta(minutes=30),
+                 "kunjungan_rumah": timedelta(hours=1)}
+
+
+def _family_may_choose(flow: str, data: dict[str, Any]) -> bool:
+    return flow == SUMMONS or data.get("type") in CHOOSE_LENGTH
 _NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")
 
 
@@ -354,7 +361,7 @@ async def on_callback(turn: Turn, data: str) -> None:
         await _set(turn, flow, saved, type=value)
     elif kind == "title" and step == "title" and saved.get("suggested_title"):
         await _set(turn, flow, saved, title=saved["suggested_title"])
-    elif kind == "when" and step == "when" and value == "choose" and flow == SUMMONS:
+    elif kind == "when" and step == "when" and value == "choose" and _family_may_choose(flow, saved):
         await _set(turn, flow, saved, when={"choose": True})
     elif kind == "bring" and step == "bring" and value == "none":
         await _set(turn, flow, saved, bring="")
@@ -393,8 +400,10 @@ async def _ask(turn: Turn, flow: str, field: str, data: dict[str, Any], problem:
         context.update(child_name=student.name if student else "", class_name=school_class.name if school_class else "")
     elif field == "when":
         tz = await _timezone(turn, data)
-        context.update(tz=tz, tz_name=zone_abbreviation(tz), minutes=_default_length(flow) // timedelta(minutes=1))
-        if flow == SUMMONS:
+        may_choose = _family_may_choose(flow, data)
+        context.update(tz=tz, tz_name=zone_abbreviation(tz), minutes=_default_length(flow) // timedelta(minutes=1),
+                       may_choose=may_choose)
+        if may_choose:
             buttons = [[Button(label=words["family_chooses"], data=f"{prefix}:when:choose")]]
     elif field == "where":
         me = _me(turn, data)
@@ -435,7 +444,7 @@ async def _answer(turn: Turn, flow: str, field: str, text: str, data: dict[str, 
             await _set(turn, flow, data, reason=text)
     elif field == "when":
         tz = await _timezone(turn, data)
-        if flow == SUMMONS and flat.casefold().strip(" .!") in _FAMILY_CHOOSES:
+        if _family_may_choose(flow, data) and flat.casefold().strip(" .!") in _FAMILY_CHOOSES:
             await _set(turn, flow, data, when={"choose": True})
             return
         try:
@@ -673,7 +682,7 @@ async def _confirm(turn: Turn, flow: str, data: dict[str, Any], *, again: bool =
         context: dict[str, Any] = {
             "flow": flow, "again": again, "choose": True, "tz": tz, "days": CHOOSE_DAYS,
             "free": describe_availability(windows, turn.language), "location": data["where"],
-            "minutes": _default_length(flow) // timedelta(minutes=1)}
+            "minutes": CHOOSE_LENGTH[data.get("type", "surat_panggilan")] // timedelta(minutes=1)}
     else:
         start, end = (datetime.fromisoformat(data["when"][k]) for k in ("start", "end"))
         context = {"flow": flow, "again": again, "choose": False, "start": start, "end": end, "tz": tz,
@@ -737,7 +746,7 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
         return
     choose = bool(data["when"].get("choose"))
     if choose:
-        slots = await _free_slots(turn, me)
+        slots = await _free_slots(turn, me, CHOOSE_LENGTH[data.get("type", "surat_panggilan")])
         if not slots:
             await _ask(turn, flow, "when", {k: v for k, v in data.items() if k != "when"}, "no_free_slots",
                        text="", days=CHOOSE_DAYS)
@@ -767,7 +776,7 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
             return
         audience, meeting_type, title = checked, data["type"], data["title"]
         families, _ = await audience_recipients(turn.session, me.school_id, audience)
-        capacity, reason, bring = max(1, families), None, data["bring"] or None
+        capacity, reason, bring = 1 if choose else max(1, families), None, data["bring"] or None
     meeting = Meeting(school_id=me.school_id, type=meeting_type, title=title, organizer_staff_id=me.id,  # type: ignore[arg-type]
                       audience=audience, location=data["where"], room_capacity=capacity, reason=reason,
                       bring=bring, created_at=turn.now)
@@ -796,13 +805,13 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
                                 "start": start, "tz": await _timezone(turn, data)})
 
 
-async def _free_slots(turn: Turn, me: Staff) -> list[tuple[datetime, datetime]]:
+async def _free_slots(turn: Turn, me: Staff, length: timedelta) -> list[tuple[datetime, datetime]]:
     """The staff member's free times over the coming days, minus what they already have on."""
     tz = await _timezone(turn, {})
     taken = [(s.starts_at, s.ends_at) for s in await staff_commitments(turn.session, me.id, after=turn.now)]  # type: ignore[arg-type]
     first_day = (turn.now.astimezone(ZoneInfo(tz)) + timedelta(days=1)).date()
     return slots_from_windows(await staff_free_windows(turn.session, me), first_day=first_day, days=CHOOSE_DAYS,
-                              length=SUMMONS_LENGTH, tz=tz, busy=taken, after=turn.now)  # type: ignore[arg-type]
+                              length=length, tz=tz, busy=taken, after=turn.now)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- small helpers

@@ -446,3 +446,33 @@ async def test_a_counselor_lets_the_family_choose_from_her_free_times(database_u
         local = {s.starts_at.astimezone(WIB).strftime("%a %H:%M") for s in slots}  # type: ignore[union-attr]
         assert local <= {"Tue 13:00", "Tue 13:30", "Sat 09:00", "Sat 09:30"}
         assert sum(s.booked for s in slots) == 1
+
+
+async def test_consultation_day_where_each_family_picks_from_the_teachers_free_times(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        await school.say(SRI, "jadwal")
+        await school.say(SRI, "Sabtu 08.00-10.00")
+        await school.say(YULIA, "availability")
+        await school.say(YULIA, "Saturday 9-10")
+        await school.inbox(YULIA)
+
+        await school.say(SRI, "undang")
+        await school.say(SRI, "class:VII-A")
+        await school.say(SRI, press="ug:type:konsultasi")
+        when = (await school.say(SRI, press="ug:title"))[-1]
+        assert "ug:when:choose" in _data(when)
+        where = (await school.say(SRI, press="ug:when:choose"))[-1]
+        await school.say(SRI, press=_data(where)[0])
+        summary = (await school.say(SRI, "-"))[-1]
+        assert "dipilih setiap keluarga (30 menit)" in summary["text"]
+        await school.say(SRI, press="ug:confirm")
+
+        offer = (await school.inbox(YULIA))[-1]
+        labels = [b["label"] for b in _slot_buttons(offer)]
+        assert labels and all(label.startswith("Sat, ") and " 09:" in label for label in labels)
+        async with school.services.sessions() as session:
+            meeting = (await session.exec(select(Meeting))).one()
+            slots = (await session.exec(select(MeetingSlot).where(MeetingSlot.meeting_id == meeting.id))).all()
+        assert meeting.type == "konsultasi" and {s.capacity for s in slots} == {1}
+        assert {s.starts_at.astimezone(WIB).strftime("%a %H:%M") for s in slots} == {  # type: ignore[union-attr]
+            "Sat 08:00", "Sat 08:30", "Sat 09:00", "Sat 09:30"}

@@ -398,8 +398,8 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
     *[("summons_ask_reason", {"flow": "summons", "problem": p, "text": "", "child_name": "Bima Wijaya",
                               "class_name": "VII-B", "limit": 1000}) for p in (None, "short", "long")],
     *[("summons_ask_when", {"flow": flow, "problem": p, "text": "x", "tz_name": "WIB", "minutes": m, "at": _AT,
-                            "tz": "Asia/Jakarta", "days": 14})
-      for flow, m in (("summons", 30), ("invitation", 120))
+                            "tz": "Asia/Jakarta", "days": 14, "may_choose": may_choose})
+      for flow, m in (("summons", 30), ("invitation", 120)) for may_choose in (False, True)
       for p in (None, "unreadable", "no_time", "no_date", "no_such_date", "weekday", "past", "too_far",
                 "end_before_start", "no_free_slots") if flow == "summons" or p != "no_free_slots"],
     *[("summons_ask_where", {"flow": "invitation", "problem": p, "text": "", "suggestion": s, "home": h, "limit": 120})
@@ -419,10 +419,10 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
     *[("summons_confirm_invitation", {
         "flow": "invitation", "again": again, "start": _AT, "end": _AT, "tz": "Asia/Jakarta", "minutes": 120,
         "location": location, "meeting_type": "kunjungan_rumah", "title": "T", "bring": bring, "families": 2,
-        "guardians": 3, "students": 3,
+        "guardians": 3, "students": 3, "choose": choose, "days": 14, "free": "Sabtu 09.00–10.00",
         "audience": [{"kind": "school", "values": []}, {"kind": "grade", "values": ["7"]},
                      {"kind": "class", "values": ["VII-A"]}, {"kind": "student", "values": ["Ani (VII-A)"]}]})
-      for again in (False, True) for location, bring in (("", ""), ("Aula", "Rapor"))],
+      for again in (False, True) for location, bring in (("", ""), ("Aula", "Rapor")) for choose in (False, True)],
     *[("summons_ask_change", {"flow": "summons", "again": again}) for again in (False, True)],
     *[("summons_sent", {"flow": flow, "meeting_id": 7, "title": "T", "families": 2, "invited": 3,
                         "unreachable": names, "start": _AT, "tz": "Asia/Jakarta", "choose": choose})
