@@ -24,8 +24,9 @@ from handlers.meetings import InvitedFamily, UnknownMeeting, ensure_invited
 from handlers.messages import Button, Outbound, Recipient
 from handlers.slot_offers import inside, offer_message, overlaps, preferred
 from scheduler.assignment import FamilyDemand, SlotSupply, assign
+from scheduler.availability import AvailabilityWindow
 from storage.booking import family_bookings
-from storage.models import Guardian, Meeting, MeetingSlot, School
+from storage.models import Guardian, Meeting, MeetingInvitation, MeetingSlot, School
 from storage.outbox import enqueue
 from storage.stated_availability import family_windows
 
@@ -56,7 +57,7 @@ class ScheduleResult:
 @dataclass
 class _Candidate:
     invited: InvitedFamily
-    windows_stated: bool
+    windows: list[AvailabilityWindow] | None  # None: the family has not said when it can come
     demand: FamilyDemand
 
 
@@ -93,7 +94,7 @@ async def schedule_meeting(session: AsyncSession, meeting_id: int, *, now: datet
 
     by_id = {s.id: s for s in slots}
     outs: list[Outbound] = []
-    sent_for: list[tuple[InvitedFamily, int]] = []
+    sent_for: list[MeetingInvitation] = []
     for candidate in candidates:
         row = candidate.invited.row
         chosen = result.slot_of.get(candidate.demand.key)
@@ -105,9 +106,9 @@ async def schedule_meeting(session: AsyncSession, meeting_id: int, *, now: datet
             if chosen is None:
                 out = await offer_message(session, meeting, row, guardian, now=now, reason="choose")
             else:
-                out = await _proposal(session, meeting, candidate.invited, guardian, by_id[chosen])
+                out = await _proposal(session, meeting, candidate, guardian, by_id[chosen], tz)
             outs.append(out)
-            sent_for.append((candidate.invited, invitation.guardian_id))
+            sent_for.append(invitation)
     for slot in slots:
         slot.booked = taken.get(slot.id, 0) + sum(  # type: ignore[arg-type]
             1 for c in candidates if result.slot_of.get(c.demand.key) == slot.id)
@@ -117,18 +118,17 @@ async def schedule_meeting(session: AsyncSession, meeting_id: int, *, now: datet
     await session.flush()
     messages = await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled,
                              default_language=default_language)
-    for (invited, guardian_id), message in zip(sent_for, messages, strict=True):
-        for _, invitation, _ in invited.invitations:
-            if invitation.guardian_id == guardian_id and invitation.outbox_id is None:
-                invitation.outbox_id = message.id  # the proposal is this family's invitation
-                session.add(invitation)
+    for invitation, message in zip(sent_for, messages, strict=True):
+        if invitation.outbox_id is None:
+            invitation.outbox_id = message.id  # the proposal is this family's invitation
+            session.add(invitation)
 
     matched_kept = stated_kept = 0
     for f in kept:
         windows = await family_windows(session, [g.id for g, _, _ in f.invitations])  # type: ignore[misc]
         stated_kept += windows is not None
         matched_kept += bool(windows) and inside(windows, by_id[f.row.slot_id], tz)  # type: ignore[arg-type,index]
-    stated = sum(1 for c in candidates if c.windows_stated) + stated_kept
+    stated = sum(1 for c in candidates if c.windows is not None) + stated_kept
     return ScheduleResult(
         meeting=meeting.id, families=len(families), assigned=result.assigned + len(kept),  # type: ignore[arg-type]
         unassigned=result.unassigned, matched_availability=result.matched + matched_kept,
@@ -150,16 +150,14 @@ async def _candidate(session: AsyncSession, meeting: Meeting, invited: InvitedFa
         # Run again: keep what a family was already told unless that costs someone their time.
         near |= {invited.row.slot_id}
     fitting = frozenset(s.id for s in slots if inside(windows, s, tz)) if windows else None  # type: ignore[misc]
-    return _Candidate(invited, windows is not None, FamilyDemand(
+    return _Candidate(invited, windows, FamilyDemand(
         key=str(invited.row.id), fitting=fitting, blocked=blocked, near=frozenset(near - blocked)))
 
 
-async def _proposal(session: AsyncSession, meeting: Meeting, invited: InvitedFamily, guardian: Guardian,
-                    slot: MeetingSlot) -> Outbound:
+async def _proposal(session: AsyncSession, meeting: Meeting, candidate: _Candidate, guardian: Guardian,
+                    slot: MeetingSlot, tz: str) -> Outbound:
+    invited, windows = candidate.invited, candidate.windows
     context = await meeting_context(session, meeting, guardian, invited.family.students, family=invited.row)
-    school = await session.get(School, meeting.school_id)
-    windows = await family_windows(session, [g.id for g, _, _ in invited.invitations])  # type: ignore[misc]
-    tz = school.timezone if school else "Asia/Jakarta"
     family_id = invited.row.id
     return Outbound(
         to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
