@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.messages import Outbound, Recipient
 from storage.models import (
     Guardian,
     GuardianStudent,
@@ -58,3 +59,19 @@ async def family_students(session: AsyncSession, family: MeetingFamily) -> list[
     return list((await session.exec(select(Student).join(
         MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
         MeetingStudent.family_id == family.id).order_by(Student.name))).all())
+
+
+async def organizer_notice(session: AsyncSession, meeting: Meeting, guardian: Guardian, context: dict[str, Any],
+                           answer: str, *, proxy_name: str | None = None,
+                           slot: MeetingSlot | None = None) -> Outbound | None:
+    """What the organizer is told when a family answers (or books ``slot``); None without one."""
+    organizer = await session.get(Staff, meeting.organizer_staff_id)
+    if organizer is None:
+        return None
+    return Outbound(
+        to=Recipient(phone=organizer.phone, staff_id=organizer.id, school_id=organizer.school_id),
+        template="rsvp_to_organizer",
+        context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
+                 "relation": context["relation"], "children": context["children"], "proxy_name": proxy_name,
+                 "slot_start": slot.starts_at if slot else None, "slot_end": slot.ends_at if slot else None,
+                 "tz": context["tz"]})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,10 +27,9 @@ from storage.models import (
     MeetingStudent,
     School,
     SchoolClass,
-    Staff,
     Student,
 )
-from handlers.meeting_context import family_students, meeting_context
+from handlers.meeting_context import family_students, meeting_context, organizer_notice
 from handlers.slot_offers import offer_freed_place, offer_message
 from storage.booking import free_place
 from storage.outbox import enqueue
@@ -188,7 +186,9 @@ async def on_rsvp(turn: Turn, data: str) -> None:
         if freed is not None:
             await offer_freed_place(turn.session, freed, now=turn.now, send=turn.send)
     turn.reply("rsvp_thanks", {**context, "answer": answer})
-    await _tell_organizer(turn, meeting, guardian, context, answer, proxy_name)
+    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, proxy_name=proxy_name)
+    if notice is not None:
+        turn.send(notice)
 
 
 async def _has_slots_to_choose(turn: Turn, meeting: Meeting, family: MeetingFamily) -> bool:
@@ -229,18 +229,6 @@ async def _invite_proxies(turn: Turn, meeting: Meeting, family: MeetingFamily, s
         turn.send(await invitation_message(turn.session, meeting, proxy, students, offer_proxy=False,
                                            proxy_for=guardian.name))
     return ", ".join(names) or None
-
-
-async def _tell_organizer(turn: Turn, meeting: Meeting, guardian: Guardian, context: dict[str, Any], answer: str,
-                          proxy_name: str | None) -> None:
-    organizer = await turn.session.get(Staff, meeting.organizer_staff_id)
-    if organizer is None:
-        return
-    turn.send(Outbound(
-        to=Recipient(phone=organizer.phone, staff_id=organizer.id, school_id=organizer.school_id),
-        template="rsvp_to_organizer",
-        context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
-                 "relation": context["relation"], "children": context["children"], "proxy_name": proxy_name}))
 
 
 async def _families(session: AsyncSession, students: list[Student]) -> list[_Family]:

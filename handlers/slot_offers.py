@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.meeting_context import family_students, meeting_context
+from handlers.meeting_context import family_students, meeting_context, organizer_notice
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from scheduler.availability import AvailabilityWindow, fits, is_preferred_time
@@ -43,7 +43,6 @@ from storage.models import (
     MeetingInvitation,
     MeetingSlot,
     School,
-    Staff,
 )
 from storage.stated_availability import family_windows
 from templates.render import format_slot
@@ -249,17 +248,10 @@ async def _set_invitation(turn: Turn, family: MeetingFamily, guardian: Guardian,
 
 async def _tell_organizer(turn: Turn, meeting: Meeting, family: MeetingFamily, guardian: Guardian, answer: str,
                           slot: MeetingSlot | None = None) -> None:
-    organizer = await turn.session.get(Staff, meeting.organizer_staff_id)
-    if organizer is None:
-        return
     context = await _context(turn, meeting, family, guardian, slot)
-    turn.send(Outbound(
-        to=Recipient(phone=organizer.phone, staff_id=organizer.id, school_id=organizer.school_id),
-        template="rsvp_to_organizer",
-        context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
-                 "relation": context["relation"], "children": context["children"], "proxy_name": None,
-                 "slot_start": slot.starts_at if slot else None, "slot_end": slot.ends_at if slot else None,
-                 "tz": context["tz"]}))
+    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, slot=slot)
+    if notice is not None:
+        turn.send(notice)
 
 
 async def offer_freed_place(session: AsyncSession, slot_id: int, *, now: datetime, send: Any) -> None:
