@@ -512,3 +512,19 @@ class AuditEntry(SQLModel, table=True):
     action: str  # sign_in | open_concern
     subject: str = ""  # what was acted on, e.g. "concern:12"
     at: datetime | None = _ts(nullable=False, index=True)
+
+
+class RoutingExample(SQLModel, table=True):
+    """A parent's message labelled by the school itself (a hand-over, a "wrong person" choice, a
+    category picked when asked): the router learns each school's own wording from these."""
+
+    __tablename__ = "routing_example"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)  # for erasure
+    concern_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    group: str  # counseling | academic | absence | admin: the staff group that should answer
+    category: str | None = None
+    source: str  # handover | wrong_person | asked
+    created_at: datetime | None = _ts(nullable=False)
