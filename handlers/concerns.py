@@ -308,11 +308,32 @@ async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[s
 
 
 async def close_by_guardian(turn: Turn) -> None:
-    """A guardian's `selesai`: close their open concern and tell the staff member."""
-    concern = await open_concern_of(turn)
-    if concern is None:
+    """A guardian's `selesai`: close their open concern (asked which, when several are open)."""
+    concerns = await open_concerns_of(turn)
+    if not concerns:
         turn.reply("no_open_concern_guardian")
         return
+    if len(concerns) > 1:
+        names = {c.student.id: c.name for c in await _children(turn)}
+        firsts = await first_messages(turn, [c.id for c in concerns])  # type: ignore[misc]
+        turn.reply("guardian_done_which", {}, buttons=[
+            [Button(label=f"#{c.id} {names.get(c.student_id, '')}: {shorten(firsts.get(c.id, ''), 36)}",  # type: ignore[arg-type]
+                    data=f"gd:{c.id}")] for c in concerns])
+        return
+    await _close_for_guardian(turn, concerns[0])
+
+
+async def on_done_callback(turn: Turn, data: str) -> None:
+    """`gd:N`: the concern a guardian's `selesai` meant; stale when it is closed or not theirs."""
+    _, _, value = data.partition(":")
+    concern = next((c for c in await open_concerns_of(turn) if str(c.id) == value), None)
+    if concern is None:
+        turn.reply("stale_button")
+        return
+    await _close_for_guardian(turn, concern)
+
+
+async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
     concern.status = "closed"
     concern.closed_at = turn.now
     turn.session.add(concern)
@@ -328,12 +349,6 @@ async def close_by_guardian(turn: Turn) -> None:
                                context={"concern_id": concern.id, "guardian_name": guardian.name,
                                         "relation": child.link.relation, "child_name": child.name,
                                         "class_name": child.school_class.name}))
-
-
-async def open_concern_of(turn: Turn) -> Concern | None:
-    """The guardian's most recently active open concern."""
-    concerns = await open_concerns_of(turn)
-    return concerns[0] if concerns else None
 
 
 async def open_concerns_of(turn: Turn) -> list[Concern]:

@@ -151,6 +151,7 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "cc": ("guardian", concerns.on_callback),
     "cg": ("guardian", concerns.on_callback),
     "cw": ("guardian", concerns.on_callback),
+    "gd": ("guardian", concerns.on_done_callback),
     "wp": ("guardian", moves.on_wrong_person),
     "wg": ("guardian", moves.on_wrong_person),
     "rv": ("guardian", meetings.on_rsvp),
