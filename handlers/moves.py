@@ -39,6 +39,9 @@ from templates.render import label
 # The staff group a colleague's role answers for; a hand-over to them says the message was
 # theirs. The wali kelas answers both learning and absence, the principal anything: no label.
 ROLE_GROUP = {"counselor": "counseling", "subject_teacher": "academic", "admin": "admin"}
+# Thread words per message to the new holder: with the header and footer this stays inside
+# WhatsApp's 1,600 characters, so a long thread arrives whole, in parts.
+THREAD_PART_CHARS = 1100
 
 
 @dataclass(frozen=True)
@@ -205,16 +208,15 @@ async def on_wrong_person(turn: Turn, data: str) -> None:
     subject = (await classify_message(turn.session, concern.school_id, first)).subject \
         if group == "academic" else None
     category = _category_for(concern, group)
-    record_correction(turn.session, school_id=concern.school_id, text=first, group=group, category=category,
-                      source="wrong_person", now=turn.now, guardian_id=concern.guardian_id, concern_id=concern.id)
-    school_class = await _class_of(turn, concern)
     child = next(c for c in await children_of(turn.session, list(guardian_ids))  # type: ignore[arg-type]
                  if c.student.id == concern.student_id)
     routed = await route(turn, child, group, subject)
     if routed is None:
-        school = await turn.session.get(School, school_class.school_id)
+        school = await turn.session.get(School, concern.school_id)
         turn.reply("no_staff", {"office": school.office_contact if school else "", "school": school.name if school else ""})
         return
+    record_correction(turn.session, school_id=concern.school_id, text=first, group=group, category=category,
+                      source="wrong_person", now=turn.now, guardian_id=concern.guardian_id, concern_id=concern.id)
     staff, role = routed
     if staff.id == concern.staff_id:  # the same person answers that too: only the label changes
         concern.category, concern.subject, concern.staff_role = category, subject, role
@@ -253,11 +255,13 @@ async def move_concern(turn: Turn, concern: Concern, to: Colleague, *, source: s
     turn.session.add(concern)
     view = {**before, "category": concern.category, "subject": concern.subject}
     by_view = {"by_name": by.name if by else None, "by_role": role_for_class(by, before["class_name"]) if by else None}
-    turn.send(Outbound(
-        to=Recipient(phone=to.staff.phone, staff_id=to.staff.id, school_id=to.staff.school_id),
-        template="concern_handed_over", concern_id=concern.id,
-        context={**_public(view), **by_view, "source": source, "role": to.role,
-                 "thread": await _thread(turn, concern)}))
+    parts = _in_parts(await _thread(turn, concern))
+    for number, part in enumerate(parts, 1):  # a long thread in several messages, none cut short
+        turn.send(Outbound(
+            to=Recipient(phone=to.staff.phone, staff_id=to.staff.id, school_id=to.staff.school_id),
+            template="concern_handed_over", concern_id=concern.id,
+            context={**_public(view), **by_view, "source": source, "role": to.role, "thread": part,
+                     "part": number, "parts": len(parts)}))
     for staff_id in left:
         staff = await turn.session.get(Staff, staff_id)
         if staff is not None and (by is None or staff.id != by.id):
@@ -294,6 +298,20 @@ async def _thread(turn: Turn, concern: Concern) -> list[dict]:
         .where(ConcernMessage.concern_id == concern.id).order_by(col(ConcernMessage.id)))).all()
     return [{"author": author, "staff_name": name, "text": text,
              "attachments": [m.get("url", "") for m in media or []]} for author, name, text, media in rows]
+
+
+def _in_parts(thread: list[dict], budget: int = THREAD_PART_CHARS) -> list[list[dict]]:
+    """The thread's messages in consecutive parts of about ``budget`` characters each."""
+    parts: list[list[dict]] = [[]]
+    size = 0
+    for message in thread:
+        length = len(message["text"]) + sum(len(url) for url in message["attachments"]) + 40
+        if parts[-1] and size + length > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(message)
+        size += length
+    return parts
 
 
 async def _class_of(turn: Turn, concern: Concern) -> SchoolClass:

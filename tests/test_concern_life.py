@@ -251,6 +251,26 @@ async def test_handover_to_a_colleague_with_the_whole_thread(database_url: str, 
         assert "saya akan bicara dengan Ani" in (await maya.new())[-1]["text"]
 
 
+async def test_a_long_thread_arrives_whole_in_parts_on_whatsapp(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        sri = await net.phone("telegram", SRI)
+        rina = await staff_phone(net, "whatsapp", RINA)
+        await rina.new()
+        maya = await net.phone("whatsapp", MAYA)
+        thanks = " ".join(["terima kasih atas perhatian Ibu selama ini."] * 15)
+        said = ["Nilai matematika Ani turun. " + thanks] + [f"Tambahan {n}: {thanks}" for n in (1, 2, 3)]
+        for text in said:
+            await maya.say(text)
+        assert len(await sri.new()) == 4
+        offered = (await sri.say("alihkan"))[-1]
+        await sri.press(offered, "Guru BK: Rina Marlina")
+        parts = await rina.new()
+        assert len(parts) >= 2 and all(len(m["text"]) <= 1600 for m in parts)
+        assert "(bagian 1 dari" in parts[0]["text"] and "Balas (reply)" in parts[-1]["text"]
+        received = "\n".join(m["text"] for m in parts)
+        assert all(text in received for text in said), "every message, as written, none cut short"
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 async def test_handover_bad_input_changes_nothing(database_url: str, channel: str, tmp_path: Path) -> None:
     async with network(database_url) as net:
