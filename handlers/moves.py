@@ -145,7 +145,8 @@ async def on_staff_callback(turn: Turn, data: str) -> None:
         turn.reply("stale_button")
         return
     concern_id, holder_id, target_id = (int(p) for p in parts[1:])
-    concern = await turn.session.get(Concern, concern_id)
+    # Locked: the holder and the one it was escalated to pressing at once move it once.
+    concern = await turn.session.get(Concern, concern_id, with_for_update=True, populate_existing=True)
     if concern is None or not _is_mine(turn, concern) or concern.status == "closed" \
             or concern.staff_id != holder_id:
         turn.reply("handover_stale", {"concern_id": concern_id})
@@ -181,7 +182,7 @@ async def on_wrong_person(turn: Turn, data: str) -> None:
     if len(parts) < 3 or not all(p.isdigit() for p in ids):
         turn.reply("stale_button")
         return
-    concern = await turn.session.get(Concern, int(ids[0]))
+    concern = await turn.session.get(Concern, int(ids[0]), with_for_update=True, populate_existing=True)
     guardian_ids = {g.id for g in turn.guardians}
     if concern is None or concern.guardian_id not in guardian_ids or concern.status == "closed" \
             or concern.staff_id != int(ids[1]):
