@@ -277,3 +277,22 @@ async def test_health_names_the_database_when_it_is_unreachable(tmp_path) -> Non
             response = await client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
+
+
+async def test_someone_elses_wrong_person_button_changes_nothing(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        ack = await school.say(MAYA, "Mohon izin, Ani hari ini sakit demam jadi tidak masuk sekolah")
+        button = ack[-1]["buttons"][0][0]
+        assert button["label"] == "Salah tujuan?"
+        await school.inbox(SRI)
+        # Ani's father presses data of her mother's concern; a teacher tries it too.
+        refused = await school.say(HENDRA, press=button["data"])
+        assert "sudah tidak berlaku" in refused[-1]["text"]
+        teacher = await school.say(SRI, press=button["data"])
+        assert "tidak berlaku" in teacher[-1]["text"]
+        forged = await school.say(MAYA, press=button["data"].replace("wp:", "wg:") + ":counseling:x")
+        assert "tidak berlaku" in forged[-1]["text"]
+        assert await school.inbox(RINA) == [] and await school.inbox(SRI) == []
+        # Her own press asks again.
+        asked = await school.say(MAYA, press=button["data"])
+        assert "termasuk yang mana" in asked[-1]["text"]
