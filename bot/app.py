@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                         simulator_enabled=settings.simulator_enabled,
                                         default_language=settings.default_language, on_outbox=sender.notify,
                                         recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
-                                        status_sources={c.name: c.fetch_status for c in (whatsapp, sms) if c is not None})
+                                        status_sources={c.name: c.fetch_status for c in (whatsapp, sms) if c is not None},
+                                        concern_auto_close_days=settings.concern_auto_close_days)
             scheduler.start()
             services.scheduler = scheduler
             inbox.on_outbox = lambda: (sender.notify(), scheduler.wake())  # type: ignore[union-attr]

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
+    # An answered concern with no new message from either side this long closes itself.
+    concern_auto_close_days: float = Field(default=3.0, gt=0)
     link_code_ttl_hours: float = 72.0
     # Per sender: messages answered at once, then per minute; faster ones are stored, not answered.
     inbound_burst: int = Field(default=30, ge=1)

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from handlers.classifier import classify, group_of
+from handlers.classifier import Classification, group_of
 from handlers.messages import Button, Outbound, Recipient
+from handlers.routing import classify_message
 from handlers.turn import Turn
 from scheduler.office_hours import next_open, parse_office_hours
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
-from storage.people import Child, children_of, school_subjects
+from storage.people import Child, children_of
 from storage.routing import (
     counselor_for,
     first_with_role,
@@ -28,6 +29,7 @@ from storage.routing import (
     role_for_class,
     subject_teacher,
 )
+from storage.routing_examples import record_correction
 
 GROUP_CHOICES = ("academic", "absence", "counseling", "admin")
 # Which staff answer each group, first choice first (the rest cover a school that lacks one).
@@ -43,7 +45,12 @@ FALLBACK_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence
 
 
 async def on_guardian_text(turn: Turn) -> None:
-    """Free text from a guardian: continue the open concern, or start a new one."""
+    """Free text from a guardian: continue the open concern on the same topic, or start a new one.
+
+    A message continues an open concern only when it is about the same child and not clearly
+    another topic: a message the router confidently places with another group of staff starts a
+    new concern. When it could continue two open concerns, the guardian is asked which.
+    """
     text = (turn.inbound.text or "").strip()
     media = attachments(turn)
     children = await _children(turn)
@@ -51,30 +58,82 @@ async def on_guardian_text(turn: Turn) -> None:
         turn.reply("no_children")
         return
     mentioned = _mentioned_child(text, children)
-    concern = await open_concern_of(turn)
-    if concern is not None and (mentioned is None or mentioned.student.id == concern.student_id):
-        await _follow_up(turn, concern, text, media)
-        return
-    if not text:
+    candidates = [c for c in await open_concerns_of(turn)
+                  if mentioned is None or c.student_id == mentioned.student.id]
+    if not text and not candidates:
         # A photo or a document alone (a doctor's note): keep it and ask what it is about.
         turn.set_state("concern", "text", media=media)
         turn.reply("media_needs_words", {"count": len(media)})
         return
-    subjects = await school_subjects(turn.session, children[0].student.school_id)
-    result = classify(text, subjects)
+    school_id = (mentioned or children[0]).student.school_id
+    result = await classify_message(turn.session, school_id, text) if text else None
+    if candidates:
+        same = same_topic(candidates, result)
+        if len(same) == 1:
+            await _follow_up(turn, same[0], text, media)
+            return
+        if same:
+            await _ask_which_concern(turn, same, text, media, children)
+            return
+    assert result is not None  # no text always continues an open concern
+    await _new_concern(turn, children, mentioned, text, result, media, new_topic=bool(candidates))
+
+
+def same_topic(candidates: list[Concern], result: Classification | None) -> list[Concern]:
+    """The open concerns a message may continue: all of them when its topic is unclear (a thank
+    you, a photo of the letter), else those of the same staff group. Counseling matters join
+    only a counseling concern, and a learning question about another named subject is new."""
+    if result is None or result.group is None or not result.confident:
+        return candidates
+    return [c for c in candidates if group_of(c.category) == result.group
+            and not (result.subject and c.subject and result.subject.casefold() != c.subject.casefold())]
+
+
+async def _new_concern(turn: Turn, children: list[Child], mentioned: Child | None, text: str,
+                       result: Classification, media: list[dict[str, str]], *, new_topic: bool) -> None:
     child = mentioned or (children[0] if len(children) == 1 else None)
     if child is None:
         turn.set_state("concern", "child", text=text, category=result.category, subject=result.subject,
-                       media=media)
+                       media=media, new_topic=new_topic)
         _ask_child(turn, children)
         return
-    if result.category is None:
+    if result.category is None or not result.confident:
         turn.set_state("concern", "category", text=text, student_id=child.student.id, subject=result.subject,
-                       media=media)
+                       media=media, new_topic=new_topic)
         _ask_category(turn, child)
         return
     turn.clear_state()
-    await create_concern(turn, child, text, result.category, result.subject, media)
+    await create_concern(turn, child, text, result.category, result.subject, media, new_topic=new_topic)
+
+
+async def _ask_which_concern(turn: Turn, concerns: list[Concern], text: str,
+                             media: list[dict[str, str]], children: list[Child]) -> None:
+    """Two open concerns could take this message: the guardian says which (or a new one)."""
+    names = {c.student.id: c.name for c in children}
+    firsts = await first_messages(turn, [c.id for c in concerns])  # type: ignore[misc]
+    turn.set_state("concern", "which", text=text, media=media, concern_ids=[c.id for c in concerns])
+    turn.reply("concern_which", {"concerns": [
+        {"concern_id": c.id, "child_name": names.get(c.student_id, ""), "first_words": shorten(firsts.get(c.id, ""))}  # type: ignore[arg-type]
+        for c in concerns]},
+        buttons=[[Button(label=f"#{c.id} {names.get(c.student_id, '')}: {shorten(firsts.get(c.id, ''), 36)}",  # type: ignore[arg-type]
+                         data=f"cw:{c.id}")] for c in concerns]
+        + [[Button(key="buttons.new_concern", data="cw:new")]])
+
+
+async def first_messages(turn: Turn, concern_ids: list[int]) -> dict[int, str]:
+    """The first words of each concern (its opening message), in one query."""
+    rows = (await turn.session.exec(select(ConcernMessage.concern_id, ConcernMessage.text)
+                                    .where(col(ConcernMessage.concern_id).in_(concern_ids))
+                                    .order_by(col(ConcernMessage.id)))).all()
+    first: dict[int, str] = {}
+    for concern_id, text in rows:
+        first.setdefault(concern_id, text)
+    return first
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def on_flow_text(turn: Turn) -> None:
@@ -83,6 +142,10 @@ async def on_flow_text(turn: Turn) -> None:
     text = (turn.inbound.text or "").strip()
     children = await _children(turn)
     if turn.conversation.step == "text":  # words for a file sent alone
+        await on_guardian_text(turn)
+        return
+    if turn.conversation.step == "which":  # words instead of a button: a new message
+        turn.clear_state()
         await on_guardian_text(turn)
         return
     if turn.conversation.step == "child":
@@ -99,9 +162,8 @@ async def on_flow_text(turn: Turn) -> None:
         return
     group = _choice(text, list(GROUP_CHOICES), key=lambda g: g)
     if group is None:
-        result = classify(f"{data.get('text', '')} {text}",
-                          await school_subjects(turn.session, child.student.school_id))
-        group = result.group
+        result = await classify_message(turn.session, child.student.school_id, f"{data.get('text', '')} {text}")
+        group = result.group if result.confident else None
     if group is None:
         _ask_category(turn, child, again=True)
         return
@@ -118,6 +180,20 @@ async def on_callback(turn: Turn, data: str) -> None:
         if child is not None:
             await _after_child(turn, child)
             return
+    if kind == "cw" and state.flow == "concern" and state.step == "which":
+        text, media = state.data.get("text", ""), list(state.data.get("media", []))
+        if value == "new":
+            turn.clear_state()
+            mentioned = _mentioned_child(text, children)
+            result = await classify_message(turn.session, (mentioned or children[0]).student.school_id, text)
+            await _new_concern(turn, children, mentioned, text, result, media, new_topic=True)
+            return
+        open_ids = {c.id for c in await open_concerns_of(turn)}
+        if value.isdigit() and int(value) in open_ids and int(value) in state.data.get("concern_ids", []):
+            concern = await turn.session.get(Concern, int(value))
+            assert concern is not None
+            await _follow_up(turn, concern, text, media)
+            return
     if kind == "cg" and state.flow == "concern" and state.step == "category" and value in GROUP_CHOICES:
         child = next((c for c in children if c.student.id == state.data.get("student_id")), None)
         if child is not None:
@@ -130,10 +206,11 @@ async def _after_child(turn: Turn, child: Child) -> None:
     data = turn.conversation.data
     if data.get("category"):
         turn.clear_state()
-        await create_concern(turn, child, data["text"], data["category"], data.get("subject"), data.get("media", []))
+        await create_concern(turn, child, data["text"], data["category"], data.get("subject"), data.get("media", []),
+                             new_topic=bool(data.get("new_topic")))
         return
     turn.set_state("concern", "category", text=data.get("text", ""), student_id=child.student.id,
-                   subject=data.get("subject"), media=data.get("media", []))
+                   subject=data.get("subject"), media=data.get("media", []), new_topic=data.get("new_topic", False))
     _ask_category(turn, child)
 
 
@@ -141,7 +218,12 @@ async def _after_category(turn: Turn, child: Child, group: str) -> None:
     data = turn.conversation.data
     turn.clear_state()
     subject = data.get("subject") if group == "academic" else None
-    await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject, data.get("media", []))
+    concern = await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject,
+                                   data.get("media", []), new_topic=bool(data.get("new_topic")))
+    if concern is not None:  # the guardian's own answer is the school's label for these words
+        record_correction(turn.session, school_id=concern.school_id, text=data.get("text", ""), group=group,
+                          category=concern.category, source="asked", now=turn.now,
+                          guardian_id=concern.guardian_id, concern_id=concern.id)
 
 
 def _ask_child(turn: Turn, children: list[Child], again: bool = False) -> None:
@@ -157,7 +239,7 @@ def _ask_category(turn: Turn, child: Child, again: bool = False) -> None:
 
 
 async def create_concern(turn: Turn, child: Child, text: str, category: str, subject: str | None,
-                         media: list[dict[str, str]] | None = None) -> Concern | None:
+                         media: list[dict[str, str]] | None = None, *, new_topic: bool = False) -> Concern | None:
     """Open the concern, forward it to the right staff member and tell the guardian who answers."""
     routed = await route(turn, child, group_of(category), subject)
     guardian = _guardian_for(turn, child)
@@ -182,9 +264,14 @@ async def create_concern(turn: Turn, child: Child, text: str, category: str, sub
         "child_name": child.name, "class_name": child.school_class.name, "staff_name": staff.name,
         "role": role, "subject": subject, "office_hours": staff.office_hours, "tz": tz,
         "opens_at": opens if opens > turn.now else None, "concern_id": concern.id,
-        "attachments": len(media or []),
-    }, concern_id=concern.id)
+        "attachments": len(media or []), "new_topic": new_topic,
+    }, concern_id=concern.id, buttons=[[wrong_person_button(concern)]])
     return concern
+
+
+def wrong_person_button(concern: Concern) -> Button:
+    """"Salah tujuan?" under an acknowledgement; it names the holder, so it goes stale on a move."""
+    return Button(key="buttons.wrong_person", data=f"wp:{concern.id}:{concern.staff_id}")
 
 
 def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child: Child, text: str,
@@ -221,11 +308,32 @@ async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[s
 
 
 async def close_by_guardian(turn: Turn) -> None:
-    """A guardian's `selesai`: close their open concern and tell the staff member."""
-    concern = await open_concern_of(turn)
-    if concern is None:
+    """A guardian's `selesai`: close their open concern (asked which, when several are open)."""
+    concerns = await open_concerns_of(turn)
+    if not concerns:
         turn.reply("no_open_concern_guardian")
         return
+    if len(concerns) > 1:
+        names = {c.student.id: c.name for c in await _children(turn)}
+        firsts = await first_messages(turn, [c.id for c in concerns])  # type: ignore[misc]
+        turn.reply("guardian_done_which", {}, buttons=[
+            [Button(label=f"#{c.id} {names.get(c.student_id, '')}: {shorten(firsts.get(c.id, ''), 36)}",  # type: ignore[arg-type]
+                    data=f"gd:{c.id}")] for c in concerns])
+        return
+    await _close_for_guardian(turn, concerns[0])
+
+
+async def on_done_callback(turn: Turn, data: str) -> None:
+    """`gd:N`: the concern a guardian's `selesai` meant; stale when it is closed or not theirs."""
+    _, _, value = data.partition(":")
+    concern = next((c for c in await open_concerns_of(turn) if str(c.id) == value), None)
+    if concern is None:
+        turn.reply("stale_button")
+        return
+    await _close_for_guardian(turn, concern)
+
+
+async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
     concern.status = "closed"
     concern.closed_at = turn.now
     turn.session.add(concern)
@@ -243,12 +351,13 @@ async def close_by_guardian(turn: Turn) -> None:
                                         "class_name": child.school_class.name}))
 
 
-async def open_concern_of(turn: Turn) -> Concern | None:
+async def open_concerns_of(turn: Turn) -> list[Concern]:
+    """The guardian's open concerns, most recently active first."""
     ids = [g.id for g in turn.guardians]
     result = await turn.session.exec(
         select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed")
         .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
-    return result.first()
+    return list(result.all())
 
 
 async def route(turn: Turn, child: Child, group: str, subject: str | None) -> tuple[Staff, str] | None:

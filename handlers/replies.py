@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import col, or_, select
 
 from handlers.concerns import role_in
-from handlers.messages import Outbound, Recipient
+from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.audit import record_action
 from storage.models import (
@@ -20,11 +20,49 @@ from storage.models import (
 
 
 async def on_staff_text(turn: Turn) -> None:
-    """A staff member wrote: a reply to a forwarded concern, or (without reply) to their latest one."""
+    """A staff member wrote: a reply to a forwarded concern, or text without a reply.
+
+    Text without a reply goes to their one open concern, and the bot says to whom; with several
+    open, it is never guessed: the bot keeps the text and asks which concern it answers.
+    """
     text = (turn.inbound.text or "").strip()
-    concern, explicit = await _target_concern(turn)
+    if turn.inbound.reply_to is not None:
+        concern = await target_of_reply(turn)
+        if concern is None:
+            turn.reply("reply_not_a_concern")
+            return
+        await relay(turn, concern, text, explicit=True)
+        return
+    mine = await open_concerns_of_staff(turn)
+    if not mine:
+        turn.reply("staff_no_target")
+        return
+    if len(mine) == 1:
+        await relay(turn, mine[0], text, explicit=False)
+        return
+    views = [await concern_view(turn, c) for c in mine]
+    turn.set_state("staff_answer", "which", text=text, concern_ids=[c.id for c in mine])
+    turn.reply("staff_which", {"cases": views, "count": len(views)},
+               buttons=[[Button(label=f"#{v['concern_id']} {v['child_name']}: {_shorten(v['first_words'], 36)}",
+                                data=f"sa:{v['concern_id']}")] for v in views])
+
+
+async def on_which_callback(turn: Turn, data: str) -> None:
+    """`sa:N`: the concern the kept text answers; relayed exactly as a reply would be."""
+    _, _, value = data.partition(":")
+    state = turn.conversation
+    if state.flow != "staff_answer" or not value.isdigit() or int(value) not in state.data.get("concern_ids", []):
+        turn.reply("stale_button")
+        return
+    text = state.data.get("text", "")
+    turn.clear_state()
+    await relay(turn, await turn.session.get(Concern, int(value)), text, explicit=True)
+
+
+async def relay(turn: Turn, concern: Concern | None, text: str, *, explicit: bool) -> None:
+    """The staff member's words to the guardian, under their name and role."""
     if concern is None:
-        turn.reply("staff_no_target" if turn.inbound.reply_to is None else "reply_not_a_concern")
+        turn.reply("reply_not_a_concern")
         return
     if not _is_mine(turn, concern):
         turn.reply("concern_not_yours", {"concern_id": concern.id})
@@ -46,6 +84,24 @@ async def on_staff_text(turn: Turn) -> None:
                                 "role": role_in(concern, me, view["class_name"])}))
     turn.reply("answer_sent", {**view, "explicit": explicit}, concern_id=concern.id)
     record_action(turn.session, me, "answer_concern", f"concern:{concern.id}", now=turn.now)
+
+
+async def open_concerns_of_staff(turn: Turn) -> list[Concern]:
+    """The concerns this staff member holds or was escalated, most recently active first."""
+    ids = [s.id for s in turn.staff]
+    return list((await turn.session.exec(select(Concern).where(
+        or_(col(Concern.staff_id).in_(ids), col(Concern.escalated_to_id).in_(ids)), Concern.status != "closed")
+        .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))).all())
+
+
+async def target_of_reply(turn: Turn) -> Concern | None:
+    """The concern of the forwarded message this one replies to, if it was one."""
+    row = (await turn.session.exec(select(OutboxMessage).where(
+        OutboxMessage.channel == turn.inbound.channel, OutboxMessage.chat_id == turn.inbound.chat_id,
+        OutboxMessage.external_message_id == turn.inbound.reply_to))).first()
+    if row is None or row.concern_id is None:
+        return None
+    return await turn.session.get(Concern, row.concern_id)
 
 
 async def list_cases(turn: Turn) -> None:
@@ -111,20 +167,11 @@ async def concern_view(turn: Turn, concern: Concern) -> dict:
 
 
 async def _target_concern(turn: Turn) -> tuple[Concern | None, bool]:
-    """The concern a staff message is about: the replied-to forward, else their latest open one."""
+    """The concern a staff message is about: the replied-to forward, else their only open one."""
     if turn.inbound.reply_to is not None:
-        row = (await turn.session.exec(select(OutboxMessage).where(
-            OutboxMessage.channel == turn.inbound.channel, OutboxMessage.chat_id == turn.inbound.chat_id,
-            OutboxMessage.external_message_id == turn.inbound.reply_to))).first()
-        if row is None or row.concern_id is None:
-            return None, True
-        return await turn.session.get(Concern, row.concern_id), True
-    ids = [s.id for s in turn.staff]
-    result = await turn.session.exec(
-        select(Concern).where(or_(col(Concern.staff_id).in_(ids), col(Concern.escalated_to_id).in_(ids)),
-                              Concern.status != "closed")
-        .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
-    return result.first(), False
+        return await target_of_reply(turn), True
+    mine = await open_concerns_of_staff(turn)
+    return (mine[0] if mine else None), False
 
 
 async def _open_count(turn: Turn) -> int:

@@ -5,7 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, privacy, replies, slot_offers, summons
+from handlers import (
+    availability,
+    broadcasts,
+    concerns,
+    digest,
+    follow_ups,
+    meetings,
+    menu,
+    moves,
+    onboarding,
+    privacy,
+    replies,
+    slot_offers,
+    summons,
+)
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
@@ -27,8 +41,9 @@ COMMANDS = {
     "ringkasan": "digest", "digest": "digest",
     "dasbor": "dashboard", "dashboard": "dashboard",
     "jadwal": "availability", "availability": "availability",
+    "alihkan": "handover", "handover": "handover",
 }
-_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports", "meetings"}
+_TAKES_ARGUMENT = {"start", "done", "handover", "attendance", "summon", "invite", "reports", "meetings"}
 
 
 # Commands of two or three words, said as a whole message.
@@ -51,6 +66,8 @@ def parse_command(text: str | None) -> tuple[str, str] | None:
     command = COMMANDS.get(word)
     if command is None or (argument.strip() and command not in _TAKES_ARGUMENT):
         return None
+    if command == "handover" and argument.strip() and not argument.strip().lstrip("#").isdigit():
+        return None  # "alihkan ke BK saja, anak saya..." from a parent is a message, not a command
     return command, argument.strip()
 
 
@@ -133,6 +150,10 @@ Action = Callable[[Turn, str], Awaitable[None]]
 CALLBACKS: dict[str, tuple[str, Action]] = {
     "cc": ("guardian", concerns.on_callback),
     "cg": ("guardian", concerns.on_callback),
+    "cw": ("guardian", concerns.on_callback),
+    "gd": ("guardian", concerns.on_done_callback),
+    "wp": ("guardian", moves.on_wrong_person),
+    "wg": ("guardian", moves.on_wrong_person),
     "rv": ("guardian", meetings.on_rsvp),
     "fu": ("guardian", follow_ups.on_check_in_answer),
     "er": ("guardian", privacy.on_callback),
@@ -144,6 +165,9 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "hd": ("staff", meetings.on_attendance_button),
     "sb": ("staff", broadcasts.on_callback),
     "ks": ("staff", follow_ups.on_callback),
+    "ho": ("staff", moves.on_staff_callback),
+    "hw": ("staff", moves.on_staff_callback),
+    "sa": ("staff", replies.on_which_callback),
 }
 
 # Commands for staff only, with their argument (a guardian is told these are for teachers).
@@ -157,6 +181,7 @@ STAFF_COMMANDS: dict[str, Action] = {
     "agreement": lambda turn, _: follow_ups.start_agreement(turn),
     "attendance": meetings.record_attendance,
     "dashboard": send_dashboard_link,
+    "handover": moves.start_handover,
 }
 
 

@@ -1,4 +1,5 @@
-"""The scheduler: periodic escalation of unanswered concerns, and meeting reminders.
+"""The scheduler: periodic escalation of unanswered concerns, auto-close of quiet answered ones,
+and meeting reminders.
 
 Escalation due times live on the concerns, so that tick keeps no state. Reminders are date jobs
 in APScheduler's SQLAlchemy job store in the same database, so they survive restarts; one
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from handlers.auto_close import close_quiet_concerns
 from handlers.bk_series import send_due_parts
 from handlers.digest import send_due_digests
 from handlers.follow_ups import send_due_check_ins
@@ -52,8 +54,10 @@ class SchoolScheduler:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, database_url: str, clock: Clock,
                  simulator_enabled: bool, default_language: str, on_outbox: Callable[[], None],
                  recover: Callable[[], Awaitable[int]] | None = None,
-                 status_sources: dict[str, FetchStatus] | None = None) -> None:
+                 status_sources: dict[str, FetchStatus] | None = None,
+                 concern_auto_close_days: float = 3.0) -> None:
         self.sessions, self.clock = sessions, clock
+        self.concern_auto_close_days = concern_auto_close_days
         self.simulator_enabled, self.default_language, self.on_outbox = simulator_enabled, default_language, on_outbox
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=job_store_url(database_url), tablename=JOBS_TABLE),
@@ -66,6 +70,9 @@ class SchoolScheduler:
 
     def start(self) -> None:
         self.scheduler.add_job(self.escalation_tick, "interval", minutes=1, id="escalation", jobstore="ticks",
+                               replace_existing=True, misfire_grace_time=300)
+        # Quiet answered concerns close themselves; the state is on the rows, as for escalation.
+        self.scheduler.add_job(self.auto_close_tick, "interval", minutes=5, id="auto-close", jobstore="ticks",
                                replace_existing=True, misfire_grace_time=300)
         self.scheduler.add_job(self.sync_reminders, "interval", minutes=1, id="reminder-sync", jobstore="ticks",
                                replace_existing=True, misfire_grace_time=300)
@@ -141,6 +148,14 @@ class SchoolScheduler:
                                          default_language=self.default_language)
         if count:
             log.info("asked %d famil(ies) how things are going", count)
+            self.on_outbox()
+
+    async def auto_close_tick(self) -> None:
+        count = await close_quiet_concerns(self.sessions, now=self.clock.now(), days=self.concern_auto_close_days,
+                                           simulator_enabled=self.simulator_enabled,
+                                           default_language=self.default_language)
+        if count:
+            log.info("closed %d answered concern(s) with no news", count)
             self.on_outbox()
 
     async def escalation_tick(self) -> None:

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.meetings import AudienceError, parse_audience
 from storage.models import (
+    ConcernHandover,
     Agreement,
     AuditEntry,
     Broadcast,
@@ -297,6 +298,40 @@ def tally(items: Iterable[ConcernFacts], key: Callable[[ConcernFacts], tuple[str
         if concern.first_answer_at is not None:
             group.answer_times.append(concern.first_answer_at - concern.created_at)
     return sorted(groups.values(), key=lambda g: (-g.total, g.label))
+
+
+@dataclass
+class RoutingHelp:
+    """How often concerns of one category (as the bot routed them) had to be moved."""
+
+    category: str
+    handovers: int = 0
+    wrong_person: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.handovers + self.wrong_person
+
+
+async def routing_help(session: AsyncSession, scope: Scope, *, since: datetime,
+                       until: datetime) -> list[RoutingHelp]:
+    """Hand-overs and "wrong person" choices in [since, until) about students of the scope, per
+    category the concern had before the move (one query), most moved first."""
+    rows = (await session.exec(
+        select(ConcernHandover.category, ConcernHandover.source, func.count())
+        .join(Concern, col(Concern.id) == ConcernHandover.concern_id)
+        .join(Student, col(Student.id) == Concern.student_id)
+        .where(ConcernHandover.school_id == scope.school_id, col(Student.class_id).in_(sorted(scope.class_ids)),
+               col(ConcernHandover.at) >= since, col(ConcernHandover.at) < until)
+        .group_by(ConcernHandover.category, ConcernHandover.source))).all()
+    found: dict[str, RoutingHelp] = {}
+    for category, source, count in rows:
+        item = found.setdefault(category, RoutingHelp(category))
+        if source == "wrong_person":
+            item.wrong_person += count
+        else:
+            item.handovers += count
+    return sorted(found.values(), key=lambda r: (-r.total, r.category))
 
 
 @dataclass

@@ -528,3 +528,18 @@ class RoutingExample(SQLModel, table=True):
     category: str | None = None
     source: str  # handover | wrong_person | asked
     created_at: datetime | None = _ts(nullable=False)
+
+
+class ConcernHandover(SQLModel, table=True):
+    """One move of a concern to another staff member: a colleague's hand-over (``alihkan``) or a
+    guardian's "wrong person" choice. The school sees from these where routing needed help."""
+
+    __tablename__ = "concern_handover"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    from_staff_id: int = Field(foreign_key="staff.id")
+    to_staff_id: int = Field(foreign_key="staff.id")
+    source: str  # handover | wrong_person
+    category: str  # the concern's category before the move: what the router had said
+    at: datetime | None = _ts(nullable=False)

@@ -24,6 +24,7 @@ from storage.models import (
     BroadcastAnswer,
     ChannelAccount,
     Concern,
+    ConcernHandover,
     ConcernMessage,
     Conversation,
     Guardian,
@@ -35,6 +36,7 @@ from storage.models import (
     MeetingInvitation,
     MeetingSlot,
     OutboxMessage,
+    RoutingExample,
     SchoolClass,
     SlotWaiting,
     Staff,
@@ -89,6 +91,11 @@ async def _delete_concerns(session: AsyncSession, ids: list[int | None], result:
         col(OutboxMessage.concern_id).in_(ids), OutboxMessage.status != "pending")))
     await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
         col(OutboxMessage.concern_id).in_(ids)).values(concern_id=None))
+    await session.exec(delete(ConcernHandover).where(  # type: ignore[call-overload]
+        col(ConcernHandover.concern_id).in_(ids)))
+    # A correction holds the guardian's words: it goes with its concern under the retention rule.
+    await session.exec(delete(RoutingExample).where(  # type: ignore[call-overload]
+        col(RoutingExample.concern_id).in_(ids)))
     result.concerns = _count(await session.exec(delete(Concern).where(  # type: ignore[call-overload]
         col(Concern.id).in_(ids))))
 
@@ -96,7 +103,7 @@ async def _delete_concerns(session: AsyncSession, ids: list[int | None], result:
 async def _erase(session: AsyncSession, guardian: Guardian, now: datetime) -> None:
     """Everything chat-side of one guardian; their roster entry is marked, not deleted."""
     gid = guardian.id
-    for table in (Availability, SlotWaiting, BroadcastAnswer):
+    for table in (Availability, SlotWaiting, BroadcastAnswer, RoutingExample):
         await session.exec(delete(table).where(col(table.guardian_id) == gid))  # type: ignore[call-overload,attr-defined]
     # Messages to them stay as counts in the school's reports, without their words.
     await session.exec(update(OutboxMessage).where(col(OutboxMessage.guardian_id) == gid)  # type: ignore[call-overload]

@@ -30,9 +30,9 @@ class Network:
     """The app with both channels configured, their fakes, and a manual clock."""
 
     def __init__(self, client: httpx.AsyncClient, services: Services, telegram: FakeBotAPI,
-                 twilio: FakeTwilioAPI, clock: ManualClock) -> None:
+                 twilio: FakeTwilioAPI, clock: ManualClock, update_ids_from: int = 5000) -> None:
         self.client, self.services, self.telegram, self.twilio, self.clock = client, services, telegram, twilio, clock
-        self._update_id = 5000
+        self._update_id = update_ids_from
         self._user_id = 7000
 
     def next_update_id(self) -> int:
@@ -191,8 +191,10 @@ class SmsPhone(WhatsAppPhone):
 
 @asynccontextmanager
 async def network(database_url: str, *, clock: ManualClock | None = None, content_sids: str | None = None,
-                  mps: float | None = None) -> AsyncIterator[Network]:
-    """The app with Telegram (webhook) and WhatsApp configured against local fakes."""
+                  mps: float | None = None, run_scheduler: bool = False, update_ids_from: int = 5000,
+                  **overrides: Any) -> AsyncIterator[Network]:
+    """The app with Telegram (webhook) and WhatsApp configured against local fakes; with
+    ``run_scheduler`` its scheduler too (ticks are called by the test, on the manual clock)."""
     clock = clock or ManualClock(MONDAY_MORNING)
     async with FakeBotAPI() as telegram, FakeTwilioAPI(mps=mps) as twilio:
         settings = settings_for(
@@ -200,11 +202,11 @@ async def network(database_url: str, *, clock: ManualClock | None = None, conten
             telegram_api_base_url=telegram.base_url, telegram_mode="webhook", telegram_webhook_secret=TG_SECRET,
             twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
             twilio_whatsapp_from=SANDBOX_FROM, twilio_api_base_url=twilio.base_url,
-            twilio_content_sids=content_sids, public_base_url=PUBLIC, twilio_sms_from=SMS_FROM)
-        app = create_app(settings, clock=clock, run_scheduler=False, run_sender=False)
+            twilio_content_sids=content_sids, public_base_url=PUBLIC, twilio_sms_from=SMS_FROM, **overrides)
+        app = create_app(settings, clock=clock, run_scheduler=run_scheduler, run_sender=False)
         async with LifespanManager(app) as manager:
             services: Services = app.state.services
             await import_roster(services.sessions, SCHOOL, school_code="UJI", school_name="SMP Uji Coba")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
                                          base_url="http://internal:8000") as client:
-                yield Network(client, services, telegram, twilio, clock)
+                yield Network(client, services, telegram, twilio, clock, update_ids_from)

@@ -126,14 +126,41 @@ async def test_staff_cannot_close_or_answer_someone_elses_concern(sqlite_url: st
         assert all("Halo, ada pesan" not in m["text"] for m in await school.inbox(MAYA))
 
 
-async def test_staff_reply_without_reply_context_goes_to_latest_concern_and_says_which(sqlite_url: str) -> None:
+async def test_staff_text_without_reply_goes_to_their_only_open_concern_and_says_which(sqlite_url: str) -> None:
     async with running_school(sqlite_url) as school:
         await school.say(MAYA, "Ani sering murung setelah pulang sekolah")
         await school.inbox(RINA)
         sent = await school.say(RINA, "Baik Bu, besok saya ajak Ani berbicara.")
+        assert "Terkirim kepada Maya Wijaya (Ibu dari Ani Wijaya, VII-A)" in sent[-1]["text"]
         assert "sebagai jawaban pesan #" in sent[-1]["text"]
         answer = await school.inbox(MAYA)
         assert "besok saya ajak Ani berbicara" in answer[-1]["text"]
+        # A second open concern: the next text is kept and she is asked, not guessed for.
+        await school.say(YULIA, "Citra is being bullied by her classmates")
+        asked = await school.say(RINA, "Baik, saya catat.")
+        assert [b["data"] for row in asked[-1]["buttons"] for b in row] == ["sa:2", "sa:1"]
+        assert await school.inbox(MAYA) == [] and await school.inbox(YULIA) == []
+        await school.say(RINA, press="sa:1")
+        assert "Baik, saya catat." in (await school.inbox(MAYA))[-1]["text"]
+        assert await school.inbox(YULIA) == []
+
+
+async def test_guardian_with_two_open_concerns_is_asked_which_to_close(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        await school.say(MAYA, "Nilai matematika Ani turun")
+        await school.say(MAYA, "Ani dibully kakak kelasnya")
+        await school.inbox(SRI)
+        await school.inbox(RINA)
+        asked = await school.say(MAYA, "selesai")
+        assert "Pesan mana yang sudah tuntas" in asked[-1]["text"]
+        assert [b["data"] for row in asked[-1]["buttons"] for b in row] == ["gd:2", "gd:1"]
+        assert await school.inbox(SRI) == [] and await school.inbox(RINA) == []
+        closed = await school.say(MAYA, press="gd:1")
+        assert "sudah kami tutup" in closed[-1]["text"]
+        assert "ditutup oleh orang tua" in (await school.inbox(SRI))[-1]["text"]
+        assert await school.inbox(RINA) == []
+        stale = await school.say(MAYA, press="gd:1")
+        assert "tidak berlaku" in stale[-1]["text"]
 
 
 async def test_cases_lists_open_concerns(sqlite_url: str) -> None:
@@ -250,3 +277,22 @@ async def test_health_names_the_database_when_it_is_unreachable(tmp_path) -> Non
             response = await client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
+
+
+async def test_someone_elses_wrong_person_button_changes_nothing(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        ack = await school.say(MAYA, "Mohon izin, Ani hari ini sakit demam jadi tidak masuk sekolah")
+        button = ack[-1]["buttons"][0][0]
+        assert button["label"] == "Salah tujuan?"
+        await school.inbox(SRI)
+        # Ani's father presses data of her mother's concern; a teacher tries it too.
+        refused = await school.say(HENDRA, press=button["data"])
+        assert "sudah tidak berlaku" in refused[-1]["text"]
+        teacher = await school.say(SRI, press=button["data"])
+        assert "tidak berlaku" in teacher[-1]["text"]
+        forged = await school.say(MAYA, press=button["data"].replace("wp:", "wg:") + ":counseling:x")
+        assert "tidak berlaku" in forged[-1]["text"]
+        assert await school.inbox(RINA) == [] and await school.inbox(SRI) == []
+        # Her own press asks again.
+        asked = await school.say(MAYA, press=button["data"])
+        assert "termasuk yang mana" in asked[-1]["text"]

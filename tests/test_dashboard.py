@@ -410,6 +410,38 @@ async def test_concerns_by_state_category_and_staff_with_the_median_first_answer
         assert by_staff["Rina Marlina"][1:4] == ["Guru BK", "0", "1"]
 
 
+async def test_hand_overs_and_wrong_person_choices_per_category(database_url: str) -> None:
+    async with running_school(database_url) as school:
+        principal = await signed_in(school, AHMAD)
+        statements: list[str] = []
+        event.listen(school.services.engine.sync_engine, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+
+        async def cost() -> int:
+            statements.clear()
+            assert (await principal.get("/dashboard/concerns")).status_code == 200
+            return len(statements)
+
+        await school.say(MAYA, "Mohon izin, Ani hari ini sakit demam jadi tidak masuk sekolah")  # to Sri
+        before = await cost()
+        assert csv_rows(await principal.get("/dashboard/concerns?format=csv&table=routing"))[1:] == []
+        # Sri hands it to the guru BK; a parent re-chooses another one; a third stays put.
+        offered = await school.say(SRI, "alihkan")
+        await school.say(SRI, press=_press_label(offered[-1], "Guru BK: Rina Marlina"))
+        ack = await school.say(YULIA, "Citra is sick today and cannot come to school")  # to Sri
+        asked = await school.say(YULIA, press=ack[-1]["buttons"][0][0]["data"])
+        await school.say(YULIA, press=_press_label(asked[-1], "Behaviour, feelings & friends (counselor)"))
+        await school.say(HENDRA, "Bima dapat nilai jelek di IPA")
+        rows = csv_rows(await principal.get("/dashboard/concerns?format=csv&table=routing"))
+        assert rows == [["Kategori", "Dialihkan staf", "Dipilih ulang orang tua", "Jumlah"],
+                        ["izin dan ketidakhadiran", "1", "1", "2"]]
+        assert await cost() == before, "one query for the table, however many moves"
+
+
+def _press_label(message: dict[str, Any], label: str) -> str:
+    return next(b["data"] for row in message["buttons"] for b in row if b["label"] == label)
+
+
 async def test_a_counselors_follow_ups_due_this_week(sqlite_url: str) -> None:
     async with running_school(sqlite_url) as school:
         await school.say(RINA, "kesepakatan")

@@ -18,10 +18,12 @@ from storage.models import (
     Availability,
     ChannelAccount,
     Concern,
+    ConcernHandover,
     ConcernMessage,
     Guardian,
     InboxMessage,
     OutboxMessage,
+    RoutingExample,
 )
 from storage.privacy import consent_record, export_person, purge
 from tests.harness import MAYA, SCHOOL, SRI, YULIA, running_school
@@ -84,7 +86,9 @@ async def test_consent_is_recorded_withdrawn_and_given_again(database_url: str, 
 
 async def test_hapus_data_then_purge_removes_the_chat_data_and_keeps_the_roster(database_url: str) -> None:
     async with running_school(database_url) as school:
-        await school.say(MAYA, CONCERN)
+        ack = (await school.say(MAYA, CONCERN))[-1]
+        asked = await school.say(MAYA, press=ack["buttons"][0][0]["data"])  # "Salah tujuan?"
+        await school.say(MAYA, press=asked[-1]["buttons"][2][0]["data"])  # to the guru BK: a correction
         await school.say(MAYA, "jadwal")
         await school.say(MAYA, "Sabtu pagi")
         asked = await school.say(MAYA, "hapus data")
@@ -102,6 +106,8 @@ async def test_hapus_data_then_purge_removes_the_chat_data_and_keeps_the_roster(
             assert (await session.exec(select(Concern))).all() == []
             assert (await session.exec(select(ConcernMessage))).all() == []
             assert (await session.exec(select(Availability))).all() == []
+            assert (await session.exec(select(ConcernHandover))).all() == []
+            assert (await session.exec(select(RoutingExample))).all() == []
             assert (await session.exec(select(ChannelAccount).where(ChannelAccount.phone == MAYA))).all() == []
             kept = (await session.exec(select(Guardian).where(Guardian.phone == MAYA))).one()
             words = [o.text for o in (await session.exec(select(OutboxMessage).where(

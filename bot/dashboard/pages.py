@@ -30,6 +30,7 @@ from storage.dashboard import (
     follow_ups_due,
     participation,
     reach,
+    routing_help,
     school_year_bounds,
     school_year_of,
     tally,
@@ -434,6 +435,12 @@ async def concerns_page(view: View) -> Page:
                  tally(facts, lambda c: (c.category, view.label("categories", c.category)), view.now))
     _tally_table(view, page, "by_staff", wc["by_staff_table"],
                  tally(facts, lambda c: (str(c.staff_id), c.staff_name), view.now), roles)
+    moved = page.table(view, Table("routing", wc["routing_table"], [
+        Column("category", wc["category"]), Column("handovers", wc["handovers"], True),
+        Column("wrong_person", wc["wrong_person"], True), Column("total", wc["total"], True)]))
+    for item in await routing_help(view.session, view.scope, since=since, until=until):
+        moved.add(category=view.label("categories", item.category), handovers=item.handovers,
+                  wrong_person=item.wrong_person, total=item.total)
     oversight = view.staff.role == "principal"
     waiting = [c for c in facts if c.status != "closed" and (oversight or c.handled_by(view.staff.id))]  # type: ignore[arg-type]
     order = {"overdue": 0, "open": 1, "answered": 2}
