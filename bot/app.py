@@ -97,7 +97,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         clients: list[ChannelClient] = []
         simulator = telegram = None
         if settings.simulator_enabled:
-            simulator = SimulatorChannel(inbox)
+            simulator = SimulatorChannel(inbox, guarded=settings.simulator_guarded, secret=settings.simulator_secret,
+                                         secure_cookie=(settings.public_base_url or "").startswith("https://"))
+            if settings.simulator_guarded and not settings.simulator_secret:
+                log.warning("SIMULATOR=on beside real channels without SIMULATOR_SECRET: the simulator stays locked")
             clients.append(simulator)
         if settings.telegram_enabled:
             telegram = TelegramChannel(token=settings.telegram_bot_token or "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import signal
 import subprocess
@@ -473,6 +474,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
     if workers < 1:
         raise UserError("--workers: at least 1")
+    if settings.simulator_guarded and not settings.simulator_secret and not _loopback(host):
+        raise UserError(f"SIMULATOR=on beside real channels would let anyone who reaches {host}:{port} read "
+                        "families' data and chat as any staff member: set SIMULATOR_SECRET (16+ characters), "
+                        "turn the simulator off (SIMULATOR=off), or serve on 127.0.0.1")
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=log_config(settings.log_level))
@@ -490,6 +495,15 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         except subprocess.TimeoutExpired:
             background.kill()
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _background(settings: Settings) -> int:
