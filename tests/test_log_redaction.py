@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from bot.app import Services, create_app
 from bot.clock import ManualClock
-from bot.logs import UVICORN_LOGGERS, log_config
+from bot.logs import UVICORN_LOGGERS, configure_logging, log_config
 from handlers.broadcasts import send_broadcast
 from storage.link_codes import issue_link_code
 from storage.models import Staff
@@ -167,3 +167,22 @@ async def test_logs_hold_no_secret_and_no_phone_number(sqlite_url: str, level: s
     # The lines that used to carry the secrets are there, redacted.
     assert "HTTP Request: POST" in log and "/sendMessage" in log
     assert "GET /dashboard/login/[redacted]" in log
+
+
+def test_exception_text_and_arguments_are_redacted_too() -> None:
+    """What a traceback or a %-argument carries goes through the same filter as the message."""
+    with captured_logs("INFO"):
+        configure_logging("INFO", ["a-configured-secret-value"])
+        stream = io.StringIO()
+        logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+        log = logging.getLogger("tests.redaction")
+        try:
+            raise RuntimeError("POST https://api.telegram.org/bot987654:AAH-secret_token/sendMessage for "
+                               "whatsapp:+6281300000002 with a-configured-secret-value")
+        except RuntimeError:
+            log.exception("send failed for %s (%s)", "081300000002", "Basic QUMxMjM6c2VjcmV0dG9rZW4=")
+        written = stream.getvalue()
+    assert "send failed for +62813******02 (Basic [redacted])" in written
+    assert "RuntimeError: POST https://api.telegram.org/bot[redacted]/sendMessage" in written
+    for secret in ("987654:AAH", "6281300000002", "a-configured-secret-value", "QUMxMjM6"):
+        assert secret not in written
