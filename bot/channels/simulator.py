@@ -135,11 +135,14 @@ class SimulatorChannel:
     # ------------------------------------------------------------ the API
 
     async def _phone_of(self, person: str | None, phone: str | None) -> str:
-        """The phone a request chats as: by the list's opaque id, or (scripts, tests) by number."""
-        if person:
-            kind, _, number = person.partition(":")
-            model = {"staff": Staff, "guardian": Guardian}.get(kind)
-            if model is None or not number.isdigit():
+        """The phone a request chats as: by the list's opaque id, or (scripts, tests, a ``?as=``
+        link) by number."""
+        kind, _, number = (person or "").partition(":")
+        model = {"staff": Staff, "guardian": Guardian}.get(kind)
+        if person and model is None:
+            phone = person
+        elif model is not None:
+            if not number.isdigit():
                 raise BadInput("unknown person")
             async with self.inbox.sessions() as session:
                 row = await session.get(model, int(number))  # type: ignore[arg-type]
