@@ -1,4 +1,4 @@
-"""audit reason
+"""The principal's reason for opening a counseling concern, kept in the audit log.
 
 Revision ID: 0009
 Revises: 0006
@@ -7,7 +7,6 @@ Create Date: 2026-12-04 09:33:12.761091
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 
