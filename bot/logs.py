@@ -51,8 +51,9 @@ _SHAPES: list[tuple[re.Pattern[str], str]] = [
 ]
 # Phone numbers: +62…, 62…, 08…, whatsapp:+…, with spaces or dashes inside.
 _PHONE = re.compile(r"(?i:whatsapp|sms|tel):\+?\d{6,15}"
-                    r"|(?<![\w*+])\+?62(?:[\s-]?\d){8,13}(?!\d)"
-                    r"|(?<![\w*+])08(?:[\s-]?\d){7,12}(?!\d)")
+                    r"|(?<![\d*])\+?62(?:[\s-]?\d){8,13}(?!\d)"
+                    r"|(?<![\d*])08(?:[\s-]?\d){7,12}(?!\d)")
+_ENCODED_PLUS = re.compile(r"(?i)%2B(?=\d)")  # ?phone=%2B62… in an access-log path
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -90,7 +91,7 @@ def redact(text: str) -> str:
             text = text.replace(value, HIDDEN)
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
-    return _PHONE.sub(_mask, text)
+    return _PHONE.sub(_mask, _ENCODED_PLUS.sub("+", text))
 
 
 class Redactor(logging.Filter):

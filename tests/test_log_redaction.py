@@ -181,8 +181,11 @@ def test_exception_text_and_arguments_are_redacted_too() -> None:
                                "whatsapp:+6281300000002 with a-configured-secret-value")
         except RuntimeError:
             log.exception("send failed for %s (%s)", "081300000002", "Basic QUMxMjM6c2VjcmV0dG9rZW4=")
+        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                                                 "/simulator/api/messages?phone=%2B6281300000002", "1.1", 200)
         written = stream.getvalue()
     assert "send failed for +62813******02 (Basic [redacted])" in written
     assert "RuntimeError: POST https://api.telegram.org/bot[redacted]/sendMessage" in written
+    assert '"GET /simulator/api/messages?phone=+62813******02 HTTP/1.1" 200' in written
     for secret in ("987654:AAH", "6281300000002", "a-configured-secret-value", "QUMxMjM6"):
         assert secret not in written
