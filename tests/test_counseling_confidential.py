@@ -126,3 +126,21 @@ async def test_the_principal_opens_a_counseling_concern_only_with_a_reason_kept_
                             "Ahmad Fauzi")]
         audit = visible_text((await principal.get("/dashboard/audit")).text)
         assert "Orang tua menelepon saya langsung" in audit
+
+
+async def test_a_wali_kelas_named_by_an_older_escalation_gets_no_more_of_its_words(database_url: str) -> None:
+    async with running_school(database_url) as school:
+        await school.say(MAYA, WORDS)
+        await school.inbox(RINA)
+        async with school.services.sessions() as session, session.begin():  # as the old chain left it
+            concern = await session.get(Concern, 1)
+            sri = (await session.exec(select(Staff).where(Staff.phone == SRI))).one()
+            assert concern is not None
+            concern.escalated_at, concern.escalated_to_id = school.clock.now(), sri.id
+            session.add(concern)
+        await school.inbox(SRI)
+        await school.say(MAYA, "Tadi pagi Ani dipukul lagi di toilet")
+        assert "dipukul lagi" in (await school.inbox(RINA))[-1]["text"]
+        assert await school.inbox(SRI) == []
+        refused = await (await signed_in(school, SRI)).get("/dashboard/concerns/1")
+        assert refused.status_code == 403 and "dipukul" not in refused.text
