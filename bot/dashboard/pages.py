@@ -1,7 +1,9 @@
 """The dashboard's pages: each turns the storage queries for one staff member into tables and charts.
 
 A page builder never decides who may see what by itself: the scope (storage.dashboard) limits
-every query, and a class, meeting or concern outside it is simply not found.
+every query, and a class, meeting or concern outside it is simply not found. The one rule on
+top is confidentiality: a counseling concern's words are read only by those who hold it
+(``concern_page``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from storage.dashboard import (
     ConcernFacts,
     FamilyReach,
     Scope,
+    Thread,
     audit_log,
     broadcasts,
     concern_thread,
@@ -534,7 +537,7 @@ async def _may_read_counseling(view: View, concern: ConcernFacts) -> bool:
     return school_class is not None and covers_class(me, school_class)
 
 
-def _concern_facts(view: View, page: Page, thread: Any, *, words_shown: bool) -> None:
+def _concern_facts(view: View, page: Page, thread: Thread, *, words_shown: bool) -> None:
     wc = view.w["concerns"]
     concern = thread.concern
     state = concern.state(view.now)
