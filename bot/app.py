@@ -30,6 +30,8 @@ from bot.clock import Clock, SystemClock
 from bot.dashboard import Dashboard
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
+from bot.logs import install as install_log_redaction
+from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
 from bot.web import BadInput, TooLarge, read_body, read_json
@@ -80,6 +82,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     """
     settings = settings or Settings()
     clock = clock or SystemClock()
+    # Whoever configured logging (the CLI, uvicorn, a test), these secrets never reach it.
+    register_secrets(settings_secrets(settings))
+    install_log_redaction()
     state: dict[str, Services] = {}
 
     @asynccontextmanager
@@ -92,7 +97,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         clients: list[ChannelClient] = []
         simulator = telegram = None
         if settings.simulator_enabled:
-            simulator = SimulatorChannel(inbox)
+            simulator = SimulatorChannel(inbox, guarded=settings.simulator_guarded, secret=settings.simulator_secret,
+                                         secure_cookie=(settings.public_base_url or "").startswith("https://"))
+            if settings.simulator_guarded and not settings.simulator_secret:
+                log.warning("SIMULATOR=on beside real channels without SIMULATOR_SECRET: the simulator stays locked")
             clients.append(simulator)
         if settings.telegram_enabled:
             telegram = TelegramChannel(token=settings.telegram_bot_token or "",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.logs import configure_logging, log_config, settings_secrets
 from bot.settings import Settings
 
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"jembatan: configuration error: {exc}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings_secrets(settings))
     try:
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers)
@@ -473,15 +474,20 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
     if workers < 1:
         raise UserError("--workers: at least 1")
+    if settings.simulator_guarded and not settings.simulator_secret and not _loopback(host):
+        raise UserError(f"SIMULATOR=on beside real channels would let anyone who reaches {host}:{port} read "
+                        "families' data and chat as any staff member: set SIMULATOR_SECRET (16+ characters), "
+                        "turn the simulator off (SIMULATOR=off), or serve on 127.0.0.1")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                    log_config=log_config(settings.log_level))
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
     # (two schedulers must never share a job store, two senders would race for the outbox).
     background = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"])
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(), log_config=log_config(settings.log_level))
     finally:
         background.terminate()
         try:
@@ -489,6 +495,15 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         except subprocess.TimeoutExpired:
             background.kill()
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _background(settings: Settings) -> int:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     public_base_url: str | None = None
     simulator: bool | None = None  # None: on when no channel is configured
+    # With real channels beside it, the simulator opens only with this (a header or an unlock page).
+    simulator_secret: str | None = None
     log_level: str = "INFO"
 
     concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
@@ -56,6 +58,15 @@ class Settings(BaseSettings):
         if isinstance(value, str) and len(value.strip()) < 32:
             raise ValueError("DASHBOARD_SECRET must be at least 32 characters (or unset)")
         return value
+
+    @field_validator("simulator_secret", mode="before")
+    @classmethod
+    def _strong_simulator_secret(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and len(value.strip()) < 16:
+            raise ValueError("SIMULATOR_SECRET must be at least 16 characters (or unset)")
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("school_timezone")
     @classmethod
@@ -109,6 +120,16 @@ class Settings(BaseSettings):
     @property
     def sms_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sms_from)
+
+    @property
+    def real_channels(self) -> bool:
+        """A channel that reaches real families (Telegram, WhatsApp, SMS) is configured."""
+        return self.telegram_enabled or self.whatsapp_enabled or self.sms_enabled
+
+    @property
+    def simulator_guarded(self) -> bool:
+        """The simulator runs beside real channels: it holds real people's data, so it needs the secret."""
+        return self.simulator_enabled and self.real_channels
 
     @property
     def simulator_enabled(self) -> bool:

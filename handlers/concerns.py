@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from handlers.classifier import Classification, group_of
+from handlers.classifier import GROUPS, Classification, group_of
 from handlers.messages import Button, Outbound, Recipient
 from handlers.routing import classify_message
 from handlers.turn import Turn
@@ -274,6 +274,13 @@ def wrong_person_button(concern: Concern) -> Button:
     return Button(key="buttons.wrong_person", data=f"wp:{concern.id}:{concern.staff_id}")
 
 
+def _may_hold(concern: Concern, staff: Staff) -> bool:
+    """Whether a concern's new messages go to this staff member. A counseling concern escalated
+    before escalation left teachers out may still name a teacher: they get nothing more."""
+    return (staff.id == concern.staff_id or concern.category not in GROUPS["counseling"]
+            or staff.role in ("counselor", "principal"))
+
+
 def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child: Child, text: str,
             *, template: str, extra: dict | None = None, media: list[dict[str, str]] | None = None) -> Outbound:
     """The message a staff member receives: the guardian's words, child, class, name and relation."""
@@ -297,7 +304,7 @@ async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[s
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
         staff = await turn.session.get(Staff, staff_id)
-        if staff is not None:
+        if staff is not None and _may_hold(concern, staff):
             turn.send(forward(concern, staff, role_in(concern, staff, child.school_class.name), guardian,
                               child, text, template="concern_follow_up", media=media))
     staff = await turn.session.get(Staff, concern.staff_id)
@@ -343,7 +350,7 @@ async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
         staff = await turn.session.get(Staff, staff_id)
-        if staff is not None:
+        if staff is not None and _may_hold(concern, staff):
             turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id),
                                template="concern_closed_by_guardian", concern_id=concern.id,
                                context={"concern_id": concern.id, "guardian_name": guardian.name,

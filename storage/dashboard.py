@@ -705,12 +705,13 @@ class AuditRow:
     staff_role: str
     action: str
     subject: str
+    reason: str | None = None
 
 
 async def audit_log(session: AsyncSession, school_id: int, *, limit: int = 500) -> list[AuditRow]:
     """The latest dashboard sign-ins and oversight openings, newest first."""
     rows = (await session.exec(
-        select(AuditEntry.at, Staff.name, Staff.role, AuditEntry.action, AuditEntry.subject)
+        select(AuditEntry.at, Staff.name, Staff.role, AuditEntry.action, AuditEntry.subject, AuditEntry.reason)
         .join(Staff, col(Staff.id) == AuditEntry.staff_id)
         .where(AuditEntry.school_id == school_id)
         .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(limit))).all()

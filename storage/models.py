@@ -511,6 +511,8 @@ class AuditEntry(SQLModel, table=True):
     staff_id: int = Field(foreign_key="staff.id", index=True)
     action: str  # sign_in | open_concern
     subject: str = ""  # what was acted on, e.g. "concern:12"
+    # Why the principal opened a counseling concern (contract section 10); None for other entries.
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime | None = _ts(nullable=False, index=True)
 
 

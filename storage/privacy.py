@@ -43,6 +43,7 @@ from storage.models import (
     Student,
 )
 from storage.phones import mask_phone
+from storage.traces import Traces, describe, erase_traces, find, traces_of
 
 
 @dataclass
@@ -53,6 +54,7 @@ class PurgeResult:
     chat_messages: int = 0
     inbox: int = 0
     guardians_erased: int = 0
+    traces_erased: int = 0  # rows elsewhere that held an erased guardian's data (wiped)
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
@@ -68,13 +70,28 @@ async def purge(session: AsyncSession, *, older_than: timedelta, now: datetime) 
         col(Guardian.erase_requested_at).is_not(None), col(Guardian.erased_at).is_(None)))).all())
     theirs = list((await session.exec(select(Concern.id).where(
         col(Concern.guardian_id).in_([g.id for g in erasing])))).all()) if erasing else []
+    # What identifies each of them in any table, read before their concerns are gone.
+    traces = [await _traces(session, guardian) for guardian in erasing]
+    if erasing:
+        await session.exec(delete(RoutingExample).where(  # type: ignore[call-overload]
+            col(RoutingExample.guardian_id).in_([g.id for g in erasing])))
     await _delete_concerns(session, sorted(set(closed) | set(theirs)), result)
     result.inbox = _count(await session.exec(delete(InboxMessage).where(  # type: ignore[call-overload]
         col(InboxMessage.processed_at).is_not(None), col(InboxMessage.received_at) < cutoff)))
-    for guardian in erasing:
+    for guardian, found in zip(erasing, traces, strict=True):
         await _erase(session, guardian, now)
+        result.traces_erased += await erase_traces(session, found)
         result.guardians_erased += 1
     return result
+
+
+async def _accounts(session: AsyncSession, phone: str) -> list[ChannelAccount]:
+    return list((await session.exec(select(ChannelAccount).where(ChannelAccount.phone == phone))).all())
+
+
+async def _traces(session: AsyncSession, guardian: Guardian) -> Traces:
+    is_staff = (await session.exec(select(Staff.id).where(Staff.phone == guardian.phone))).first() is not None
+    return await traces_of(session, [guardian], await _accounts(session, guardian.phone), words_only=is_staff)
 
 
 def _count(cursor: Any) -> int:
@@ -89,6 +106,9 @@ async def _delete_concerns(session: AsyncSession, ids: list[int | None], result:
     # The forwards and answers that carried the words: gone too, unless still waiting to be sent.
     result.chat_messages = _count(await session.exec(delete(OutboxMessage).where(  # type: ignore[call-overload]
         col(OutboxMessage.concern_id).in_(ids), OutboxMessage.status != "pending")))
+    # The school's corrections stay for its router, no longer tied to the concern.
+    await session.exec(update(RoutingExample).where(  # type: ignore[call-overload]
+        col(RoutingExample.concern_id).in_(ids)).values(concern_id=None))
     await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
         col(OutboxMessage.concern_id).in_(ids)).values(concern_id=None))
     await session.exec(delete(ConcernHandover).where(  # type: ignore[call-overload]
@@ -150,6 +170,8 @@ async def export_person(session: AsyncSession, phone: str) -> dict[str, Any]:
     slots = {s.id: s for s in (await session.exec(select(MeetingSlot).where(
         col(MeetingSlot.id).in_([f.slot_id for _, _, f in meetings if f.slot_id])))).all()}
     availability = (await session.exec(select(Availability).where(col(Availability.guardian_id).in_(ids)))).all()
+    traces = await traces_of(session, guardians, list(accounts))
+    elsewhere = await find(session, traces)
     received = (await session.exec(select(OutboxMessage).where(or_(
         col(OutboxMessage.guardian_id).in_(ids), col(OutboxMessage.account_id).in_([a.id for a in accounts])))
         .order_by(OutboxMessage.id))).all()
@@ -178,6 +200,9 @@ async def export_person(session: AsyncSession, phone: str) -> dict[str, Any]:
         "availability": [{"text": a.text, "windows": a.windows} for a in availability],
         "messages_received": [{"at": when(o.created_at), "template": o.template, "text": o.text, "status": o.status}
                               for o in received],
+        # Every other copy, in any table: stored platform updates (the webhook bodies), messages
+        # to staff about them, routing examples, audit entries, conversation state.
+        "held_elsewhere": describe(elsewhere, traces),
     }
 
 

@@ -49,10 +49,10 @@ class Network:
         headers = {"X-Twilio-Signature": signature if signature is not None else sign(url, form, self.twilio.auth_token)}
         return await self.client.post(path, data=form, headers=headers)
 
-    async def phone(self, channel: str, number: str) -> Phone:
+    async def phone(self, channel: str, number: str, *, user_id: int | None = None) -> Phone:
         if channel == "telegram":
             self._user_id += 1
-            phone: Phone = TelegramPhone(self, number, self._user_id)
+            phone: Phone = TelegramPhone(self, number, user_id or self._user_id)
         elif channel == "sms":
             phone = SmsPhone(self, number)
         else:

@@ -291,10 +291,14 @@ async def test_the_principal_signs_in_from_the_chat_link_and_sees_who_is_not_rea
         await page.click("nav >> text=Pesan Orang Tua")
         await expect(page.locator("h1")).to_have_text("Pesan orang tua")
         await page.click("#table-list >> text=Buka")
+        # A counseling concern: the principal reads it only after writing why (kept in the audit log).
+        await expect(page.locator(".bubble")).to_have_count(0)
+        await page.fill("#reason-text", "Tindak lanjut laporan perundungan dari wali kelas")
+        await page.click("#open-with-reason")
         bubble = page.locator(".bubble").first
         await expect(bubble).to_contain_text("<img src=x onerror=alert(1)>")  # shown as written...
         assert dialogs == [], "...and never run"
-        await expect(page.locator(".note-box")).to_contain_text("dicatat di log audit")
+        await expect(page.locator(".note-box").first).to_contain_text("dicatat di log audit")
         await fits_the_phone(page)
         await page.screenshot(path=str(tmp_path / "thread.png"), full_page=True)
 
@@ -305,6 +309,7 @@ async def test_the_principal_signs_in_from_the_chat_link_and_sees_who_is_not_rea
         await page.click("nav >> text=Log Audit")
         audit = page.locator("#table-audit")
         await expect(audit).to_contain_text("membuka percakapan orang tua")
+        await expect(audit).to_contain_text("Tindak lanjut laporan perundungan dari wali kelas")
         await expect(audit).to_contain_text("masuk ke dasbor")
         await fits_the_phone(page)
 

@@ -1,7 +1,9 @@
 """The dashboard's pages: each turns the storage queries for one staff member into tables and charts.
 
 A page builder never decides who may see what by itself: the scope (storage.dashboard) limits
-every query, and a class, meeting or concern outside it is simply not found.
+every query, and a class, meeting or concern outside it is simply not found. The one rule on
+top is confidentiality: a counseling concern's words are read only by those who hold it
+(``concern_page``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from storage.dashboard import (
     ConcernFacts,
     FamilyReach,
     Scope,
+    Thread,
     audit_log,
     broadcasts,
     concern_thread,
@@ -38,12 +41,15 @@ from storage.dashboard import (
     week_bounds,
 )
 from storage.audit import record_action
-from storage.models import School, Staff
+from scheduler.escalation import counseling_category
+from storage.models import SchoolClass, School, Staff
+from storage.people import covers_class
 from storage.reports import ParticipationRow
 from storage.routing import homeroom_teacher
 from templates.render import words
 
 TEXT_PREVIEW = 140  # characters of an announcement shown in its row (the CSV has all of it)
+REASON_MAX = 500  # characters of a principal's reason for opening a counseling concern
 
 
 class NotFound(LookupError):
@@ -52,6 +58,11 @@ class NotFound(LookupError):
 
 class Forbidden(PermissionError):
     """A page this role does not get (403)."""
+
+
+class Confidential(PermissionError):
+    """A counseling concern of this person's classes whose words are not theirs to read (403):
+    they may know that it exists, nothing more."""
 
 
 @cache
@@ -481,27 +492,73 @@ def _concern_row(view: View, table: Table, concern: ConcernFacts) -> None:
               open=cell(wc["open_thread"], href=f"/dashboard/concerns/{concern.id}", csv=""))
 
 
-async def concern_page(view: View, concern_id: int) -> Page:
-    """One concern's conversation, for the staff handling it and, in oversight, the principal."""
+async def concern_page(view: View, concern_id: int, reason: str | None = None) -> Page:
+    """One concern's conversation, for the staff handling it and, in oversight, the principal.
+
+    A counseling concern's words are only for the staff member holding it and the counselors
+    covering the class (contract section 10); the principal opens one by giving a reason (a form:
+    ``reason`` is what it posted), which the audit log keeps. Others of the class are told it is
+    confidential; no one else learns it exists.
+    """
     wc = view.w["concerns"]
     thread = await concern_thread(view.session, view.school.id, concern_id)  # type: ignore[arg-type]
     if thread is None:
         raise NotFound(concern_id)
-    handler = thread.concern.handled_by(view.staff.id)  # type: ignore[arg-type]
-    if not handler and view.staff.role != "principal":
-        raise NotFound(concern_id)
     page = Page("dashboard_concern.html", "concerns", wc["thread_heading"].format(id=concern_id))
-    if not handler:
-        record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
-        page.audited = True
+    if counseling_category(thread.concern.category):
+        if not await _may_read_counseling(view, thread.concern):
+            if view.staff.role != "principal":
+                if view.scope.covers(thread.concern.class_id) or thread.concern.handled_by(view.staff.id):  # type: ignore[arg-type]
+                    raise Confidential(concern_id)
+                raise NotFound(concern_id)
+            given = (reason or "").strip()
+            if not given:  # the principal first says why
+                _concern_facts(view, page, thread, words_shown=False)
+                page.context.update({"reason_form": True, "reason_missing": reason is not None})
+                return page
+            record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now,
+                          reason=given[:REASON_MAX])
+            page.audited = True
+    else:
+        handler = thread.concern.handled_by(view.staff.id)  # type: ignore[arg-type]
+        if not handler and view.staff.role != "principal":
+            raise NotFound(concern_id)
+        if not handler:
+            record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
+            page.audited = True
+    _concern_facts(view, page, thread, words_shown=True)
+    return page
+
+
+async def _may_read_counseling(view: View, concern: ConcernFacts) -> bool:
+    """The holder, a counselor the concern was escalated to, the counselors covering the class,
+    and a principal it was escalated to (it reached them in chat with its words)."""
+    me = view.staff
+    if me.id == concern.staff_id:
+        return True
+    if me.id == concern.escalated_to_id and me.role in ("counselor", "principal"):
+        return True
+    if me.role != "counselor":
+        return False
+    school_class = await view.session.get(SchoolClass, concern.class_id)
+    return school_class is not None and covers_class(me, school_class)
+
+
+def _concern_facts(view: View, page: Page, thread: Thread, *, words_shown: bool) -> None:
+    wc = view.w["concerns"]
     concern = thread.concern
     state = concern.state(view.now)
-    table = page.table(view, Table("messages", wc["messages_table"], [
-        Column("at", wc["at"]), Column("author", wc["author"]), Column("text", wc["text"])]))
-    for message in thread.messages:
-        text = message.text + (f" [{wc['attachments'].format(n=message.attachments)}]" if message.attachments else "")
-        table.add(at=cell(view.when(message.at), csv=view.iso(message.at)), author=message.name, text=text)
+    messages = thread.messages if words_shown else []
+    if words_shown:
+        table = page.table(view, Table("messages", wc["messages_table"], [
+            Column("at", wc["at"]), Column("author", wc["author"]), Column("text", wc["text"])]))
+        for message in messages:
+            text = message.text + (f" [{wc['attachments'].format(n=message.attachments)}]"
+                                   if message.attachments else "")
+            table.add(at=cell(view.when(message.at), csv=view.iso(message.at)), author=message.name, text=text)
     page.context = {
+        "counseling": counseling_category(concern.category), "words_shown": words_shown,
+        "reason_form": False, "reason_missing": False,
         "thread": thread, "state": state, "state_label": wc["states"][state],
         "facts": [(wc["student"], f"{concern.student_name} ({concern.class_name})"),
                   (wc["guardian"], f"{thread.guardian_name} ({view.label('relations', thread.relation)})"),
@@ -513,8 +570,7 @@ async def concern_page(view: View, concern_id: int) -> Page:
                   (wc["first_answer"], view.when(concern.first_answer_at)), (wc["status"], wc["states"][state])],
         "messages": [{"author": m.author, "name": m.name, "text": m.text, "at": view.when(m.at),
                       "attachments": wc["attachments"].format(n=m.attachments) if m.attachments else ""}
-                     for m in thread.messages]}
-    return page
+                     for m in messages]}
 
 
 # ---------------------------------------------------------------- broadcasts and audit
@@ -550,7 +606,7 @@ async def audit_page(view: View) -> Page:
     page = Page("dashboard_audit.html", "audit", wa["heading"])
     table = page.table(view, Table("audit", wa["table"], [
         Column("at", wa["at"]), Column("staff", wa["staff"]), Column("role", wa["role"]),
-        Column("action", wa["action"]), Column("subject", wa["subject"])]))
+        Column("action", wa["action"]), Column("subject", wa["subject"]), Column("reason", wa["reason"])]))
     for entry in await audit_log(view.session, view.school.id):  # type: ignore[arg-type]
         kind, _, number = entry.subject.partition(":")
         href = None
@@ -561,5 +617,5 @@ async def audit_page(view: View) -> Page:
         subject = cell(entry.subject, href=href)
         table.add(at=cell(view.when(entry.at), csv=view.iso(entry.at)), staff=entry.staff_name,
                   role=view.label("roles", entry.staff_role),
-                  action=wa["actions"].get(entry.action, entry.action), subject=subject)
+                  action=wa["actions"].get(entry.action, entry.action), subject=subject, reason=entry.reason or "")
     return page

@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.formparsers import MultiPartException
 from starlette.routing import Route
 
 from bot.clock import Clock
 from bot.dashboard.cookies import COOKIE, SessionCookie
 from bot.dashboard.pages import (
+    Confidential,
     Forbidden,
     NotFound,
     Page,
@@ -82,6 +84,7 @@ class Dashboard:
             Route("/dashboard/concerns", page(lambda view, _: concerns_page(view)), methods=["GET"]),
             Route("/dashboard/concerns/{id:int}", page(lambda view, p: concern_page(view, p["id"])),
                   methods=["GET"]),
+            Route("/dashboard/concerns/{id:int}", self.open_with_reason, methods=["POST"]),
             Route("/dashboard/broadcasts", page(lambda view, _: broadcasts_page(view)), methods=["GET"]),
             Route("/dashboard/audit", page(lambda view, _: audit_page(view)), methods=["GET"]),
             Route("/dashboard/login/{token}", self.login_form, methods=["GET"]),
@@ -128,6 +131,7 @@ class Dashboard:
             "cross_site": (d["login"]["cross_site_title"], d["login"]["cross_site"]),
             "not_found": (d["not_found"]["title"], d["not_found"]["text"]),
             "forbidden": (d["forbidden"]["title"], d["forbidden"]["text"]),
+            "confidential": (d["confidential"]["title"], d["confidential"]["text"]),
         }[kind]
         return self._html("dashboard_notice.html", {"title": title, "text": text, "kind": kind,
                                                     "signed_in": staff is not None,
@@ -209,6 +213,17 @@ class Dashboard:
 
     # ------------------------------------------------------------ pages
 
+    async def open_with_reason(self, request: Request) -> Response:
+        """The principal's form: why they open a counseling concern (kept in the audit log)."""
+        if not self._same_origin(request):
+            return self._notice(request, "cross_site", status=403)
+        try:
+            form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+            reason = str(form.get("reason") or "")
+        except (MultiPartException, ValueError):  # malformed: as no reason, the form is shown again
+            reason = ""
+        return await self._page(request, lambda view, p: concern_page(view, p["id"], reason=reason))
+
     def _page_route(self, build: Builder) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             return await self._page(request, build)
@@ -237,6 +252,8 @@ class Dashboard:
                 return self._notice(request, "not_found", status=404, staff=staff)
             except Forbidden:
                 return self._notice(request, "forbidden", status=403, staff=staff)
+            except Confidential:
+                return self._notice(request, "confidential", status=403, staff=staff)
             if page.audited:
                 await session.commit()
         if wanted_csv:
