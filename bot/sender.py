@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,12 +24,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
+from storage.inbox_health import beat
 from storage.models import ChannelAccount, OutboxMessage
 from storage.outbox import remember_choices
+from storage.transient import describe
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
 
 
 class RetryLater(Exception):
@@ -143,6 +147,7 @@ class Sender:
         self.channels = {c.name: _ChannelState(c, SlidingWindow(c.rate_per_second)) for c in clients}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
 
     def notify(self) -> None:
         self._wake.set()
@@ -151,6 +156,7 @@ class Sender:
         """Deliver until stopped: batch after batch while rows are due, then wait for notify()
         or ``idle_seconds`` (retries coming due)."""
         while not self._stopping:
+            await self._heartbeat()
             self._wake.clear()  # before draining, so a notify() during the drain is not lost
             try:
                 attempted = await self.drain_once()
@@ -165,6 +171,17 @@ class Sender:
                 await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
             except TimeoutError:
                 pass
+
+    async def _heartbeat(self) -> None:
+        """Tell `/healthz` the sender is alive (every few seconds, not every batch)."""
+        if time.monotonic() - self._beaten_at < HEARTBEAT_SECONDS:
+            return
+        try:
+            async with self.sessions() as session, session.begin():
+                await beat(session, "sender", self.clock.now())
+            self._beaten_at = time.monotonic()
+        except Exception as exc:  # no database: /healthz says so itself
+            log.warning("sender heartbeat not recorded: %s", describe(exc))
 
     def stop(self) -> None:
         self._stopping = True
