@@ -531,17 +531,17 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
-    # (two schedulers must never share a job store, two senders would race for the outbox).
-    background = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"])
+    # (two schedulers must never share a job store, two senders would race for the outbox). It
+    # is supervised: restarted when it dies, so sending never silently stops.
+    from bot.supervisor import BackgroundSupervisor
+
+    supervisor = BackgroundSupervisor(lambda: subprocess.Popen([sys.executable, "-m", "bot", "scheduler"]))
+    supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
                     log_level=settings.log_level.lower())
     finally:
-        background.terminate()
-        try:
-            background.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            background.kill()
+        supervisor.stop()
     return 0
 
 
