@@ -32,7 +32,7 @@ from bot.flood import FloodGuard
 from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
-from bot.web import BadInput, TooLarge, read_body, read_json
+from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
@@ -269,6 +269,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def bad_input(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        reason = exc.reason if isinstance(exc, ClientGone) else "gone"
+        log.info("%s %s: client %s before its body was in; nothing accepted",
+                 request.method, request.url.path, reason)
+        return Response(status_code=408, headers={"Connection": "close"})  # read by no one, or the slow
+
     async def too_large(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": "request body over 1 MiB"}, status_code=413)
 
@@ -281,7 +287,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         *Dashboard(settings, clock).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={BadInput: bad_input, TooLarge: too_large,
+                    exception_handlers={BadInput: bad_input, TooLarge: too_large, ClientGone: client_gone,
                                         json.JSONDecodeError: bad_input})
     return app
 

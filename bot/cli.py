@@ -524,11 +524,18 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.protocol import KEEP_ALIVE_SECONDS, GuardedH11Protocol
+
+    # Slow clients are dropped: idle connections after a few seconds, a request head that
+    # trickles in (bot.protocol), a body that does (bot.web.read_body).
+    timeouts: dict[str, Any] = {"http": GuardedH11Protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+                                "h11_max_incomplete_event_size": 64 * 1024}
 
     if workers < 1:
         raise UserError("--workers: at least 1")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                    **timeouts)
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
     # (two schedulers must never share a job store, two senders would race for the outbox). It
@@ -539,7 +546,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(), **timeouts)
     finally:
         supervisor.stop()
     return 0
