@@ -163,8 +163,8 @@ class Inbox:
             row.processed_at = now
             if inbound is None:
                 return False  # an update we do not handle (edited message, channel post...)
-            verdict = self.flood.check(f"{inbound.channel}:{inbound.sender_id}", row.received_at or now) \
-                if self.flood else None
+            verdict = await self.flood.check_shared(session, f"{inbound.channel}:{inbound.sender_id}",
+                                                    row.received_at or now) if self.flood else None
             if verdict is not None and not verdict.admitted:
                 row.error = "flood: stored, not answered"
                 if not verdict.tell_sender:

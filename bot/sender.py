@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import case, func
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -192,12 +193,19 @@ class Sender:
         if not self.channels:
             return 0
         now = self.clock.now()
+        # To a staff member, one family's concern after another's in turn: a family flooding a
+        # teacher with messages does not push another family's forward behind all of theirs (a
+        # teacher's chat takes about one message a second). Each concern keeps its own order, and
+        # a family's own chat is strictly first come, first served.
+        turn = case((col(OutboxMessage.staff_id).is_not(None), func.row_number().over(
+            partition_by=(OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.concern_id),
+            order_by=OutboxMessage.id)), else_=1)
         async with self.sessions() as session:
             rows = list((await session.exec(
                 select(OutboxMessage).where(
                     OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
-                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))).all())
+                .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
             # One query for the batch's accounts (the 24-hour window needs them), not one per message.
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(

@@ -26,6 +26,7 @@ from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
 from storage.db import sync_url
+from storage.flood_buckets import forget_idle_buckets
 from storage.inbox_health import beat
 from storage.status_reconciler import FetchStatus, reconcile_statuses
 from storage.transient import describe
@@ -87,6 +88,8 @@ class SchoolScheduler:
             self.scheduler.add_job(self.recovery_tick, "interval", seconds=RECOVERY_SECONDS,
                                    id="inbox-recovery", jobstore="ticks", replace_existing=True,
                                    misfire_grace_time=300)
+        self.scheduler.add_job(self.housekeeping_tick, "interval", hours=1, id="housekeeping",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=3600)
         self.scheduler.add_job(self.heartbeat_tick, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat",
                                jobstore="ticks", replace_existing=True, misfire_grace_time=60)
         self.scheduler.start()
@@ -127,6 +130,11 @@ class SchoolScheduler:
                 await beat(session, "scheduler", self.clock.now())
         except Exception as exc:  # no database: /healthz says so itself
             log.warning("scheduler heartbeat not recorded: %s", describe(exc))
+
+    async def housekeeping_tick(self) -> None:
+        """Forget the flood-control buckets of senders long quiet."""
+        async with self.sessions() as session, session.begin():
+            await forget_idle_buckets(session, self.clock.now())
 
     async def recovery_tick(self) -> None:
         """Updates a killed web worker stored but never processed (handled here, a minute on),
