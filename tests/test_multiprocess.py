@@ -261,3 +261,72 @@ async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_
                 server.wait(timeout=10)
         stderr = server.stderr.read().decode() if server.stderr else ""
         assert "restarting it" in stderr, stderr[-2000:]
+
+
+async def test_one_flooding_family_is_limited_across_workers_and_delays_no_other_family(tmp_path: Path) -> None:
+    assert PG_URL
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    maya, yulia, sri = "+6281300000002", "+6281300000003", "+6281200000001"
+    async with FakeTwilioAPI() as twilio:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "INBOUND_"))}
+        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
+                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
+                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
+            assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                                  capture_output=True, timeout=120).returncode == 0
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
+                                  env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        try:
+            async with httpx.AsyncClient(base_url=public, timeout=60) as client:
+                async def say(phone: str, body: str) -> None:
+                    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, body=body,
+                                        account_sid=twilio.account_sid)
+                    signature = sign(f"{public}/webhooks/whatsapp", form, twilio.auth_token)
+                    answer = await client.post("/webhooks/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
+                    assert answer.status_code == 200
+
+                def to(phone: str, words: str) -> int:
+                    return sum(words in m.get("Body", "") for m in twilio.messages_to(f"whatsapp:{phone}"))
+
+                for _ in range(300):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert server.poll() is None, "jembatan serve exited"
+                    await asyncio.sleep(0.1)
+                for phone in (sri, maya, yulia):
+                    await say(phone, "menu")
+                await _until(lambda: all(twilio.messages_to(f"whatsapp:{p}") for p in (sri, maya, yulia)))
+
+                # Maya floods the bot with 100 concerns at once, spread over both web workers.
+                await asyncio.gather(*(say(maya, f"Bu, nilai Matematika Ani turun. Pesan ke-{n}.")
+                                       for n in range(100)))
+                await _until(lambda: _count("SELECT count(*) FROM inbox_message WHERE processed_at IS NULL") == 0)
+                answered = _count("SELECT count(*) FROM inbox_message WHERE error IS NULL AND payload::text "
+                                  "LIKE '%Pesan ke-%'")
+                # One bucket for both workers: the burst of 30 (plus what refilled meanwhile), not 60.
+                assert 25 <= answered <= 40, answered  # ("menu" took one token a moment before)
+
+                # Yulia writes to the same teacher: her forward does not wait behind Maya's.
+                asked = time.monotonic()
+                await say(yulia, "My daughter's maths homework was not graded. Could you check?")
+                await _until(lambda: to(sri, "homework was not graded") == 1, timeout=30)
+                waited = time.monotonic() - asked
+                still_queued = _count("SELECT count(*) FROM outbox_message WHERE status = 'pending' "
+                                      "AND text LIKE '%Pesan ke-%'")
+                assert still_queued > 10, "Maya's forwards were all out already: the test proves nothing"
+                assert waited < 5, f"Yulia's forward waited {waited:.1f} s behind Maya's flood"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
