@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             if background:
                 await inbox.recover()
         except (SQLAlchemyError, OSError) as exc:  # start anyway: /healthz tells what is wrong
-            log.error("could not recover unprocessed updates (database unavailable?): %s", exc)
+            log.error("could not recover unprocessed updates (database unavailable?): %s", describe(exc))
         if run_sender:
             services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
                                                       name="outbox-sender"))
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             await services.telegram.receive(update)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("telegram update not stored (database): %s", exc)
+            log.error("telegram update not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return JSONResponse({"ok": True})
 
@@ -243,7 +243,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             await state["services"].inbox.accept(channel, sid, form)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("whatsapp message not stored (database): %s", exc)
+            log.error("%s message not stored (database): %s", channel, describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -261,7 +261,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                       error_code=form.get("ErrorCode") or None, now=clock.now(),
                                       simulator_enabled=settings.simulator_enabled)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("status callback not stored (database): %s", exc)
+            log.error("status callback not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         services.sender.notify()
         return Response(EMPTY_TWIML, media_type="text/xml")

@@ -44,7 +44,8 @@ async def _pending(net: Network) -> int:
 
 
 @NEEDS_PG
-async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing() -> None:
+async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
     assert PG_URL
     _fresh_postgres(PG_URL)
     upgrade(PG_URL)
@@ -122,6 +123,12 @@ async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing()
         got = Counter(body for body in bodies for m in sri.received() if f'"{body}"' in m["text"])
         assert got == Counter(bodies)
     await proxy.cut()
+    # The failures were logged, as their class and message: no SQL parameters, so no parent's
+    # words, name or phone number.
+    assert "connection" in caplog.text.lower()
+    for secret in (*(number.lstrip("+") for number in WORDS), "Pertanyaan nomor", "Catatan nomor",
+                   "parameters: ("):
+        assert secret not in caplog.text
 
 
 FAIL_EVERY_TIME = {
