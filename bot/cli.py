@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     retry = inbox_commands.add_parser("retry", help="process parked updates again (once the cause is fixed)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every parked update")
-    which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID")
+    which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID",
+                       help="parked update numbers (from `jembatan inbox parked`)")
     retry.add_argument("--json", action="store_true")
 
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
