@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.channels.simulator import SimulatorChannel
+from bot.channels.simulator import SimulatorChannel, payload_to_inbound
 from bot.channels.sms import SmsChannel
 from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_inbound
-from bot.channels.whatsapp import WhatsAppChannel, signature_is_valid
+from bot.channels.whatsapp import WhatsAppChannel, form_to_inbound, signature_is_valid
 from bot.clock import Clock, SystemClock
 from bot.dashboard import Dashboard
 from bot.flood import FloodGuard
@@ -34,11 +34,13 @@ from bot.logs import install as install_log_redaction
 from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
-from bot.web import BadInput, TooLarge, read_body, read_json
+from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
 from storage.delivery import record_delivery
+from storage.inbox_health import forget, parked_count, stale_parts
+from storage.transient import describe
 
 log = logging.getLogger(__name__)
 BACKGROUND_POLL_SECONDS = 0.2
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             if background:
                 await inbox.recover()
         except (SQLAlchemyError, OSError) as exc:  # start anyway: /healthz tells what is wrong
-            log.error("could not recover unprocessed updates (database unavailable?): %s", exc)
+            log.error("could not recover unprocessed updates (database unavailable?): %s", describe(exc))
         if run_sender:
             services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
                                                       name="outbox-sender"))
@@ -161,6 +163,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                     await asyncio.wait_for(task, timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
                     task.cancel()
+            await _forget_heartbeats(sessions, (["sender"] if run_sender else [])
+                                     + (["scheduler"] if run_scheduler else []))
             if telegram is not None:
                 await telegram.stop()
             for twilio_channel in (whatsapp, sms):
@@ -175,10 +179,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+            async with services.sessions() as session:
+                parked = await parked_count(session)
+                down = await stale_parts(session, clock.now())
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("health check: database unreachable: %s", exc)
+            log.warning("health check: database unreachable: %s", describe(exc))
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        body: dict[str, Any] = {"status": "degraded" if down else "ok", "database": "ok"}
+        body.update({part: "down" for part in down})  # nothing sends or schedules: page someone
+        if parked:  # reported, not a failure: the service runs, an operator has work to do
+            body["parked"] = parked
+        return JSONResponse(body, status_code=503 if down else 200)
 
     async def telegram_webhook(request: Request) -> Response:
         services = state["services"]
@@ -198,7 +209,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             await services.telegram.receive(update)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("telegram update not stored (database): %s", exc)
+            log.error("telegram update not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return JSONResponse({"ok": True})
 
@@ -241,7 +252,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         try:
             await state["services"].inbox.accept(channel, sid, form)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("whatsapp message not stored (database): %s", exc)
+            log.error("%s message not stored (database): %s", channel, describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -259,13 +270,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                       error_code=form.get("ErrorCode") or None, now=clock.now(),
                                       simulator_enabled=settings.simulator_enabled)
         except (SQLAlchemyError, OSError) as exc:
-            log.error("status callback not stored (database): %s", exc)
+            log.error("status callback not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         services.sender.notify()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def bad_input(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        reason = exc.reason if isinstance(exc, ClientGone) else "gone"
+        log.info("%s %s: client %s before its body was in; nothing accepted",
+                 request.method, request.url.path, reason)
+        return Response(status_code=408, headers={"Connection": "close"})  # read by no one, or the slow
 
     async def too_large(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": "request body over 1 MiB"}, status_code=413)
@@ -279,9 +296,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         *Dashboard(settings, clock).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={BadInput: bad_input, TooLarge: too_large,
+                    exception_handlers={BadInput: bad_input, TooLarge: too_large, ClientGone: client_gone,
                                         json.JSONDecodeError: bad_input})
     return app
+
+
+async def _forget_heartbeats(sessions: async_sessionmaker[AsyncSession], parts: list[str]) -> None:
+    if not parts:
+        return
+    try:
+        async with sessions() as session, session.begin():
+            await forget(session, parts)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("heartbeats not cleared at shutdown: %s", describe(exc))
+
+
+def offline_inbox(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Inbox:
+    """An inbox that reads every channel's updates without starting any channel: for the CLI's
+    `jembatan inbox retry`, whose answers the running service's sender delivers."""
+    inbox = Inbox(sessions, clock=SystemClock(), policy=policy_from(settings),
+                  simulator_enabled=settings.simulator_enabled)
+    inbox.register("telegram", update_to_inbound)
+    inbox.register("simulator", payload_to_inbound)
+    for channel in ("whatsapp", "sms"):
+        inbox.register(channel, lambda form, channel=channel: form_to_inbound(form, channel))  # type: ignore[misc]
+    return inbox
 
 
 def web_worker_app() -> Starlette:

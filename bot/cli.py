@@ -110,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--by", metavar="STAFF_ID", default=None, help="who asks (recorded in the audit log)")
     export.add_argument("--json", action="store_true")
 
+    inbox = commands.add_parser("inbox", help="stored updates that could not be processed")
+    inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True)
+    parked = inbox_commands.add_parser("parked", help="list the parked updates (failed too often)")
+    parked.add_argument("--json", action="store_true")
+    retry = inbox_commands.add_parser("retry", help="process parked updates again (once the cause is fixed)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every parked update")
+    which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID",
+                       help="parked update numbers (from `jembatan inbox parked`)")
+    retry.add_argument("--json", action="store_true")
+
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
     link.add_argument("--json", action="store_true")
@@ -170,6 +181,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _roster_import(sessions, settings, args)
         if args.command == "link-code":
             return await _link_code(sessions, settings, args.who)
+        if args.command == "inbox" and args.inbox_command == "parked":
+            return await _inbox_parked(sessions)
+        if args.command == "inbox":
+            return await _inbox_retry(sessions, settings, args)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
         if args.command == "broadcast":
@@ -420,6 +435,46 @@ async def _meeting_invite(sessions, settings: Settings, meeting_id: int):  # typ
         " A running `jembatan serve` delivers them.")
 
 
+async def _inbox_parked(sessions):  # type: ignore[no-untyped-def]
+    from storage.inbox_health import parked_updates
+
+    async with sessions() as session:
+        rows = await parked_updates(session, limit=None)
+    lines = [f"{r['id']:>6}  {r['channel']:<9} {r['received_at'][:16]}  {r['attempts']} attempt(s)  {r['error']}"
+             for r in rows]
+    return {"parked": rows}, "\n".join(lines) if lines else "No parked updates."
+
+
+async def _inbox_retry(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sqlmodel import col, select
+
+    from bot.app import offline_inbox
+    from storage.models import InboxMessage
+
+    if not args.all and not args.ids:
+        raise UserError("name the parked updates to retry (IDs from `jembatan inbox parked`), or --all")
+    if args.ids:
+        async with sessions() as session:
+            parked = set((await session.exec(select(InboxMessage.id).where(
+                col(InboxMessage.id).in_(args.ids), col(InboxMessage.parked_at).is_not(None)))).all())
+        missing = [str(i) for i in args.ids if i not in parked]
+        if missing:
+            raise UserError(f"ID: not a parked update: {', '.join(missing)} (see `jembatan inbox parked`)")
+    outcome = await offline_inbox(settings, sessions).retry_parked(None if args.all else args.ids)
+    data = {"retried": len(outcome), "processed": sorted(i for i, o in outcome.items() if o == "processed"),
+            "parked": sorted(i for i, o in outcome.items() if o == "parked"),
+            "pending": sorted(i for i, o in outcome.items() if o == "pending")}
+    human = (f"Retried {data['retried']} parked update(s): {len(data['processed'])} processed, "
+             f"{len(data['parked'])} failed again and stay parked, {len(data['pending'])} to be retried "
+             "by the running service.")
+    if data["parked"]:
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False))
+        raise UserError(human + " Still parked: " + ", ".join(map(str, data["parked"]))
+                        + " (the log names the error)")
+    return data, human
+
+
 async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from storage.meetings import MeetingFileError, create_meeting
 
@@ -471,6 +526,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.protocol import KEEP_ALIVE_SECONDS, GuardedH11Protocol
+
+    # Slow clients are dropped: idle connections after a few seconds, a request head that
+    # trickles in (bot.protocol), a body that does (bot.web.read_body).
+    timeouts: dict[str, Any] = {"http": GuardedH11Protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+                                "h11_max_incomplete_event_size": 64 * 1024}
 
     if workers < 1:
         raise UserError("--workers: at least 1")
@@ -480,20 +541,21 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
                         "turn the simulator off (SIMULATOR=off), or serve on 127.0.0.1")
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=log_config(settings.log_level))
+                    log_config=log_config(settings.log_level), **timeouts)
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
-    # (two schedulers must never share a job store, two senders would race for the outbox).
-    background = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"])
+    # (two schedulers must never share a job store, two senders would race for the outbox). It
+    # is supervised: restarted when it dies, so sending never silently stops.
+    from bot.supervisor import BackgroundSupervisor
+
+    supervisor = BackgroundSupervisor(lambda: subprocess.Popen([sys.executable, "-m", "bot", "scheduler"]))
+    supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower(), log_config=log_config(settings.log_level))
+                    log_level=settings.log_level.lower(), log_config=log_config(settings.log_level),
+                    **timeouts)
     finally:
-        background.terminate()
-        try:
-            background.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            background.kill()
+        supervisor.stop()
     return 0
 
 

@@ -5,14 +5,26 @@ faster is still acknowledged and stored by the inbox, but not answered. The firs
 the limit opens a flood episode: the sender is asked, once, to slow down, and the school's admin
 is alerted (at most once an hour per sender). The episode ends when the sender's bucket is full
 again, i.e. after they have kept quiet for ``burst`` messages' worth of time. Every sender has
-their own bucket, so a flood never slows anyone else. The count is kept per process: with
-several web workers each counts its own share, which bounds a flood all the same.
+their own bucket, so a flood never slows anyone else.
+
+The inbox keeps the buckets in the database (:meth:`FloodGuard.check_shared`, table
+``flood_bucket``), read and written in the transaction that processes the message: every web
+worker counts against the same bucket (with two workers a flooder is not answered twice as
+often), and a message whose processing fails and is retried does not spend a token twice. The
+inbox already holds the sender's lock there, so the bucket row is never contended by another
+sender. :meth:`FloodGuard.check` is the same rule in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import FloodBucket
 
 ALERT_EVERY = timedelta(hours=1)  # one alert per episode, and no more often than this per sender
 MAX_SENDERS = 10_000  # idle buckets are forgotten beyond this many senders
@@ -25,12 +37,24 @@ class Verdict:
     alert_admin: bool = False
 
 
+class Bucket(Protocol):
+    tokens: float
+    at: datetime | None
+    flooding: bool
+    alerted_at: datetime | None
+
+
 @dataclass
 class _Bucket:
     tokens: float
-    at: datetime
+    at: datetime | None
     flooding: bool = False
     alerted_at: datetime | None = None
+
+
+def sender_key(sender: str) -> str:
+    """The bucket's key: a hash, so the table holds no phone number or chat id."""
+    return hashlib.sha256(b"jembatan-flood:" + sender.encode()).hexdigest()
 
 
 class FloodGuard:
@@ -44,14 +68,29 @@ class FloodGuard:
         self._buckets: dict[str, _Bucket] = {}
 
     def check(self, sender: str, at: datetime) -> Verdict:
-        """Count one message from ``sender`` received at ``at``."""
+        """Count one message from ``sender`` received at ``at`` (in this process's memory)."""
         bucket = self._buckets.get(sender)
         if bucket is None:
             self._forget_idle(at)
             bucket = self._buckets[sender] = _Bucket(tokens=float(self.burst), at=at)
-        elapsed = max((at - bucket.at).total_seconds(), 0.0)  # out of order counts as simultaneous
+        return self._take(bucket, at)
+
+    async def check_shared(self, session: AsyncSession, sender: str, at: datetime) -> Verdict:
+        """Count one message from ``sender`` against its bucket in the database, inside the
+        caller's transaction (which must hold the sender's lock, as the inbox does)."""
+        key = sender_key(sender)
+        bucket = await session.get(FloodBucket, key, with_for_update=True, populate_existing=True)
+        if bucket is None:
+            bucket = FloodBucket(sender=key, tokens=float(self.burst), at=at)
+        verdict = self._take(bucket, at)
+        session.add(bucket)
+        return verdict
+
+    def _take(self, bucket: Bucket, at: datetime) -> Verdict:
+        last = bucket.at or at
+        elapsed = max((at - last).total_seconds(), 0.0)  # out of order counts as simultaneous
         bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_second)
-        bucket.at = max(bucket.at, at)
+        bucket.at = max(last, at)
         if bucket.tokens >= self.burst:
             bucket.flooding = False  # quiet long enough: a later flood is a new episode
         if bucket.tokens >= 1:
@@ -72,3 +111,4 @@ class FloodGuard:
         for sender, bucket in list(self._buckets.items()):
             if now - bucket.at >= full_after:  # full again: forgetting it changes nothing
                 del self._buckets[sender]
+

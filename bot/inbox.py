@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import traceback
 import zlib
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,8 +32,13 @@ from storage.models import ChannelAccount, Conversation, InboxMessage
 from storage.outbox import enqueue
 from storage.people import guardians_by_phone, staff_by_phone
 from storage.phones import mask_phone
+from storage.transient import describe, is_transient
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8  # a database or network failure: about half an hour of retries, then parked
+MAX_ATTEMPTS_AFTER_A_BUG = 3  # our own exception: retried a little (it may be a race), then parked
+FIRST_RETRY = timedelta(seconds=15)
+LAST_RETRY = timedelta(minutes=15)
 
 Translator = Callable[[dict[str, Any]], Inbound | None]
 
@@ -74,41 +80,74 @@ class Inbox:
             log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
             return None
 
-    async def process(self, inbox_id: int, stored: InboxMessage | None = None) -> None:
+    async def process(self, inbox_id: int, stored: InboxMessage | None = None, *,
+                      last_chance: bool = False) -> None:
         """Run the conversation for one stored update; errors are recorded, never raised.
 
+        A failure leaves the update to be tried again (see :meth:`_record_failure`), so an
+        acknowledged update is answered once the database is back, and never twice.
         ``stored``: the row just written by :meth:`store`, which spares reading it back (the
-        locked read in :meth:`_process_locked` still decides who processes it)."""
+        locked read in :meth:`_process_locked` still decides who processes it). ``last_chance``:
+        an operator's retry; failing again parks the update at once."""
         row = stored
-        if row is None:
-            async with self.sessions() as peek:
-                row = await peek.get(InboxMessage, inbox_id)
+        try:
+            if row is None:
+                async with self.sessions() as peek:
+                    row = await peek.get(InboxMessage, inbox_id)
+        except Exception as exc:  # the database went away: a later recovery tick tries again
+            log.warning("inbox update %s not read: %s", inbox_id, describe(exc))
+            return
         if row is None or row.processed_at is not None:
             return
         translator = self.translators.get(row.channel)
         try:
             inbound = _without_nul(translator(row.payload)) if translator else None
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a payload we cannot read
-            log.warning("%s update %s not readable: %s", row.channel, row.external_id, exc)
-            await self._record_failure(inbox_id, exc)
+            log.warning("%s update %s not readable: %s", row.channel, row.external_id, describe(exc))
+            await self._record_failure(inbox_id, exc, park=True, unreadable=True)
             return
         lock = self._locks.setdefault(f"{row.channel}:{inbound.sender_id if inbound else '-'}", asyncio.Lock())
         async with lock:
             try:
                 wrote = await self._process_locked(inbox_id, inbound)
-            except Exception as exc:  # a bug must not lose the update nor block the next ones
-                log.exception("processing %s update %s failed", row.channel, row.external_id)
-                await self._record_failure(inbox_id, exc)
+            except Exception as exc:  # neither a lost database nor a bug may lose the update
+                if is_transient(exc):
+                    log.warning("processing %s update %s failed, will retry: %s", row.channel,
+                                row.external_id, describe(exc))
+                else:  # a bug: the frames to find it, never the values it held
+                    log.error("processing %s update %s failed: %s\n%s", row.channel, row.external_id,
+                              describe(exc), "".join(traceback.format_tb(exc.__traceback__)))
+                await self._record_failure(inbox_id, exc, park=last_chance)
                 return
         if wrote:
             self.on_outbox()
 
-    async def _record_failure(self, inbox_id: int, exc: Exception) -> None:
-        async with self.sessions() as session, session.begin():
-            failed = await session.get(InboxMessage, inbox_id)
-            if failed is not None and failed.processed_at is None:
-                failed.processed_at = self.clock.now()
-                failed.error = f"{type(exc).__name__}: {exc}"[:500]
+    async def _record_failure(self, inbox_id: int, exc: Exception, *, park: bool = False,
+                              unreadable: bool = False) -> None:
+        """Count a failed attempt and schedule the next, or park the update after too many."""
+        cap = MAX_ATTEMPTS if is_transient(exc) else MAX_ATTEMPTS_AFTER_A_BUG
+        try:
+            async with self.sessions() as session, session.begin():
+                failed = await session.get(InboxMessage, inbox_id, with_for_update=True, populate_existing=True)
+                if failed is None or failed.processed_at is not None:
+                    return  # its transaction did commit after all, or another worker finished it
+                now = self.clock.now()
+                failed.attempts = (failed.attempts or 0) + 1
+                failed.last_error = describe(exc)
+                if park or failed.attempts >= cap:
+                    failed.processed_at = failed.parked_at = now
+                    failed.next_attempt_at = None
+                    failed.error = failed.last_error
+                    # Unreadable input is the sender's doing; a failure after every retry is ours.
+                    log.log(logging.WARNING if unreadable else logging.ERROR,
+                            "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` "
+                            "once fixed)", failed.channel, failed.external_id, failed.attempts,
+                            failed.last_error, failed.id)
+                else:
+                    failed.next_attempt_at = now + retry_delay(failed.attempts)
+        except Exception as again:  # still no database: the row stays unprocessed and is recovered
+            log.warning("inbox update %s: failure not recorded (%s); recovery will pick it up",
+                        inbox_id, describe(again))
 
     async def _process_locked(self, inbox_id: int, inbound: Inbound | None) -> bool:
         async with self.sessions() as session, session.begin():
@@ -124,8 +163,8 @@ class Inbox:
             row.processed_at = now
             if inbound is None:
                 return False  # an update we do not handle (edited message, channel post...)
-            verdict = self.flood.check(f"{inbound.channel}:{inbound.sender_id}", row.received_at or now) \
-                if self.flood else None
+            verdict = await self.flood.check_shared(session, f"{inbound.channel}:{inbound.sender_id}",
+                                                    row.received_at or now) if self.flood else None
             if verdict is not None and not verdict.admitted:
                 row.error = "flood: stored, not answered"
                 if not verdict.tell_sender:
@@ -179,16 +218,55 @@ class Inbox:
                     first_contact=first_contact and bool(guardians or staff))
 
     async def recover(self, older_than: timedelta | None = None) -> int:
-        """Process updates stored but never processed (the process stopped in between, or a
-        worker was killed mid-request); ``older_than`` leaves alone those a worker is on now."""
-        query = select(InboxMessage.id).where(col(InboxMessage.processed_at).is_(None))
+        """Process updates stored but never processed (the process stopped in between, a worker
+        was killed mid-request) and failed ones whose next attempt is due; ``older_than`` leaves
+        alone those a worker may be on now."""
+        now = self.clock.now()
+        fresh = col(InboxMessage.next_attempt_at).is_(None)
         if older_than is not None:
-            query = query.where(col(InboxMessage.received_at) < self.clock.now() - older_than)
-        async with self.sessions() as session:
-            ids = list((await session.exec(query.order_by(InboxMessage.id))).all())
+            fresh = fresh & (col(InboxMessage.received_at) < now - older_than)
+        query = select(InboxMessage.id).where(
+            col(InboxMessage.processed_at).is_(None), col(InboxMessage.parked_at).is_(None),
+            fresh | (col(InboxMessage.next_attempt_at) <= now))
+        try:
+            async with self.sessions() as session:
+                ids = list((await session.exec(query.order_by(InboxMessage.id))).all())
+        except Exception as exc:
+            log.warning("inbox recovery: database unavailable (%s); the next tick tries again", describe(exc))
+            return 0
         for inbox_id in ids:
             await self.process(inbox_id)  # type: ignore[arg-type]
         return len(ids)
+
+    async def retry_parked(self, ids: list[int] | None) -> dict[int, str]:
+        """Put parked updates (``None``: all) back in the queue and process them now, once.
+
+        Returns each one's outcome: ``processed``, ``parked`` (failed again: parked at once),
+        ``pending`` (its database went away: the service retries it), or ``not parked`` for an
+        id that names no parked update."""
+        async with self.sessions() as session, session.begin():
+            query = select(InboxMessage).where(col(InboxMessage.parked_at).is_not(None)).with_for_update()
+            if ids is not None:
+                query = query.where(col(InboxMessage.id).in_(ids))
+            rows = list((await session.exec(query.order_by(InboxMessage.id))).all())
+            for row in rows:
+                row.processed_at = row.parked_at = row.next_attempt_at = None
+                row.attempts, row.error = 0, None
+        outcome = {inbox_id: "not parked" for inbox_id in ids or []}
+        for row in rows:
+            await self.process(row.id, last_chance=True)  # type: ignore[arg-type]
+        async with self.sessions() as session:
+            for row in rows:
+                done = await session.get(InboxMessage, row.id)
+                assert done is not None
+                outcome[row.id] = ("parked" if done.parked_at is not None else  # type: ignore[index]
+                                   "processed" if done.processed_at is not None else "pending")
+        return outcome
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """After the n-th failed attempt: 15 s, 30 s, 1, 2, 4, 8 min, then every 15 min."""
+    return min(FIRST_RETRY * 2 ** (attempts - 1), LAST_RETRY)
 
 
 def _without_nul(inbound: Inbound | None) -> Inbound | None:

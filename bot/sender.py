@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import case, func
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,12 +25,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
+from storage.inbox_health import beat
 from storage.models import ChannelAccount, OutboxMessage
 from storage.outbox import remember_choices
+from storage.transient import describe
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
+FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
 
 
 class RetryLater(Exception):
@@ -143,6 +149,9 @@ class Sender:
         self.channels = {c.name: _ChannelState(c, SlidingWindow(c.rate_per_second)) for c in clients}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
+        # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
+        self._served: dict[tuple[str, str, int], tuple[int, datetime]] = {}
 
     def notify(self) -> None:
         self._wake.set()
@@ -151,6 +160,7 @@ class Sender:
         """Deliver until stopped: batch after batch while rows are due, then wait for notify()
         or ``idle_seconds`` (retries coming due)."""
         while not self._stopping:
+            await self._heartbeat()
             self._wake.clear()  # before draining, so a notify() during the drain is not lost
             try:
                 attempted = await self.drain_once()
@@ -166,6 +176,17 @@ class Sender:
             except TimeoutError:
                 pass
 
+    async def _heartbeat(self) -> None:
+        """Tell `/healthz` the sender is alive (every few seconds, not every batch)."""
+        if time.monotonic() - self._beaten_at < HEARTBEAT_SECONDS:
+            return
+        try:
+            async with self.sessions() as session, session.begin():
+                await beat(session, "sender", self.clock.now())
+            self._beaten_at = time.monotonic()
+        except Exception as exc:  # no database: /healthz says so itself
+            log.warning("sender heartbeat not recorded: %s", describe(exc))
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
@@ -175,33 +196,64 @@ class Sender:
         if not self.channels:
             return 0
         now = self.clock.now()
+        # To a staff member, one family's concern after another's in turn: a family flooding a
+        # teacher with messages does not push another family's forward behind all of theirs (a
+        # teacher's chat takes about one message a second). A concern's place is its message's
+        # rank among the concern's pending ones plus how many of them went out lately; each
+        # concern keeps its own order, and a family's own chat is first come, first served.
+        turn = case((col(OutboxMessage.staff_id).is_not(None), func.row_number().over(
+            partition_by=(OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.concern_id),
+            order_by=OutboxMessage.id)), else_=1)
         async with self.sessions() as session:
-            rows = list((await session.exec(
-                select(OutboxMessage).where(
+            ranked = list((await session.exec(
+                select(OutboxMessage, turn).where(
                     OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
-                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))).all())
+                .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
+            rows = [row for row, _ in sorted(ranked, key=lambda pair: (
+                pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
             # One query for the batch's accounts (the 24-hour window needs them), not one per message.
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
                 col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
-        # A chat over its own limit (a teacher with several forwards) waits at the end of the batch
-        # instead of holding up everyone behind it; each chat's messages keep their order.
-        deferred: list[OutboxMessage] = []
+        # A chat over its own limit (a teacher with several forwards) is left for the next drain
+        # instead of holding up everyone behind it; each chat's messages keep their order. The
+        # next drain reads the outbox again, so what arrived meanwhile (another family's forward)
+        # takes its turn instead of waiting behind a whole batch read earlier.
+        attempted: list[OutboxMessage] = []
         waiting: set[tuple[str, str]] = set()
         for row in rows:
             if (row.channel, row.chat_id) in waiting or self._chat_wait(row) > 0:
                 waiting.add((row.channel, row.chat_id))
-                deferred.append(row)
                 continue
             await self._send(row, accounts.get(row.account_id))
-        for row in deferred:
-            await self._send(row, accounts.get(row.account_id))
-        broadcasts = {row.broadcast_id for row in rows if row.broadcast_id}
-        digests = [row.id for row in rows if row.template == "digest" and row.id is not None]
+            attempted.append(row)
+        if rows and not attempted:  # every due chat is at its limit: wait for the first in turn
+            first = next(row for row in rows if (row.channel, row.chat_id) in waiting)
+            await self._send(first, accounts.get(first.account_id))
+            attempted.append(first)
+        for row in attempted:
+            self._count_served(row)
+        broadcasts = {row.broadcast_id for row in attempted if row.broadcast_id}
+        digests = [row.id for row in attempted if row.template == "digest" and row.id is not None]
         if broadcasts or digests:
             await self._report_finished(broadcasts, digests)
-        return len(rows)
+        return len(attempted)
+
+    def _served_lately(self, row: OutboxMessage, now: datetime) -> int:
+        """How many of this concern's messages to this staff chat went out lately (0 for others)."""
+        if row.staff_id is None or row.concern_id is None:
+            return 0
+        count, at = self._served.get((row.channel, row.chat_id, row.concern_id), (0, now))
+        return count if now - at < FAIR_SHARE_WINDOW else 0
+
+    def _count_served(self, row: OutboxMessage) -> None:
+        if row.staff_id is None or row.concern_id is None:
+            return
+        now, key = self.clock.now(), (row.channel, row.chat_id, row.concern_id)
+        if len(self._served) > 10_000:
+            self._served.clear()  # a memory, not a record: forgetting only costs a little fairness
+        self._served[key] = (self._served_lately(row, now) + 1, now)
 
     async def _report_finished(self, broadcast_ids: set[int],
                                digest_ids: list[int] | None = None) -> None:

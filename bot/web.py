@@ -1,13 +1,15 @@
-"""Small HTTP helpers shared by the webhooks: bounded bodies and JSON parsing."""
+"""Small HTTP helpers shared by the webhooks: bounded bodies (in size and in time) and JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 MAX_BODY = 1024 * 1024  # 1 MiB
+BODY_SECONDS = 10.0  # the platforms send a webhook body at once; a trickle is a slow-loris client
 
 
 class BadInput(Exception):
@@ -18,17 +20,33 @@ class TooLarge(Exception):
     """A body over MAX_BODY (413)."""
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The body, refusing more than ``limit`` bytes without reading it all into memory."""
+class ClientGone(Exception):
+    """The client hung up before its body was in, or sent it too slowly: nothing was accepted,
+    nothing to log but a line (a platform retries, a slow-loris client is dropped)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def read_body(request: Request, limit: int = MAX_BODY, seconds: float = BODY_SECONDS) -> bytes:
+    """The body, refusing more than ``limit`` bytes without reading it all into memory, and a
+    body that takes more than ``seconds`` to arrive."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge()
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge()
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge()
+                chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientGone("disconnected") from exc
+    except TimeoutError as exc:
+        raise ClientGone("too slow") from exc
     return b"".join(chunks)
 
 

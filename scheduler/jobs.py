@@ -28,10 +28,15 @@ from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
 from storage.db import sync_url
+from storage.flood_buckets import forget_idle_buckets
+from storage.inbox_health import beat
 from storage.status_reconciler import FetchStatus, reconcile_statuses
+from storage.transient import describe
 
 log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
+RECOVERY_SECONDS = 15  # how often unprocessed and due-for-retry updates are looked for
+HEARTBEAT_SECONDS = 10  # /healthz calls a part down after a minute without one
 
 
 def job_store_url(database_url: str) -> str:
@@ -86,10 +91,16 @@ class SchoolScheduler:
         if self.status_sources:
             self.scheduler.add_job(self.status_tick, "interval", minutes=5, id="status-reconciler",
                                    jobstore="ticks", replace_existing=True, misfire_grace_time=300)
-        if self.recover is not None:
-            self.scheduler.add_job(self.recovery_tick, "interval", minutes=1, id="inbox-recovery",
-                                   jobstore="ticks", replace_existing=True, misfire_grace_time=300)
+        if self.recover is not None:  # also retries failed updates whose next attempt is due
+            self.scheduler.add_job(self.recovery_tick, "interval", seconds=RECOVERY_SECONDS,
+                                   id="inbox-recovery", jobstore="ticks", replace_existing=True,
+                                   misfire_grace_time=300)
+        self.scheduler.add_job(self.housekeeping_tick, "interval", hours=1, id="housekeeping",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=3600)
+        self.scheduler.add_job(self.heartbeat_tick, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=60)
         self.scheduler.start()
+        asyncio.get_running_loop().create_task(self.heartbeat_tick())
         self.wake()
 
     def shutdown(self) -> None:
@@ -119,8 +130,22 @@ class SchoolScheduler:
                 log.info("%d %s status(es) fetched from the API", count, channel)
                 self.on_outbox()
 
+    async def heartbeat_tick(self) -> None:
+        """Tell `/healthz` the scheduler is alive."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await beat(session, "scheduler", self.clock.now())
+        except Exception as exc:  # no database: /healthz says so itself
+            log.warning("scheduler heartbeat not recorded: %s", describe(exc))
+
+    async def housekeeping_tick(self) -> None:
+        """Forget the flood-control buckets of senders long quiet."""
+        async with self.sessions() as session, session.begin():
+            await forget_idle_buckets(session, self.clock.now())
+
     async def recovery_tick(self) -> None:
-        """Updates a killed web worker stored but never processed: handled here, a minute on."""
+        """Updates a killed web worker stored but never processed (handled here, a minute on),
+        and failed ones whose next attempt is due."""
         assert self.recover is not None
         count = await self.recover()
         if count:

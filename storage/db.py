@@ -16,7 +16,10 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout for several writers."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout for several writers.
+
+    ``hide_parameters``: an error's text (and so every traceback in the log) never carries the
+    statement's parameters, which are parents' words, names and phone numbers."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -27,7 +30,7 @@ def make_engine(url: str) -> AsyncEngine:
         # to 100 ms: under concurrent webhooks that gave seconds-long tails. One pooled connection,
         # handed over in turn by the pool, serializes the same work without the sleeps.
         pool = {"pool_size": 1, "max_overflow": 0} if database and database != ":memory:" else {}
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -45,7 +48,8 @@ def make_engine(url: str) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               hide_parameters=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -82,6 +82,8 @@ class Staff(SQLModel, table=True):
     classes: str = ""  # ';'-separated class names, or grades for counselors
     subjects: str = ""  # ';'-separated subject names
     office_hours: str = ""  # as written in the roster; empty means always
+    # Bumped at dashboard logout: session cookies carry the generation they were made in.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Student(SQLModel, table=True):
@@ -216,8 +218,15 @@ class InboxMessage(SQLModel, table=True):
     external_id: str  # Telegram update_id, Twilio MessageSid, simulator message id
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime | None = _ts(nullable=False)
-    processed_at: datetime | None = _ts(index=True)
-    error: str | None = None
+    processed_at: datetime | None = _ts(index=True)  # done: answered, ignored, or parked
+    error: str | None = None  # why it was not answered (flood, parked); class and message only
+    # A failed attempt (database gone, a bug) leaves processed_at empty and the row to be retried
+    # at next_attempt_at; after too many, it is parked (processed_at and parked_at set) for an
+    # operator's `jembatan inbox retry`.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = _ts()
+    parked_at: datetime | None = _ts(index=True)
+    last_error: str | None = None  # the latest failed attempt's error class and message
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -545,3 +554,24 @@ class ConcernHandover(SQLModel, table=True):
     source: str  # handover | wrong_person
     category: str  # the concern's category before the move: what the router had said
     at: datetime | None = _ts(nullable=False)
+
+
+class Heartbeat(SQLModel, table=True):
+    """The background parts' last sign of life (``sender``, ``scheduler``), for ``/healthz``."""
+
+    part: str = Field(primary_key=True, max_length=32)
+    at: datetime | None = _ts(nullable=False)
+    pid: int = 0
+
+
+class FloodBucket(SQLModel, table=True):
+    """One sender's flood-control token bucket, shared by every web worker (bot/flood.py).
+
+    ``sender`` is a hash of channel and sender id, so no phone number is kept here."""
+
+    __tablename__ = "flood_bucket"
+    sender: str = Field(primary_key=True, max_length=64)
+    tokens: float
+    at: datetime | None = _ts(nullable=False, index=True)
+    flooding: bool = False
+    alerted_at: datetime | None = _ts()

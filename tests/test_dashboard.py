@@ -638,3 +638,45 @@ async def test_pages_cost_the_same_few_queries_however_many_rows(sqlite_url: str
         many = await cost()
         assert many == few, (few, many)
         assert max(many.values()) <= 14, many  # the class page: reach, meetings and concerns
+
+
+async def test_logging_out_ends_the_session_everywhere_even_for_a_copied_cookie(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        browser = await signed_in(school, SRI)
+        copied = Browser(school)  # the same cookie, kept elsewhere (another tab, a stolen copy)
+        copied.cookies = dict(browser.cookies)
+        other_device = await signed_in(school, SRI)
+        assert (await copied.get("/dashboard")).status_code == 200
+
+        assert (await browser.post("/dashboard/logout")).status_code == 200
+        assert (await copied.get("/dashboard")).status_code == 401, "the old cookie still opened the dashboard"
+        assert (await other_device.get("/dashboard")).status_code == 401  # signing out ends them all
+        async with running_school(sqlite_url, clock=school.clock, import_school=False) as worker:
+            elsewhere = Browser(worker)
+            elsewhere.cookies = dict(copied.cookies)
+            assert (await elsewhere.get("/dashboard")).status_code == 401, "another worker refuses it too"
+
+        again = await signed_in(school, SRI)  # a new link starts a new session
+        assert (await again.get("/dashboard")).status_code == 200
+        assert (await copied.get("/dashboard")).status_code == 401
+
+
+async def test_the_office_sees_how_many_messages_are_parked_without_their_words(sqlite_url: str) -> None:
+    from storage.models import InboxMessage
+
+    async with running_school(sqlite_url) as school:
+        office = await signed_in(school, DEWI)
+        page = visible_text((await office.get("/dashboard/audit")).text)
+        assert "Semua pesan yang diterima sudah terproses" in page
+        # A stored update the bot cannot read (no sender in it): parked at once.
+        words = "Anak saya Ani sakit, mohon izin tiga hari."
+        async with school.services.sessions() as session, session.begin():
+            row = InboxMessage(channel="simulator", external_id="corrupt-1", received_at=school.clock.now(),
+                               payload={"id": "corrupt-1", "text": words, "name": "Maya Wijaya"})
+            session.add(row)
+        await school.services.inbox.process(row.id)  # type: ignore[arg-type]
+        page = visible_text((await office.get("/dashboard/audit")).text)
+        assert "Pesan yang belum terproses (1)" in page and "pengelola server" in page
+        assert words not in page and "Ani" not in page and "Maya" not in page
+        principal = await signed_in(school, AHMAD)
+        assert "belum terproses" not in visible_text((await principal.get("/dashboard/audit")).text)

@@ -179,3 +179,154 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
                 server.wait(timeout=10)
         # Nothing left running: the background process stopped with the workers.
         assert server.returncode is not None
+
+
+def _heartbeat_pids() -> dict[str, int]:
+    assert PG_URL
+    engine = create_engine(sync_url(PG_URL))
+    try:
+        with engine.connect() as conn:
+            return {part: pid for part, pid in conn.execute(text("SELECT part, pid FROM heartbeat"))}
+    finally:
+        engine.dispose()
+
+
+def _alive_or_zombie(pid: int) -> bool:
+    """True while the process exists at all, a zombie included (a zombie is what nobody reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return bool(stat.read())
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_path: Path) -> None:
+    assert PG_URL
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    async with FakeTwilioAPI() as twilio:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
+                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
+                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
+            assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                                  capture_output=True, timeout=120).returncode == 0
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
+                                  env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        try:
+            async with httpx.AsyncClient(base_url=public, timeout=30) as client:
+                async def say(phone: str, body: str) -> None:
+                    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, body=body,
+                                        account_sid=twilio.account_sid)
+                    signature = sign(f"{public}/webhooks/whatsapp", form, twilio.auth_token)
+                    answer = await client.post("/webhooks/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
+                    assert answer.status_code == 200
+
+                for _ in range(300):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert server.poll() is None, "jembatan serve exited"
+                    await asyncio.sleep(0.1)
+                await _until(lambda: set(_heartbeat_pids()) == {"sender", "scheduler"})
+                background = _heartbeat_pids()["sender"]
+                assert _heartbeat_pids()["scheduler"] == background  # one background process
+
+                await say("+6281300000002", "menu")  # sent by the background process
+                await _until(lambda: len(twilio.messages_to("whatsapp:+6281300000002")) >= 1)
+
+                os.kill(background, signal.SIGKILL)
+                # Reaped (no zombie) and replaced by a new background process that ticks again.
+                await _until(lambda: not _alive_or_zombie(background), timeout=30)
+                await _until(lambda: set(_heartbeat_pids().values()) - {background} != set()
+                             and len(set(_heartbeat_pids().values())) == 1, timeout=60)
+                assert (await client.get("/healthz")).status_code == 200
+
+                before = len(twilio.messages_to("whatsapp:+6281300000003"))
+                await say("+6281300000003", "menu")  # sending resumed
+                await _until(lambda: len(twilio.messages_to("whatsapp:+6281300000003")) > before)
+                await _until(lambda: _count("SELECT count(*) FROM outbox_message WHERE status = 'pending'") == 0)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
+        stderr = server.stderr.read().decode() if server.stderr else ""
+        assert "restarting it" in stderr, stderr[-2000:]
+
+
+async def test_one_flooding_family_is_limited_across_workers_and_delays_no_other_family(tmp_path: Path) -> None:
+    assert PG_URL
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    maya, yulia, sri = "+6281300000002", "+6281300000003", "+6281200000001"
+    async with FakeTwilioAPI() as twilio:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "INBOUND_"))}
+        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
+                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
+                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
+            assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                                  capture_output=True, timeout=120).returncode == 0
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
+                                  env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        try:
+            async with httpx.AsyncClient(base_url=public, timeout=60) as client:
+                async def say(phone: str, body: str) -> None:
+                    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, body=body,
+                                        account_sid=twilio.account_sid)
+                    signature = sign(f"{public}/webhooks/whatsapp", form, twilio.auth_token)
+                    answer = await client.post("/webhooks/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
+                    assert answer.status_code == 200
+
+                def to(phone: str, words: str) -> int:
+                    return sum(words in m.get("Body", "") for m in twilio.messages_to(f"whatsapp:{phone}"))
+
+                for _ in range(300):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert server.poll() is None, "jembatan serve exited"
+                    await asyncio.sleep(0.1)
+                for phone in (sri, maya, yulia):
+                    await say(phone, "menu")
+                await _until(lambda: all(twilio.messages_to(f"whatsapp:{p}") for p in (sri, maya, yulia)))
+
+                # Maya floods the bot with 100 concerns at once, spread over both web workers.
+                await asyncio.gather(*(say(maya, f"Bu, nilai Matematika Ani turun. Pesan ke-{n}.")
+                                       for n in range(100)))
+                await _until(lambda: _count("SELECT count(*) FROM inbox_message WHERE processed_at IS NULL") == 0)
+                answered = _count("SELECT count(*) FROM inbox_message WHERE error IS NULL AND payload::text "
+                                  "LIKE '%Pesan ke-%'")
+                # One bucket for both workers: the burst of 30 (plus what refilled meanwhile), not 60.
+                assert 25 <= answered <= 40, answered  # ("menu" took one token a moment before)
+
+                # Yulia writes to the same teacher: her forward does not wait behind Maya's.
+                asked = time.monotonic()
+                await say(yulia, "My daughter's maths homework was not graded. Could you check?")
+                await _until(lambda: to(sri, "homework was not graded") == 1, timeout=30)
+                waited = time.monotonic() - asked
+                still_queued = _count("SELECT count(*) FROM outbox_message WHERE status = 'pending' "
+                                      "AND text LIKE '%Pesan ke-%'")
+                assert still_queued > 10, "Maya's forwards were all out already: the test proves nothing"
+                assert waited < 5, f"Yulia's forward waited {waited:.1f} s behind Maya's flood"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)

@@ -1,4 +1,9 @@
-"""The dashboard's session cookie: staff id and sign-in time, signed with HMAC-SHA256."""
+"""The dashboard's session cookie: staff id and sign-in time, signed with HMAC-SHA256.
+
+The signature also covers the staff member's session generation (``Staff.session_generation``),
+which logging out increments: every cookie made before is refused from then on, by every
+worker, without a list of revoked cookies. The generation is not in the cookie's text, so the
+cookie keeps its shape ``staff_id.signed_in.signature``."""
 
 from __future__ import annotations
 
@@ -23,16 +28,26 @@ class SessionCookie:
         digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def dump(self, staff_id: int, signed_in: datetime) -> str:
-        payload = f"{staff_id}.{int(signed_in.timestamp())}"
-        return f"{payload}.{self._sign(payload)}"
+    @staticmethod
+    def _signed(payload: str, generation: int) -> str:
+        return payload if not generation else f"{payload}.{generation}"  # generation 0: as before
 
-    def load(self, value: str | None, now: datetime) -> int | None:
-        """The staff id of a genuine, unexpired cookie; None otherwise."""
+    def dump(self, staff_id: int, signed_in: datetime, generation: int = 0) -> str:
+        payload = f"{staff_id}.{int(signed_in.timestamp())}"
+        return f"{payload}.{self._sign(self._signed(payload, generation))}"
+
+    @staticmethod
+    def claimed(value: str | None) -> int | None:
+        """The staff id a cookie claims, before any check: whose generation to check it with."""
+        staff_id = (value or "").partition(".")[0]
+        return int(staff_id) if staff_id.isdigit() and len(staff_id) < 12 else None
+
+    def load(self, value: str | None, now: datetime, generation: int = 0) -> int | None:
+        """The staff id of a genuine, unexpired cookie of this session generation; else None."""
         if not value:
             return None
         payload, _, signature = value.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+        if not hmac.compare_digest(signature.encode(), self._sign(self._signed(payload, generation)).encode()):
             return None
         staff_id, _, signed_in = payload.partition(".")
         if not (staff_id.isdigit() and signed_in.isdigit()):

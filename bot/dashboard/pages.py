@@ -42,6 +42,7 @@ from storage.dashboard import (
 )
 from storage.audit import record_action
 from scheduler.escalation import counseling_category
+from storage.inbox_health import parked_count, parked_updates
 from storage.models import SchoolClass, School, Staff
 from storage.people import covers_class
 from storage.reports import ParticipationRow
@@ -618,4 +619,22 @@ async def audit_page(view: View) -> Page:
         table.add(at=cell(view.when(entry.at), csv=view.iso(entry.at)), staff=entry.staff_name,
                   role=view.label("roles", entry.staff_role),
                   action=wa["actions"].get(entry.action, entry.action), subject=subject, reason=entry.reason or "")
+    if view.staff.role == "admin":
+        await _parked_table(view, page)
     return page
+
+
+async def _parked_table(view: View, page: Page) -> None:
+    """Messages received but not processed after every retry: how many and when, for the office
+    to pass on to whoever runs the server. Never their words or their senders."""
+    wp = view.w["parked"]
+    count = await parked_count(view.session)
+    table = page.table(view, Table("parked", wp["table"].format(count=count), [
+        Column("id", wp["id"], numeric=True), Column("channel", wp["channel"]),
+        Column("received", wp["received"]), Column("attempts", wp["attempts"], numeric=True)],
+        empty=wp["empty"]))
+    for row in await parked_updates(view.session):
+        received = datetime.fromisoformat(row["received_at"]) if row["received_at"] else None
+        table.add(id=row["id"], channel=view.label("channels", row["channel"]),
+                  received=cell(view.when(received), csv=row["received_at"]), attempts=row["attempts"])
+    page.context["parked_note"] = wp["note"] if count else ""

@@ -195,21 +195,32 @@ class Dashboard:
         log.info("dashboard: staff %s signed in", staff.id)
         cookies = await self._cookies(request)
         response = RedirectResponse("/dashboard", status_code=303, headers=HEADERS)
-        response.set_cookie(COOKIE, cookies.dump(staff.id, now), max_age=int(cookies.lifetime.total_seconds()),  # type: ignore[arg-type]
-                            path="/dashboard", httponly=True, samesite="lax", secure=self._secure(request))
+        response.set_cookie(COOKIE, cookies.dump(staff.id, now, staff.session_generation),  # type: ignore[arg-type]
+                            max_age=int(cookies.lifetime.total_seconds()), path="/dashboard", httponly=True, samesite="lax", secure=self._secure(request))
         return response
 
     async def logout(self, request: Request) -> Response:
         if not self._same_origin(request):
             return self._notice(request, "cross_site", status=403)
+        async with self._sessions(request)() as session, session.begin():
+            staff = await self._signed_in(request, session)
+            if staff is not None:  # every cookie of this person's is void now, on every worker
+                staff.session_generation += 1
+                session.add(staff)
+        if staff is not None:
+            log.info("dashboard: staff %s signed out", staff.id)
         response = self._notice(request, "signed_out", status=200)
         response.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="lax",
                                secure=self._secure(request))
         return response
 
     async def _signed_in(self, request: Request, session: AsyncSession) -> Staff | None:
-        staff_id = (await self._cookies(request)).load(request.cookies.get(COOKIE), self.clock.now())
-        return await session.get(Staff, staff_id) if staff_id is not None else None
+        cookies, value = await self._cookies(request), request.cookies.get(COOKIE)
+        claimed = cookies.claimed(value)
+        staff = await session.get(Staff, claimed) if claimed is not None else None
+        if staff is None or cookies.load(value, self.clock.now(), staff.session_generation) != staff.id:
+            return None
+        return staff
 
     # ------------------------------------------------------------ pages
 

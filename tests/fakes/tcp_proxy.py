@@ -1,9 +1,12 @@
-"""A TCP proxy the test can cut and restore: the database "goes away" and comes back, for real."""
+"""A TCP proxy the test can cut, reset and restore: the database "goes away" and comes back, or
+every open connection to it is torn down mid-operation, for real."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 
 
 class CuttableProxy:
@@ -29,6 +32,20 @@ class CuttableProxy:
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
+
+    async def reset(self) -> int:
+        """Abort every established connection with a TCP RST (SO_LINGER 0), on both sides, while
+        the proxy keeps listening: what a NAT timeout, a failover or a restarted pooler does.
+        Returns how many connections were torn down."""
+        writers = list(self._writers)
+        self._writers.clear()
+        for writer in writers:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        return len(writers) // 2
 
     async def restore(self) -> None:
         await self.start()
