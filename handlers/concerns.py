@@ -246,7 +246,8 @@ async def close_by_guardian(turn: Turn) -> None:
 async def open_concern_of(turn: Turn) -> Concern | None:
     ids = [g.id for g in turn.guardians]
     result = await turn.session.exec(
-        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed")
+        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed",
+                              Concern.category != "violence_report")  # a report never takes other words
         .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
     return result.first()
 

@@ -112,7 +112,7 @@ _WEEKDAYS = {
     "sabtu": 5, "sab": 5, "saturday": 5, "sat": 5,
     "minggu": 6, "min": 6, "ahad": 6, "sunday": 6, "sun": 6,
 }
-_MONTHS = {
+MONTHS = _MONTHS = {
     "januari": 1, "january": 1, "jan": 1, "februari": 2, "pebruari": 2, "february": 2, "feb": 2,
     "maret": 3, "march": 3, "mar": 3, "april": 4, "apr": 4, "mei": 5, "may": 5,
     "juni": 6, "june": 6, "jun": 6, "juli": 7, "july": 7, "jul": 7,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -191,7 +192,7 @@ class SmsPhone(WhatsAppPhone):
 
 @asynccontextmanager
 async def network(database_url: str, *, clock: ManualClock | None = None, content_sids: str | None = None,
-                  mps: float | None = None) -> AsyncIterator[Network]:
+                  mps: float | None = None, roster: Path = SCHOOL) -> AsyncIterator[Network]:
     """The app with Telegram (webhook) and WhatsApp configured against local fakes."""
     clock = clock or ManualClock(MONDAY_MORNING)
     async with FakeBotAPI() as telegram, FakeTwilioAPI(mps=mps) as twilio:
@@ -204,7 +205,7 @@ async def network(database_url: str, *, clock: ManualClock | None = None, conten
         app = create_app(settings, clock=clock, run_scheduler=False, run_sender=False)
         async with LifespanManager(app) as manager:
             services: Services = app.state.services
-            await import_roster(services.sessions, SCHOOL, school_code="UJI", school_name="SMP Uji Coba")
+            await import_roster(services.sessions, roster, school_code="UJI", school_name="SMP Uji Coba")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
                                          base_url="http://internal:8000") as client:
                 yield Network(client, services, telegram, twilio, clock)
