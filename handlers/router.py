@@ -211,6 +211,10 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         # `lapor` is a guardian's violence report; `report` too, from a guardian who is not staff
         # (staff keep `report` / `laporan` for their broadcasts' delivery reports).
         await (violence_reports.start(turn) if turn.guardians else _staff_only_report(turn))
+    elif _letter_meeting(turn, command, argument) is not None:
+        # The QR code of a printed letter (`/start rapat_N`, `RAPAT N`): the family's invitation again.
+        if not await meetings.show_invitation(turn, _letter_meeting(turn, command, argument)):  # type: ignore[arg-type]
+            turn.reply("stale_button")
     elif command in STAFF_COMMANDS:
         await (STAFF_COMMANDS[command](turn, argument) if turn.staff else _staff_only(turn))
     elif command == "start":
@@ -250,6 +254,15 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
             await replies.close_case(turn, argument)
         else:
             await concerns.close_by_guardian(turn)
+
+
+def _letter_meeting(turn: Turn, command: str, argument: str) -> int | None:
+    """The meeting a guardian's `/start rapat_N` or `rapat N` names (a letter's QR code)."""
+    if command not in ("start", "meetings") or not turn.guardians or turn.staff:
+        return None
+    found = re.fullmatch(r"(?:rapat[_ ]?)?(\d{1,9})" if command == "meetings" else r"rapat[_ ]?(\d{1,9})",
+                         argument.strip().casefold())
+    return int(found[1]) if found else None
 
 
 async def _staff_only_report(turn: Turn) -> None:

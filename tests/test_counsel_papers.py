@@ -146,3 +146,14 @@ async def test_letter_numbers_count_on_and_refuse_an_uninvited_meeting(sqlite_ur
         assert "Undangan Rapat Komite" in _text(tmp_path / "b.pdf")
         missing = jembatan("meeting", "letter", "999", database_url=sqlite_url, cwd=tmp_path)
         assert missing.returncode == 1 and "no meeting with id 999" in missing.stderr
+
+
+async def test_a_letters_qr_opens_the_invitation_to_answer(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        meeting_id = await _bimas_case(school)
+        again = await school.say(HENDRA, f"RAPAT {meeting_id}")  # what the WhatsApp QR code types
+        assert "Surat Panggilan ke-1" in again[-1]["text"]
+        assert any(b["data"] == f"rv:{meeting_id}:attend" for row in again[-1]["buttons"] for b in row)
+        telegram = await school.say(HENDRA, f"/start rapat_{meeting_id}")  # the Telegram QR's deep link
+        assert "Surat Panggilan ke-1" in telegram[-1]["text"]
+        assert "tidak berlaku" in (await school.say(HENDRA, "rapat 999"))[-1]["text"]
