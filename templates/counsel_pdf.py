@@ -130,29 +130,47 @@ def _body(pdf: FPDF, text: str, context: dict[str, Any], labels: dict[str, str])
         pdf.ln(2)
 
 
-def meeting_letters_pdf(letters: list[dict[str, Any]], head: dict[str, Any], out: Path) -> int:
-    """One page (or more) per family's letter, in Bahasa Indonesia; returns the page count."""
+def _letters(letters: list[dict[str, Any]], head: dict[str, Any]) -> FPDF:
     labels = dict(words("id")["official_letter"])
     pdf = _pdf(f"Surat {head['name']}")
     for context in letters:
         pdf.add_page()
         _letterhead(pdf, head)
         _body(pdf, render("id", "letter_meeting", context), context, labels)
+    return pdf
+
+
+def meeting_letters_pdf(letters: list[dict[str, Any]], head: dict[str, Any], out: Path) -> int:
+    """One page (or more) per family's letter, in Bahasa Indonesia; returns the page count."""
+    pdf = _letters(letters, head)
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(out))
     return pdf.pages_count
 
 
-def casebook_pdf(book: dict[str, Any], head: dict[str, Any], out: Path, *, lang: str = "id") -> int:
-    """The student's case book, confidential, in time order."""
+def meeting_letters_pdf_bytes(letters: list[dict[str, Any]], head: dict[str, Any]) -> bytes:
+    return bytes(_letters(letters, head).output())
+
+
+def _casebook(book: dict[str, Any], head: dict[str, Any], lang: str) -> FPDF:
     labels = dict(words(lang)["official_letter"])
     pdf = _pdf(f"Buku kasus {book['student']['name']}")
     pdf.add_page()
     _letterhead(pdf, head)
     _body(pdf, render(lang, "casebook", book), {}, labels)
+    return pdf
+
+
+def casebook_pdf(book: dict[str, Any], head: dict[str, Any], out: Path, *, lang: str = "id") -> int:
+    """The student's case book, confidential, in time order."""
+    pdf = _casebook(book, head, lang)
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(out))
     return pdf.pages_count
+
+
+def casebook_pdf_bytes(book: dict[str, Any], head: dict[str, Any], *, lang: str = "id") -> bytes:
+    return bytes(_casebook(book, head, lang).output())
 
 
 def monthly_report_pdf(context: dict[str, Any], head: dict[str, Any], *, lang: str = "id") -> bytes:

@@ -3,6 +3,7 @@ read back as text; letter numbers from the school's pattern, never reused within
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -157,3 +158,61 @@ async def test_a_letters_qr_opens_the_invitation_to_answer(sqlite_url: str) -> N
         telegram = await school.say(HENDRA, f"/start rapat_{meeting_id}")  # the Telegram QR's deep link
         assert "Surat Panggilan ke-1" in telegram[-1]["text"]
         assert "tidak berlaku" in (await school.say(HENDRA, "rapat 999"))[-1]["text"]
+
+
+async def test_case_book_page_only_for_the_classs_counselor_and_the_principal(database_url: str) -> None:
+    from sqlmodel import select
+
+    from storage.models import AuditEntry
+    from tests.harness import AHMAD, BUDI, DEWI, SRI
+    from tests.test_dashboard import csv_rows, signed_in, visible_text
+
+    async with running_school(database_url) as school:
+        meeting_id = await _bimas_case(school)
+        rina = await signed_in(school, RINA)
+        page = await rina.get("/dashboard/students/0071000002/casebook")
+        assert page.status_code == 200
+        text = visible_text(page.text)
+        for expected in ("Buku kasus: Bima Wijaya", "Rahasia", "Panggilan ke-1", "Suasana rumah", "murung",
+                         "jurnal perasaan", "Membaik"):
+            assert expected in text, expected
+        rows = csv_rows(await rina.get("/dashboard/students/0071000002/casebook?format=csv&table=casebook"))
+        assert [r[1] for r in rows[1:]] == ["Pesan konseling", "Surat panggilan", "Kesepakatan",
+                                            "Kunjungan rumah", "Jawaban pemantauan"]
+        pdf = await rina.get("/dashboard/students/0071000002/casebook.pdf")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert "BUKU KASUS" in " ".join(PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text().split())
+
+        # Bima's wali kelas, a subject teacher, the office: no case book, not even that it exists.
+        for phone in (BUDI, SRI, DEWI):
+            other = await signed_in(school, phone)
+            for path in ("/dashboard/students/0071000002/casebook", "/dashboard/students/0071000002/casebook.pdf",
+                         "/dashboard/students/0071000002/casebook?format=csv&table=casebook"):
+                refused = await other.get(path)
+                assert refused.status_code == 404 and "murung" not in refused.text, (phone, path)
+            assert (await other.get("/dashboard/bk-report")).status_code == 404
+
+        ahmad = await signed_in(school, AHMAD)
+        assert "Suasana rumah" in visible_text((await ahmad.get("/dashboard/students/0071000002/casebook")).text)
+        async with school.services.sessions() as session:
+            audit = (await session.exec(select(AuditEntry).where(AuditEntry.action == "open_casebook"))).all()
+        assert [a.subject for a in audit] == ["student:0071000002"]  # the principal's opening, not Rina's
+
+        report = await ahmad.get("/dashboard/bk-report?month=2026-11")
+        text = visible_text(report.text)
+        assert report.status_code == 200 and "Laporan BK November 2026" in text
+        rows = csv_rows(await ahmad.get("/dashboard/bk-report?month=2026-11&format=csv&table=bk_report"))
+        counts = {(r[0], r[1]): r[2] for r in rows[1:]}
+        assert counts[("summons", "level_1")] == "1" and counts[("home_visits", "recorded")] == "1"
+        assert counts[("agreements", "made")] == "1"
+        assert counts[("check_ins", "due")] == "1" and counts[("check_ins", "answered")] == "1"  # 30 November
+        december = csv_rows(await ahmad.get("/dashboard/bk-report?month=2026-12&format=csv&table=bk_report"))
+        assert {(r[0], r[1]): r[2] for r in december[1:]}[("check_ins", "due")] == "0"
+        month_pdf = await ahmad.get("/dashboard/bk-report.pdf?month=2026-11")
+        assert "LAPORAN BIMBINGAN DAN KONSELING" in PdfReader(io.BytesIO(month_pdf.content)).pages[0].extract_text()
+
+        letters = await rina.get(f"/dashboard/meetings/{meeting_id}/letters.pdf")
+        assert letters.status_code == 200
+        assert "Surat Panggilan Orang Tua/Wali ke-1" in PdfReader(io.BytesIO(letters.content)).pages[0].extract_text()
+        assert (await (await signed_in(school, SRI)).get(f"/dashboard/meetings/{meeting_id}/letters.pdf")
+                ).status_code == 404
