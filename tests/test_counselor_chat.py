@@ -185,3 +185,9 @@ async def test_home_visit_without_agreement_and_who_may_record(sqlite_url: str) 
         saved = await school.say(SRI, press="kr:save")
         assert "tersimpan" in saved[-1]["text"]
         assert await school.inbox(MAYA) == []
+
+
+async def test_bk_explains_confidentiality_and_points_to_lapor(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        text = (await school.say(MAYA, "bk"))[-1]["text"]
+        assert "hanya dibaca oleh Guru BK" in text and 'ketik "lapor"' in text
