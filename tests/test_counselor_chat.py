@@ -14,6 +14,7 @@ from handlers.violence_reports import escalate_unanswered_reports
 from storage.models import Agreement, Concern, HomeVisit
 from tests.harness import AHMAD, BUDI, HENDRA, MAYA, RINA, SCHOOL, SRI, running_school
 from tests.phones import network
+from tests.test_dashboard import signed_in
 
 PHONE_DIGITS = re.compile(r"(\+?62|0)8\d{8,}")
 
@@ -100,6 +101,12 @@ async def test_unanswered_report_goes_to_the_principal_once_without_the_hidden_n
         assert "Kepala Sekolah" in (await school.inbox(MAYA))[-1]["text"]
         cases = await school.say(AHMAD, "kasus")  # the principal's own list keeps the name hidden too
         assert "Maya" not in cases[-1]["text"]
+        async with sessions() as session:
+            report = (await session.exec(select(Concern))).one()
+        page = await (await signed_in(school, AHMAD)).get(f"/dashboard/concerns/{report.id}")
+        assert page.status_code == 200 and "Ani diancam" in page.text and "Maya" not in page.text
+        team_page = await (await signed_in(school, RINA)).get(f"/dashboard/concerns/{report.id}")
+        assert "Maya Wijaya" in team_page.text  # the team holding it knows who reported
 
 
 async def test_report_without_a_team_and_a_sticker_is_not_a_report(database_url: str) -> None:

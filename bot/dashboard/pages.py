@@ -37,7 +37,9 @@ from storage.dashboard import (
     week_bounds,
 )
 from storage.audit import record_action
-from storage.models import School, Staff
+from handlers.violence_reports import CATEGORY as VIOLENCE_REPORT
+from handlers.violence_reports import may_see_reporter
+from storage.models import Concern, School, Staff
 from storage.reports import ParticipationRow
 from storage.routing import homeroom_teacher
 from templates.render import words
@@ -484,6 +486,7 @@ async def concern_page(view: View, concern_id: int) -> Page:
     if not handler and view.staff.role != "principal":
         raise NotFound(concern_id)
     page = Page("dashboard_concern.html", "concerns", wc["thread_heading"].format(id=concern_id))
+    _hide_reporter(view, thread, await view.session.get(Concern, concern_id))
     if not handler:
         record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
         page.audited = True
@@ -508,6 +511,17 @@ async def concern_page(view: View, concern_id: int) -> Page:
                       "attachments": wc["attachments"].format(n=m.attachments) if m.attachments else ""}
                      for m in thread.messages]}
     return page
+
+
+def _hide_reporter(view: View, thread: Any, concern: Concern | None) -> None:
+    """A violence report whose reporter asked to stay within the TPPK team: no name for others."""
+    if concern is None or concern.category != VIOLENCE_REPORT or may_see_reporter(view.staff, concern):
+        return
+    hidden = view.words["report"]["hidden_name"]
+    for message in thread.messages:
+        if message.author == "guardian":
+            message.name = hidden
+    thread.guardian_name = hidden
 
 
 # ---------------------------------------------------------------- broadcasts and audit
