@@ -107,6 +107,7 @@ async def test_unanswered_report_goes_to_the_principal_once_without_the_hidden_n
         assert page.status_code == 200 and "Ani diancam" in page.text and "Maya" not in page.text
         team_page = await (await signed_in(school, RINA)).get(f"/dashboard/concerns/{report.id}")
         assert "Maya Wijaya" in team_page.text  # the team holding it knows who reported
+        assert "/dashboard/students/0071000001/casebook" in team_page.text  # Rina covers grade 7
 
 
 async def test_report_without_a_team_and_a_sticker_is_not_a_report(database_url: str) -> None:

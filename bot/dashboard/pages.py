@@ -39,7 +39,8 @@ from storage.dashboard import (
 from storage.audit import record_action
 from handlers.violence_reports import CATEGORY as VIOLENCE_REPORT
 from handlers.violence_reports import may_see_reporter
-from storage.models import Concern, School, Staff
+from storage.casebook import may_read_casebook
+from storage.models import Concern, School, SchoolClass, Staff, Student
 from storage.reports import ParticipationRow
 from storage.routing import homeroom_teacher
 from templates.render import words
@@ -486,7 +487,12 @@ async def concern_page(view: View, concern_id: int) -> Page:
     if not handler and view.staff.role != "principal":
         raise NotFound(concern_id)
     page = Page("dashboard_concern.html", "concerns", wc["thread_heading"].format(id=concern_id))
-    _hide_reporter(view, thread, await view.session.get(Concern, concern_id))
+    raw = await view.session.get(Concern, concern_id)
+    _hide_reporter(view, thread, raw)
+    student = await view.session.get(Student, raw.student_id) if raw else None
+    school_class = await view.session.get(SchoolClass, student.class_id) if student else None
+    casebook_href = f"/dashboard/students/{student.nisn}/casebook" if student and school_class and \
+        may_read_casebook(view.staff, school_class) else None
     if not handler:
         record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
         page.audited = True
@@ -507,6 +513,7 @@ async def concern_page(view: View, concern_id: int) -> Page:
                   *([(wc["escalated_to"], concern.escalated_to_name)] if concern.escalated_to_name else []),
                   (wc["received"], view.when(concern.created_at)), (wc["due"], view.when(concern.due_at)),
                   (wc["first_answer"], view.when(concern.first_answer_at)), (wc["status"], wc["states"][state])],
+        "casebook_href": casebook_href,
         "messages": [{"author": m.author, "name": m.name, "text": m.text, "at": view.when(m.at),
                       "attachments": wc["attachments"].format(n=m.attachments) if m.attachments else ""}
                      for m in thread.messages]}
