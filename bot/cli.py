@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("--note", default=None)
     move.add_argument("--json", action="store_true")
 
+    letter = meeting_commands.add_parser(
+        "letter", help="the official letter (invitation or surat panggilan) of each invited family, as PDF")
+    letter.add_argument("id", type=int)
+    letter.add_argument("--out", type=Path, default=None, metavar="FILE.pdf")
+    letter.add_argument("--json", action="store_true")
+
     broadcast = commands.add_parser("broadcast", help="an announcement to an audience's families")
     broadcast.add_argument("--audience", required=True, help="school, grade:7, class:VII-A, student:NISN,... joined by +")
     broadcast.add_argument("--text", required=True)
@@ -96,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("meeting_id", type=int, metavar="MEETING_ID")
     table.add_argument("--csv", type=Path, default=None, metavar="FILE")
     table.add_argument("--json", action="store_true")
+
+    casebook = report_commands.add_parser("casebook", help="one student's counseling case book (confidential)")
+    casebook.add_argument("nisn", metavar="NISN")
+    casebook.add_argument("--pdf", type=Path, default=None, metavar="FILE")
+    casebook.add_argument("--school", default=None, help="school code (when the NISN is in several)")
+    casebook.add_argument("--json", action="store_true")
 
     consent = report_commands.add_parser("consent", help="each guardian's consent: when, how, withdrawn")
     consent.add_argument("--csv", type=Path, default=None, metavar="FILE")
@@ -195,6 +207,13 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _purge(sessions, args.older_than)
         if args.command == "export-person":
             return await _export_person(sessions, args.phone, args.by)
+        if args.command in ("report", "meeting"):
+            from bot import cli_counsel  # the counselor's papers: case book, official letters
+        if args.command == "report" and args.report_command == "casebook":
+            return await cli_counsel.report_casebook(sessions, args)
+        if args.command == "meeting" and args.meeting_command == "letter":
+            return await cli_counsel.meeting_letter(sessions, args, telegram_bot=await _bot_username(settings),
+                                                    whatsapp_from=settings.twilio_whatsapp_from)
         if args.command == "report" and args.report_command == "timetable":
             return await _report_timetable(sessions, settings, args)
         if args.command == "report":

@@ -362,7 +362,8 @@ async def open_concerns_of(turn: Turn) -> list[Concern]:
     """The guardian's open concerns, most recently active first."""
     ids = [g.id for g in turn.guardians]
     result = await turn.session.exec(
-        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed")
+        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed",
+                              Concern.category != "violence_report")  # a report never takes other words
         .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
     return list(result.all())
 

@@ -222,6 +222,11 @@ def parse_check_in(text: str, today: date) -> date | None:
     return None
 
 
+async def parents_of(session: AsyncSession, student: Student) -> list[Guardian]:
+    """A student's parents and guardians, without proxy guardians."""
+    return await _parents(session, student)
+
+
 async def _parents(session: AsyncSession, student: Student) -> list[Guardian]:
     return list((await session.exec(select(Guardian).join(
         GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(

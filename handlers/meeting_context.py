@@ -47,7 +47,7 @@ async def meeting_context(session: AsyncSession, meeting: Meeting, guardian: Gua
         "meeting_id": meeting.id, "meeting_type": meeting.type, "title": meeting.title, "school_name": school.name,
         "tz": tz, "first_start": slots[0].starts_at, "last_end": slots[-1].ends_at, "slot_count": len(slots),
         "same_day": len(local_days) <= 1, "location": meeting.location, "bring": meeting.bring,
-        "reason": meeting.reason, "organizer_name": organizer.name,
+        "reason": meeting.reason, "organizer_name": organizer.name, "summons_level": meeting.summons_level,
         "organizer_role": role_for_class(organizer, first_class),
         "guardian_name": guardian.name, "relation": links[mine[0].id].relation if mine and mine[0].id in links else "wali",
         "children": [{"name": s.name, "class_name": classes[s.class_id].name} for s in mine],

@@ -143,6 +143,22 @@ async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: 
                     template=f"invitation_{meeting.type}", context=context, buttons=buttons)
 
 
+async def show_invitation(turn: Turn, meeting_id: int) -> bool:
+    """A guardian scanned a letter's QR code (`/start rapat_N`, `RAPAT N`): their invitation again,
+    with the answer buttons. False when they were not invited to that meeting."""
+    meeting = await turn.session.get(Meeting, meeting_id)
+    row = (await turn.session.exec(select(MeetingInvitation).where(
+        MeetingInvitation.meeting_id == meeting_id,
+        col(MeetingInvitation.guardian_id).in_([g.id for g in turn.guardians])))).first()
+    family = await turn.session.get(MeetingFamily, row.family_id) if row else None
+    if meeting is None or row is None or family is None or meeting.status == "cancelled":
+        return False
+    guardian = next(g for g in turn.guardians if g.id == row.guardian_id)
+    turn.send(await invitation_message(turn.session, meeting, guardian, await family_students(turn.session, family),
+                                       offer_proxy=False))
+    return True
+
+
 async def on_rsvp(turn: Turn, data: str) -> None:
     """An answer pressed on an invitation: attend, decline, another time, or send my proxy."""
     _, meeting_id, answer = (data.split(":") + ["", ""])[:3]

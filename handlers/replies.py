@@ -7,6 +7,7 @@ from sqlmodel import col, or_, select
 from handlers.concerns import role_in
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
+from handlers.violence_reports import CATEGORY, may_see_reporter
 from storage.audit import record_action
 from storage.models import (
     Concern,
@@ -17,6 +18,7 @@ from storage.models import (
     SchoolClass,
     Student,
 )
+from templates.render import words
 
 
 async def on_staff_text(turn: Turn) -> None:
@@ -154,12 +156,14 @@ async def concern_view(turn: Turn, concern: Concern) -> dict:
               & (col(GuardianStudent.student_id) == Student.id))
         .where(Concern.id == concern.id))).one()
     guardian, student, school_class, link = row
+    hidden = concern.category == CATEGORY and not any(may_see_reporter(s, concern) for s in turn.staff)
     first = (await turn.session.exec(select(ConcernMessage).where(
         ConcernMessage.concern_id == concern.id).order_by(ConcernMessage.id))).first()
     answer = (await turn.session.exec(select(OutboxMessage).where(
         OutboxMessage.concern_id == concern.id, OutboxMessage.template == "answer_to_guardian")
         .order_by(col(OutboxMessage.id).desc()))).first()
-    return {"concern_id": concern.id, "guardian_name": guardian.name, "guardian_phone": guardian.phone,
+    return {"concern_id": concern.id, "guardian_phone": guardian.phone,
+            "guardian_name": words(turn.language)["report"]["hidden_name"] if hidden else guardian.name,
             "relation": link.relation, "child_name": student.name, "class_name": school_class.name,
             "category": concern.category, "subject": concern.subject, "status": concern.status,
             "created_at": concern.created_at, "first_words": _shorten(first.text if first else ""),

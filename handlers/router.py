@@ -11,6 +11,7 @@ from handlers import (
     concerns,
     digest,
     follow_ups,
+    home_visits,
     meetings,
     menu,
     moves,
@@ -19,6 +20,7 @@ from handlers import (
     replies,
     slot_offers,
     summons,
+    violence_reports,
 )
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
@@ -35,8 +37,9 @@ COMMANDS = {
     "hadir": "attendance", "present": "attendance",
     "panggil": "summon", "summon": "summon", "undang": "invite", "invite": "invite",
     "kesepakatan": "agreement", "agreement": "agreement",
+    "kunjungan": "home_visit",
     "rapat": "meetings", "meetings": "meetings", "pertemuan": "meetings",
-    "laporan": "reports", "report": "reports",
+    "laporan": "reports", "report": "reports", "lapor": "violence_report",
     "siaran": "broadcast", "broadcast": "broadcast", "pengumuman": "broadcast",
     "ringkasan": "digest", "digest": "digest",
     "dasbor": "dashboard", "dashboard": "dashboard",
@@ -50,6 +53,7 @@ _TAKES_ARGUMENT = {"start", "done", "handover", "attendance", "summon", "invite"
 PHRASES = {
     "stop semua": "stop_all", "berhenti semua": "stop_all", "stop all": "stop_all",
     "hapus data": "erase", "hapus data saya": "erase", "delete my data": "erase",
+    "kunjungan rumah": "home_visit", "home visit": "home_visit",
 }
 
 
@@ -113,6 +117,11 @@ async def dispatch(turn: Turn) -> None:
     if command is not None:
         await _on_command(turn, *command)
         return
+    if turn.guardians and turn.conversation.flow == violence_reports.FLOW:
+        await violence_reports.on_flow_text(turn)  # before the media checks: a photo belongs here
+        return
+    if turn.guardians and inbound.reply_to is not None and await violence_reports.continue_report(turn):
+        return
     if inbound.has_media and not concerns.attachments(turn) and turn.guardians:
         turn.reply("media_unsupported")  # a voice note, a sticker, a video...
         if not (inbound.text or "").strip():
@@ -128,6 +137,9 @@ async def dispatch(turn: Turn) -> None:
         return
     if turn.staff and turn.conversation.flow == "broadcast":
         await broadcasts.on_flow_text(turn)
+        return
+    if turn.staff and turn.conversation.flow == home_visits.FLOW:
+        await home_visits.on_flow_text(turn)
         return
     if turn.staff and turn.conversation.flow == "agreement":
         await follow_ups.on_flow_text(turn)
@@ -168,6 +180,8 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "ho": ("staff", moves.on_staff_callback),
     "hw": ("staff", moves.on_staff_callback),
     "sa": ("staff", replies.on_which_callback),
+    "lr": ("guardian", violence_reports.on_callback),
+    "kr": ("staff", home_visits.on_callback),
 }
 
 # Commands for staff only, with their argument (a guardian is told these are for teachers).
@@ -179,6 +193,7 @@ STAFF_COMMANDS: dict[str, Action] = {
     "reports": broadcasts.show_reports,
     "meetings": meetings.show_meetings,
     "agreement": lambda turn, _: follow_ups.start_agreement(turn),
+    "home_visit": lambda turn, _: home_visits.start(turn),
     "attendance": meetings.record_attendance,
     "dashboard": send_dashboard_link,
     "handover": moves.start_handover,
@@ -202,7 +217,17 @@ async def _on_callback(turn: Turn, data: str) -> None:
 async def _on_command(turn: Turn, command: str, argument: str) -> None:
     if command != "done":
         turn.clear_state()  # a command leaves any half-finished question behind
-    if command in STAFF_COMMANDS:
+    if command == "violence_report" or (command == "reports" and turn.guardians and not turn.staff
+                                        and turn.inbound.text is not None
+                                        and turn.inbound.text.strip().lstrip("/").casefold().startswith("report")):
+        # `lapor` is a guardian's violence report; `report` too, from a guardian who is not staff
+        # (staff keep `report` / `laporan` for their broadcasts' delivery reports).
+        await (violence_reports.start(turn) if turn.guardians else _staff_only_report(turn))
+    elif _letter_meeting(turn, command, argument) is not None:
+        # The QR code of a printed letter (`/start rapat_N`, `RAPAT N`): the family's invitation again.
+        if not await meetings.show_invitation(turn, _letter_meeting(turn, command, argument)):  # type: ignore[arg-type]
+            turn.reply("stale_button")
+    elif command in STAFF_COMMANDS:
         await (STAFF_COMMANDS[command](turn, argument) if turn.staff else _staff_only(turn))
     elif command == "start":
         if argument:
@@ -241,6 +266,19 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
             await replies.close_case(turn, argument)
         else:
             await concerns.close_by_guardian(turn)
+
+
+def _letter_meeting(turn: Turn, command: str, argument: str) -> int | None:
+    """The meeting a guardian's `/start rapat_N` or `rapat N` names (a letter's QR code)."""
+    if command not in ("start", "meetings") or not turn.guardians or turn.staff:
+        return None
+    found = re.fullmatch(r"(?:rapat[_ ]?)?(\d{1,9})" if command == "meetings" else r"rapat[_ ]?(\d{1,9})",
+                         argument.strip().casefold())
+    return int(found[1]) if found else None
+
+
+async def _staff_only_report(turn: Turn) -> None:
+    turn.reply("report_guardians_only")
 
 
 async def _staff_only(turn: Turn) -> None:

@@ -51,6 +51,7 @@ from storage.models import (
 from storage.people import covers_class, split_list
 from storage.roster import normalize_class
 from storage.stated_availability import staff_free_windows
+from storage.summons_levels import earlier_summons, next_level
 from storage.routing import role_for_class
 from templates.render import LANGUAGES, label, render, words, zone_abbreviation
 
@@ -111,7 +112,7 @@ _WEEKDAYS = {
     "sabtu": 5, "sab": 5, "saturday": 5, "sat": 5,
     "minggu": 6, "min": 6, "ahad": 6, "sunday": 6, "sun": 6,
 }
-_MONTHS = {
+MONTHS = _MONTHS = {
     "januari": 1, "january": 1, "jan": 1, "februari": 2, "pebruari": 2, "february": 2, "feb": 2,
     "maret": 3, "march": 3, "mar": 3, "april": 4, "apr": 4, "mei": 5, "may": 5,
     "juni": 6, "june": 6, "jun": 6, "juli": 7, "july": 7, "jul": 7,
@@ -398,6 +399,10 @@ async def _ask(turn: Turn, flow: str, field: str, data: dict[str, Any], problem:
     if field == "reason":
         student, school_class = await _student(turn, data)
         context.update(child_name=student.name if student else "", class_name=school_class.name if school_class else "")
+        if student is not None:
+            earlier = await earlier_summons(turn.session, student, now=turn.now, tz=await _timezone(turn, data))
+            context.update(earlier=[{"level": e.level, "at": e.created_at, "reason": e.reason} for e in earlier],
+                           level=next_level(earlier), tz=await _timezone(turn, data))
     elif field == "when":
         tz = await _timezone(turn, data)
         may_choose = _family_may_choose(flow, data)
@@ -696,7 +701,9 @@ async def _confirm(turn: Turn, flow: str, data: dict[str, Any], *, again: bool =
         _, guardians = await audience_recipients(turn.session, student.school_id, f"student:{student.nisn}")
         relations = {link.guardian_id: link.relation for link in (await turn.session.exec(
             select(GuardianStudent).where(GuardianStudent.student_id == student.id))).all()}
+        earlier = await earlier_summons(turn.session, student, now=turn.now, tz=tz)
         context.update(child_name=student.name, class_name=school_class.name, reason=data["reason"],
+                       level=next_level(earlier), earlier=len(earlier),
                        guardians=[{"name": g.name, "relation": relations.get(g.id, "wali")} for g in guardians],
                        role=role_for_class(me, school_class.name), organizer_name=me.name)
         template = "summons_confirm"
@@ -766,7 +773,9 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
             turn.reply("stale_button")
             return
         audience, meeting_type, capacity = f"student:{student.nisn}", "surat_panggilan", 1
-        title = render(turn.policy.default_language, "summons_title", {"child_name": student.name})
+        level: int | None = next_level(await earlier_summons(turn.session, student, now=turn.now,
+                                                             tz=await _timezone(turn, data)))
+        title = render(turn.policy.default_language, "summons_title", {"child_name": student.name, "level": level})
         reason, bring = data["reason"], None
     else:
         checked, problem = await read_audience(turn, data, data["audience"])
@@ -777,9 +786,10 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
         audience, meeting_type, title = checked, data["type"], data["title"]
         families, _ = await audience_recipients(turn.session, me.school_id, audience)
         capacity, reason, bring = 1 if choose else max(1, families), None, data["bring"] or None
+        level = None
     meeting = Meeting(school_id=me.school_id, type=meeting_type, title=title, organizer_staff_id=me.id,  # type: ignore[arg-type]
                       audience=audience, location=data["where"], room_capacity=capacity, reason=reason,
-                      bring=bring, created_at=turn.now)
+                      bring=bring, summons_level=level, created_at=turn.now)
     turn.session.add(meeting)
     await turn.session.flush()
     record_action(turn.session, me, "summons" if flow == SUMMONS else "invite", f"meeting:{meeting.id}",

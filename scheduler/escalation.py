@@ -82,6 +82,7 @@ async def escalate_overdue(sessions: async_sessionmaker[AsyncSession], *, now: d
     async with sessions() as session, session.begin():
         overdue = list((await session.exec(select(Concern).where(
             Concern.status == "open", col(Concern.first_answer_at).is_(None),
+            Concern.category != "violence_report",  # its own path: handlers/violence_reports.py
             col(Concern.escalated_at).is_(None), col(Concern.due_at) <= now)
             .with_for_update(skip_locked=True))).all())
         outs: list[Outbound] = []

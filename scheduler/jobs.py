@@ -27,6 +27,7 @@ from handlers.digest import send_due_digests
 from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
+from handlers.violence_reports import escalate_unanswered_reports
 from storage.db import sync_url
 from storage.flood_buckets import forget_idle_buckets
 from storage.inbox_health import beat
@@ -188,4 +189,10 @@ class SchoolScheduler:
                                        default_language=self.default_language)
         if count:
             log.info("escalated %d unanswered concern(s)", count)
+            self.on_outbox()
+        reports = await escalate_unanswered_reports(self.sessions, now=self.clock.now(),
+                                                    simulator_enabled=self.simulator_enabled,
+                                                    default_language=self.default_language)
+        if reports:
+            log.info("sent %d unanswered violence report(s) to the principal", reports)
             self.on_outbox()

@@ -42,8 +42,8 @@ MEETING_TYPES = (
     "rapat_komite", "pembagian_rapor", "tahun_ajaran_baru", "persiapan_ujian",
     "pertemuan_khusus", "surat_panggilan", "kunjungan_rumah", "konsultasi",
 )
-KEYS = ("type", "title", "organizer", "audience", "location", "room_capacity", "reason", "bring",
-        "slots", "slot_rule")
+KEYS = ("type", "title", "organizer", "audience", "location", "room_capacity", "reason", "level",
+        "bring", "slots", "slot_rule")
 # One family at a time is what these meetings are, so room_capacity may be left out (1).
 ONE_FAMILY_TYPES = ("surat_panggilan", "konsultasi", "kunjungan_rumah")
 # A home visit takes place at the family's home: no location needed.
@@ -153,6 +153,7 @@ class MeetingSpec:
     bring: str | None
     slots: list[Slot]
     lines: dict[str, int] = field(default_factory=dict)
+    level: int | None = None  # surat_panggilan only: 1, 2 or 3 as written (None: the next one)
 
     def error(self, name: str, reason: str) -> str:
         """A ``FILE:LINE: field: reason`` message at ``name``'s line (line 1 if it has none)."""
@@ -489,6 +490,16 @@ def parse_meeting_file(path: Path) -> MeetingSpec:
         errors.add(lines.get("reason", top), "reason",
                    "missing: a surat_panggilan tells the family why they are summoned")
 
+    level: int | None = None
+    if "level" in keys:
+        text = _text(keys["level"][1], "level", errors)
+        if text is not None and meeting_type is not None and meeting_type != "surat_panggilan":
+            errors.add(lines["level"], "level", "only a surat_panggilan has a level (1, 2 or 3)")
+        elif text is not None and text not in ("1", "2", "3"):
+            errors.add(lines["level"], "level", f"expected 1, 2 or 3, got {text!r}")
+        elif text is not None:
+            level = int(text)
+
     bring = _bring(keys["bring"][1], errors) if "bring" in keys else None
 
     placed: list[_Placed] = []
@@ -514,7 +525,7 @@ def parse_meeting_file(path: Path) -> MeetingSpec:
     return MeetingSpec(
         source=source, type=meeting_type, title=title, organizer=organizer, audience=audience,
         audience_parts=parts, location=location or "", room_capacity=capacity, reason=reason,
-        bring=bring, slots=slots, lines=lines,
+        bring=bring, slots=slots, lines=lines, level=level,
     )
 
 
@@ -603,11 +614,20 @@ async def create_meeting(
                 raise MeetingFileError(errors)
             tz = _timezone(spec, school, default_timezone)
             assert school.id is not None and staff.id is not None
+            created_at = now or utcnow()
+            level = spec.level
+            if spec.type == "surat_panggilan" and level is None:
+                from storage.summons_levels import earlier_summons, next_level  # imports this module
+
+                student = (await session.exec(select(Student).where(
+                    Student.school_id == school.id,
+                    Student.nisn == spec.audience_parts[0].values[0]))).one()
+                level = next_level(await earlier_summons(session, student, now=created_at, tz=tz))
             meeting = Meeting(
                 school_id=school.id, type=spec.type, title=spec.title,
                 organizer_staff_id=staff.id, audience=spec.audience, location=spec.location,
                 room_capacity=spec.room_capacity, reason=spec.reason, bring=spec.bring,
-                created_at=now or utcnow(),
+                summons_level=level, created_at=created_at,
             )
             session.add(meeting)
             await session.flush()

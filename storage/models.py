@@ -6,7 +6,7 @@ without their data meeting. Datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
@@ -84,6 +84,8 @@ class Staff(SQLModel, table=True):
     office_hours: str = ""  # as written in the roster; empty means always
     # Bumped at dashboard logout: session cookies carry the generation they were made in.
     session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # ';'-separated teams (lower case), e.g. tppk: the school's violence-prevention team
+    teams: str = ""
 
 
 class Student(SQLModel, table=True):
@@ -193,6 +195,8 @@ class Concern(SQLModel, table=True):
     due_at: datetime | None = _ts(index=True)  # unanswered past this: escalate
     escalated_at: datetime | None = _ts()
     closed_at: datetime | None = _ts()
+    # A violence report (`lapor`) whose reporter asked that only the TPPK team see their name.
+    reporter_hidden: bool = False
 
 
 class ConcernMessage(SQLModel, table=True):
@@ -275,6 +279,8 @@ class Meeting(SQLModel, table=True):
     # Shown to the family; required for a surat_panggilan (why the parents are summoned).
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     bring: str | None = None  # what the family should bring
+    # A surat_panggilan's level this school year (1, 2, 3): the student's first summons is 1.
+    summons_level: int | None = None
     status: str = Field(default="draft", index=True)
     created_at: datetime | None = _ts(nullable=False)
 
@@ -575,3 +581,48 @@ class FloodBucket(SQLModel, table=True):
     at: datetime | None = _ts(nullable=False, index=True)
     flooding: bool = False
     alerted_at: datetime | None = _ts()
+
+
+class HomeVisit(SQLModel, table=True):
+    """A home visit (kunjungan rumah) recorded by a counselor or wali kelas: who was met, what was
+    discussed and agreed. Confidential like a counseling concern."""
+
+    __tablename__ = "home_visit"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    visited_on: date
+    met: str = Field(sa_column=Column(Text, nullable=False))  # who was met, as written
+    discussed: str = Field(sa_column=Column(Text, nullable=False))
+    agreed: str = Field(default="", sa_column=Column(Text, nullable=False))
+    agreement_id: int | None = Field(default=None, foreign_key="agreement.id")
+    created_at: datetime | None = _ts(nullable=False)
+
+
+class LetterCounter(SQLModel, table=True):
+    """The last letter number a school gave in a year: numbers are never reused within a year."""
+
+    __tablename__ = "letter_counter"
+    __table_args__ = (UniqueConstraint("school_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    year: int
+    last_seq: int = 0
+
+
+class MeetingLetter(SQLModel, table=True):
+    """A family's official letter of a meeting (`jembatan meeting letter`): its number, kept so a
+    reprint carries the same number, and when it was last printed."""
+
+    __tablename__ = "meeting_letter"
+    __table_args__ = (UniqueConstraint("meeting_id", "family_id"), UniqueConstraint("school_id", "year", "seq"))
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    family_id: int = Field(foreign_key="meeting_family.id", index=True)
+    year: int
+    seq: int
+    number: str
+    created_at: datetime | None = _ts(nullable=False)
+    printed_at: datetime | None = _ts()

@@ -36,7 +36,7 @@ from storage.phones import InvalidPhone, normalize_phone
 KINDS = ("staff", "students", "guardians")
 COLUMNS = {
     "staff": ("staff_id", "name", "role", "phone", "language", "homeroom_class", "classes",
-              "subjects", "office_hours"),
+              "subjects", "office_hours", "teams"),
     "students": ("student_id", "name", "class"),
     "guardians": ("student_id", "name", "relation", "phone", "language", "proxy"),
 }
@@ -102,6 +102,7 @@ class StaffRow:
     classes: str  # ';'-joined class names or grades
     subjects: str  # ';'-joined
     office_hours: str
+    teams: str = ""  # ';'-joined, lower case (e.g. tppk); the optional `teams` column
 
 
 @dataclass
@@ -449,8 +450,10 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
             bad("office_hours", str(exc))
         if len(check.errors) == errors_before:
             assert phone is not None
+            teams = _unique(t.casefold() for t in _split(row.get("teams", "")))
             staff.append(StaffRow(line, code, name, role, phone, language, homeroom,
-                                  ";".join(_unique(covered)), ";".join(subjects), office_hours))
+                                  ";".join(_unique(covered)), ";".join(subjects), office_hours,
+                                  ";".join(teams)))
     return staff
 
 
@@ -636,7 +639,7 @@ async def _write_staff(session: AsyncSession, school_id: int, roster: ParsedRost
         values: dict[str, Any] = {
             "name": item.name, "role": item.role, "phone": item.phone,
             "homeroom_class": item.homeroom_class, "classes": item.classes,
-            "subjects": item.subjects, "office_hours": item.office_hours,
+            "subjects": item.subjects, "office_hours": item.office_hours, "teams": item.teams,
         }
         if item.language is not None:
             values["language"] = item.language

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 HERE = Path(__file__).resolve().parent
@@ -78,6 +78,9 @@ def environment() -> Environment:
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
     env.filters["hours"] = office_hours_text
+    env.filters["longdate"] = lambda d, lang: format_date(d, "EEEE, d MMMM y", locale=lang)
+    # ISO-8601 text (the case book's JSON) as a school date and time; empty stays empty.
+    env.filters["isowhen"] = lambda s, lang, tz: format_when(datetime.fromisoformat(s), lang, tz) if s else ""
     env.filters["slot"] = lambda start, end, lang, tz: f"{format_slot(start, end, lang, tz)} {zone_abbreviation(tz)}"
     env.filters["clock"] = lambda dt, lang, tz: (
         format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -192,7 +193,7 @@ class SmsPhone(WhatsAppPhone):
 @asynccontextmanager
 async def network(database_url: str, *, clock: ManualClock | None = None, content_sids: str | None = None,
                   mps: float | None = None, run_scheduler: bool = False, update_ids_from: int = 5000,
-                  **overrides: Any) -> AsyncIterator[Network]:
+                  roster: Path = SCHOOL, **overrides: Any) -> AsyncIterator[Network]:
     """The app with Telegram (webhook) and WhatsApp configured against local fakes; with
     ``run_scheduler`` its scheduler too (ticks are called by the test, on the manual clock)."""
     clock = clock or ManualClock(MONDAY_MORNING)
@@ -206,7 +207,7 @@ async def network(database_url: str, *, clock: ManualClock | None = None, conten
         app = create_app(settings, clock=clock, run_scheduler=run_scheduler, run_sender=False)
         async with LifespanManager(app) as manager:
             services: Services = app.state.services
-            await import_roster(services.sessions, SCHOOL, school_code="UJI", school_name="SMP Uji Coba")
+            await import_roster(services.sessions, roster, school_code="UJI", school_name="SMP Uji Coba")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
                                          base_url="http://internal:8000") as client:
                 yield Network(client, services, telegram, twilio, clock, update_ids_from)

@@ -40,7 +40,7 @@ from tests.test_cli import jembatan
 Sessions = async_sessionmaker[AsyncSession]
 MEETINGS = Path(__file__).parent / "data" / "meetings"
 JAKARTA = "Asia/Jakarta"
-KEYS = ("type, title, organizer, audience, location, room_capacity, reason, bring, slots, "
+KEYS = ("type, title, organizer, audience, location, room_capacity, reason, level, bring, slots, "
         "slot_rule")
 
 

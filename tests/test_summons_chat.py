@@ -396,7 +396,9 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
                                "role": role, "mine": ["VII-A", "7"]})
       for several in (False, True) for role in ("teacher", "counselor")],
     *[("summons_ask_reason", {"flow": "summons", "problem": p, "text": "", "child_name": "Bima Wijaya",
-                              "class_name": "VII-B", "limit": 1000}) for p in (None, "short", "long")],
+                              "class_name": "VII-B", "limit": 1000, "level": 2, "tz": "Asia/Jakarta",
+                              "earlier": earlier}) for p in (None, "short", "long")
+      for earlier in ([], [{"level": 1, "at": _AT, "reason": REASON}])],
     *[("summons_ask_when", {"flow": flow, "problem": p, "text": "x", "tz_name": "WIB", "minutes": m, "at": _AT,
                             "tz": "Asia/Jakarta", "days": 14, "may_choose": may_choose})
       for flow, m in (("summons", 30), ("invitation", 120)) for may_choose in (False, True)
@@ -415,6 +417,7 @@ _TEXTS: list[tuple[str, dict[str, Any]]] = [
                            "minutes": 30, "location": "Ruang BK", "child_name": "Bima", "class_name": "VII-B",
                            "reason": REASON, "guardians": [{"name": "Hendra", "relation": "ayah"}],
                            "role": "counselor", "organizer_name": "Rina Marlina", "choose": choose, "days": 14,
+                           "level": 1,
                            "free": "Sabtu 09.00–10.00"}) for again in (False, True) for choose in (False, True)],
     *[("summons_confirm_invitation", {
         "flow": "invitation", "again": again, "start": _AT, "end": _AT, "tz": "Asia/Jakarta", "minutes": 120,

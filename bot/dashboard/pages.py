@@ -41,9 +41,12 @@ from storage.dashboard import (
     week_bounds,
 )
 from storage.audit import record_action
+from handlers.violence_reports import CATEGORY as VIOLENCE_REPORT
+from handlers.violence_reports import may_see_reporter
 from scheduler.escalation import counseling_category
+from storage.casebook import may_read_casebook
 from storage.inbox_health import parked_count, parked_updates
-from storage.models import SchoolClass, School, Staff
+from storage.models import Concern, School, SchoolClass, Staff, Student
 from storage.people import covers_class
 from storage.reports import ParticipationRow
 from storage.routing import homeroom_teacher
@@ -514,7 +517,7 @@ async def concern_page(view: View, concern_id: int, reason: str | None = None) -
                 raise NotFound(concern_id)
             given = (reason or "").strip()
             if not given:  # the principal first says why
-                _concern_facts(view, page, thread, words_shown=False)
+                await _concern_facts(view, page, thread, words_shown=False)
                 page.context.update({"reason_form": True, "reason_missing": reason is not None})
                 return page
             record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now,
@@ -527,7 +530,7 @@ async def concern_page(view: View, concern_id: int, reason: str | None = None) -
         if not handler:
             record_action(view.session, view.staff, "open_concern", f"concern:{concern_id}", now=view.now)
             page.audited = True
-    _concern_facts(view, page, thread, words_shown=True)
+    await _concern_facts(view, page, thread, words_shown=True)
     return page
 
 
@@ -545,8 +548,14 @@ async def _may_read_counseling(view: View, concern: ConcernFacts) -> bool:
     return school_class is not None and covers_class(me, school_class)
 
 
-def _concern_facts(view: View, page: Page, thread: Thread, *, words_shown: bool) -> None:
+async def _concern_facts(view: View, page: Page, thread: Thread, *, words_shown: bool) -> None:
     wc = view.w["concerns"]
+    raw = await view.session.get(Concern, thread.concern.id)
+    _hide_reporter(view, thread, raw)
+    student = await view.session.get(Student, raw.student_id) if raw else None
+    school_class = await view.session.get(SchoolClass, student.class_id) if student else None
+    casebook_href = f"/dashboard/students/{student.nisn}/casebook" if student and school_class and \
+        may_read_casebook(view.staff, school_class) else None
     concern = thread.concern
     state = concern.state(view.now)
     messages = thread.messages if words_shown else []
@@ -569,9 +578,21 @@ def _concern_facts(view: View, page: Page, thread: Thread, *, words_shown: bool)
                   *([(wc["escalated_to"], concern.escalated_to_name)] if concern.escalated_to_name else []),
                   (wc["received"], view.when(concern.created_at)), (wc["due"], view.when(concern.due_at)),
                   (wc["first_answer"], view.when(concern.first_answer_at)), (wc["status"], wc["states"][state])],
+        "casebook_href": casebook_href,
         "messages": [{"author": m.author, "name": m.name, "text": m.text, "at": view.when(m.at),
                       "attachments": wc["attachments"].format(n=m.attachments) if m.attachments else ""}
                      for m in messages]}
+
+
+def _hide_reporter(view: View, thread: Any, concern: Concern | None) -> None:
+    """A violence report whose reporter asked to stay within the TPPK team: no name for others."""
+    if concern is None or concern.category != VIOLENCE_REPORT or may_see_reporter(view.staff, concern):
+        return
+    hidden = view.words["report"]["hidden_name"]
+    for message in thread.messages:
+        if message.author == "guardian":
+            message.name = hidden
+    thread.guardian_name = hidden
 
 
 # ---------------------------------------------------------------- broadcasts and audit

@@ -38,6 +38,13 @@ from bot.dashboard.pages import (
     meetings_page,
     reach_page,
 )
+from bot.dashboard.counsel_pages import (
+    bk_report_page,
+    bk_report_pdf,
+    casebook_page,
+    casebook_pdf,
+    meeting_letters_download,
+)
 from bot.dashboard.tables import to_csv
 from bot.settings import Settings
 from storage.dashboard import scope_for
@@ -58,9 +65,11 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-NAV = ("reach", "meetings", "concerns", "broadcasts", "audit")
+NAV = ("reach", "meetings", "concerns", "broadcasts", "bk_report", "audit")
 NAV_PATHS = {"reach": "/dashboard", "meetings": "/dashboard/meetings", "concerns": "/dashboard/concerns",
-             "broadcasts": "/dashboard/broadcasts", "audit": "/dashboard/audit"}
+             "broadcasts": "/dashboard/broadcasts", "bk_report": "/dashboard/bk-report", "audit": "/dashboard/audit"}
+# Tabs only some roles get (the others would find nothing there).
+NAV_ROLES = {"audit": ("principal", "admin"), "bk_report": ("principal", "counselor")}
 
 Builder = Callable[[View, dict[str, Any]], Awaitable[Page]]
 
@@ -87,6 +96,17 @@ class Dashboard:
             Route("/dashboard/concerns/{id:int}", self.open_with_reason, methods=["POST"]),
             Route("/dashboard/broadcasts", page(lambda view, _: broadcasts_page(view)), methods=["GET"]),
             Route("/dashboard/audit", page(lambda view, _: audit_page(view)), methods=["GET"]),
+            Route("/dashboard/students/{nisn}/casebook", page(lambda view, p: casebook_page(view, p["nisn"])),
+                  methods=["GET"]),
+            Route("/dashboard/students/{nisn}/casebook.pdf",
+                  self._file_route(lambda view, p: casebook_pdf(view, p["nisn"])), methods=["GET"]),
+            Route("/dashboard/bk-report", page(lambda view, _: bk_report_page(view)), methods=["GET"]),
+            Route("/dashboard/bk-report.pdf", self._file_route(lambda view, _: bk_report_pdf(view)),
+                  methods=["GET"]),
+            Route("/dashboard/meetings/{id:int}/letters.pdf", self._file_route(
+                lambda view, p: meeting_letters_download(view, p["id"], telegram_bot=None,
+                                                         whatsapp_from=self.settings.twilio_whatsapp_from)),
+                  methods=["GET"]),
             Route("/dashboard/login/{token}", self.login_form, methods=["GET"]),
             Route("/dashboard/login/{token}", self.login, methods=["POST"]),
             Route("/dashboard/logout", self.logout, methods=["POST"]),
@@ -235,6 +255,29 @@ class Dashboard:
             reason = ""
         return await self._page(request, lambda view, p: concern_page(view, p["id"], reason=reason))
 
+    def _file_route(self, build: Callable[[View, dict[str, Any]], Awaitable[tuple[bytes, str]]],
+                    ) -> Callable[[Request], Awaitable[Response]]:
+        """A download (a PDF) for the signed-in staff member; what it records is committed."""
+        async def endpoint(request: Request) -> Response:
+            async with self._sessions(request)() as session:
+                staff = await self._signed_in(request, session)
+                if staff is None:
+                    return self._notice(request, "needed", status=401)
+                school = await session.get(School, staff.school_id)
+                assert school is not None
+                view = View(session=session, staff=staff, school=school, scope=await scope_for(session, staff),
+                            lang=self._language(request, staff), now=self.clock.now(), path=request.url.path,
+                            query=dict(request.query_params), simulator_enabled=self.settings.simulator_enabled)
+                try:
+                    body, filename = await build(view, request.path_params)
+                except NotFound:
+                    return self._notice(request, "not_found", status=404, staff=staff)
+                await session.commit()
+            return Response(body, media_type="application/pdf", headers={
+                **HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
+
+        return endpoint
+
     def _page_route(self, build: Builder) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             return await self._page(request, build)
@@ -276,7 +319,7 @@ class Dashboard:
                 **HEADERS, "Content-Disposition": f'attachment; filename="{slug}-{table.name}.csv"'})
         response = self._html(page.template, {
             "page": page, "staff": staff, "school": school, "scope": view.scope,
-            "nav": [(key, NAV_PATHS[key]) for key in NAV if key != "audit" or staff.role in ("principal", "admin")],
+            "nav": [(key, NAV_PATHS[key]) for key in NAV if staff.role in NAV_ROLES.get(key, (staff.role,))],
             "other_lang": _other(lang, request), "path": request.url.path,
             "role": words(lang)["roles"].get(staff.role, staff.role), **page.context}, lang=lang, started=started)
         if language_asked in LANGUAGES:
