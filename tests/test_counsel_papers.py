@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from handlers.classifier import GROUPS
 from handlers.follow_ups import send_due_check_ins
 from storage.casebook import COUNSELING_CATEGORIES
 from storage.meeting_letters import LetterPatternError, letter_number
-from tests.harness import HENDRA, RINA, running_school
+from tests.harness import BUDI, HENDRA, RINA, running_school
 from tests.test_cli import jembatan
 
 REASON = "Bima sering murung dan dua kali tidak masuk tanpa keterangan. Kami ingin membantunya."
@@ -216,3 +217,20 @@ async def test_case_book_page_only_for_the_classs_counselor_and_the_principal(da
         assert "Surat Panggilan Orang Tua/Wali ke-1" in PdfReader(io.BytesIO(letters.content)).pages[0].extract_text()
         assert (await (await signed_in(school, SRI)).get(f"/dashboard/meetings/{meeting_id}/letters.pdf")
                 ).status_code == 404
+
+
+async def test_case_book_lists_a_hand_over_without_its_words(database_url: str, tmp_path: Path) -> None:
+    """A sick note the wali kelas hands to the guru BK appears in the case book as a hand-over."""
+    async with running_school(database_url) as school:
+        await school.say(HENDRA, "Bu, Bima izin tidak masuk hari ini karena demam.")
+        forwarded = await school.inbox(BUDI)
+        number = re.search(r"#(\d+)", forwarded[-1]["text"]).group(1)  # type: ignore[union-attr]
+        offered = (await school.say(BUDI, f"alihkan {number}"))[-1]
+        to_counselor = next(b["data"] for row in offered["buttons"] for b in row if "Rina Marlina" in b["label"])
+        await school.say(BUDI, press=to_counselor)
+        result = jembatan("report", "casebook", "0071000002", "--json", database_url=database_url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        moves = [e for e in json.loads(result.stdout)["entries"] if e["kind"] == "handover"]
+        assert [(m["from"], m["to"], m["source"]) for m in moves] == [
+            ("Budi Santoso", "Rina Marlina", "handover")]
+        assert "demam" not in json.dumps(moves)
