@@ -33,6 +33,7 @@ from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
 from bot.web import BadInput, TooLarge, read_body, read_json
+from handlers import router_model
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
+        router_model.configure(settings.router_model)
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
                       simulator_enabled=settings.simulator_enabled,
                       flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))
