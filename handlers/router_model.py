@@ -1,21 +1,24 @@
 """The router's learned layer: a character n-gram model and the combiner that weighs it.
 
-- The n-gram model (scikit-learn): TF-IDF over the 2-5 letter pieces of words, then a linear
-  classifier over the four staff groups. Pieces of words survive chat spelling ("gk msk"),
-  regional forms ("sakola", "ndak") and inflection, so it reads wording nobody wrote into the
-  lexicon. It is trained once per process, on first use, from the labelled corpus shipped in
-  handlers/data/routing_training.jsonl: about half a second, deterministic, nothing downloaded.
+- The n-gram model: TF-IDF over the 2-5 letter pieces of words, and a linear classifier over
+  the four staff groups. Pieces of words survive chat spelling ("gk msk"), regional forms
+  ("sakola", "ndak") and inflection, so it reads wording nobody wrote into the lexicon.
 - The combiner weighs the model's probabilities against the lexicon's evidence per group (and
-  the lexicon's own decision, and whether a subject is named as one). It was fitted on fresh
-  messages the model had not seen (handlers/router_training.py) and ships as weights in
-  handlers/data/router_head.json, with ``ask_below``: the combined probability under which the
-  router asks. A confident disagreement between lexicon and model comes out below it.
+  the lexicon's own decision, and whether a subject is named as one), with ``ask_below``: the
+  combined probability under which the router asks. A confident disagreement between lexicon
+  and model comes out below it.
 - The school's corrections are compared in the same n-gram space (handlers/school_memory.py).
 
+Both are trained by handlers/router_training.py (scikit-learn, at build time) on the labelled
+corpus in handlers/data/routing_training.jsonl and shipped as numbers in
+handlers/data/router_head.json; here they run on numpy alone, so the service imports no machine
+learning library (scikit-learn with scipy and pandas would cost some 130 MB of memory) and
+nothing is downloaded. A test checks this module computes what scikit-learn computes.
+
 The ``ROUTER_MODEL`` setting: ``builtin`` (default), ``off`` (the lexicon alone), or the path of
-another head file (its ``corpus`` names the training file beside it). The layer is built once
-per process and shared; if it cannot be (scikit-learn absent, a file missing or broken) ONE
-warning is logged and the router carries on with the lexicon alone.
+another head file. The layer is loaded once per process, on first use, and shared; if it cannot
+be (a file missing or broken) ONE warning is logged and the router carries on with the lexicon
+alone.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,10 +44,7 @@ HEAD_FILE = DATA / "router_head.json"
 TRAINING_FILE = DATA / "routing_training.jsonl"
 GROUP_ORDER = ("absence", "academic", "admin", "counseling")
 MAX_CHARS = 2000  # a pasted essay says what it is about early; bounds the model's work
-# The n-gram model's regularisation and passes (chosen by cross-validation on the training
-# part: 87% of fresh messages to the right group by the model alone).
-NGRAM_ALPHA = 1e-5
-NGRAM_EPOCHS = 30
+NGRAM_MIN, NGRAM_MAX = 2, 5
 
 _lock = threading.Lock()
 _setting = BUILTIN
@@ -57,22 +59,6 @@ def configure(setting: str | None) -> None:
 
 def current_setting() -> str:
     return _setting
-
-
-def fit_ngrams(texts: Sequence[str], groups: Sequence[str]) -> Any:
-    """The n-gram model (a scikit-learn pipeline), trained deterministically."""
-    import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.pipeline import make_pipeline
-
-    model = make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                        strip_accents="unicode", dtype=np.float32),
-        SGDClassifier(loss="log_loss", alpha=NGRAM_ALPHA, max_iter=NGRAM_EPOCHS, tol=None,
-                      random_state=0))
-    model.fit([text[:MAX_CHARS] for text in texts], [GROUP_ORDER.index(g) for g in groups])
-    return model
 
 
 def features(found: Evidence, model_probabilities: Sequence[float]) -> list[float]:
@@ -108,26 +94,78 @@ def read_corpus(path: Path = TRAINING_FILE) -> list[dict[str, Any]]:
     return rows
 
 
-class LearnedLayer:
-    """The n-gram model and the combiner, built from a head file and its corpus."""
+_WHITE_SPACES = re.compile(r"\s\s+")
 
-    def __init__(self, head: dict[str, Any], corpus: list[dict[str, Any]]) -> None:
+
+def ngrams(text: str) -> list[str]:
+    """The 2-5 letter pieces of each word, padded with a space at both ends of the word
+    (scikit-learn's ``char_wb`` analyser after lower case and accents stripped)."""
+    text = text[:MAX_CHARS].lower()
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError:
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c))
+    out: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        word = f" {word} "
+        for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+            offset = 0
+            out.append(word[offset:offset + n])
+            while offset + n < len(word):
+                offset += 1
+                out.append(word[offset:offset + n])
+            if offset == 0:  # a short word counts once
+                break
+    return out
+
+
+class LearnedLayer:
+    """The n-gram model and the combiner, as numbers from a head file."""
+
+    def __init__(self, head: dict[str, Any]) -> None:
         import numpy as np
 
         if tuple(head["groups"]) != GROUP_ORDER:
             raise ValueError("the head's groups differ from GROUP_ORDER")
+        model = head["ngrams"]
+        self.terms: dict[str, int] = {term: i for i, term in enumerate(model["terms"])}
+        self.idf = np.asarray(model["idf"], dtype=np.float64)
+        self.coef = np.asarray(model["coef"], dtype=np.float64)  # (groups, terms)
+        self.intercept = np.asarray(model["intercept"], dtype=np.float64)
         self.weights = np.asarray(head["combiner"]["weights"], dtype=np.float64)
         self.bias = np.asarray(head["combiner"]["bias"], dtype=np.float64)
         self.ask_below = float(head["ask_below"])
-        self.model = fit_ngrams([r["text"] for r in corpus], [r["group"] for r in corpus])
-        self._vectorizer = self.model.steps[0][1]
-        self._lock = threading.Lock()
+        if self.coef.shape != (len(GROUP_ORDER), len(self.terms)) or \
+                self.idf.shape != (len(self.terms),):
+            raise ValueError(f"n-gram model of shape {self.coef.shape}")
         if self.weights.shape != (len(GROUP_ORDER), FEATURES):
             raise ValueError(f"combiner weights of shape {self.weights.shape}")
 
+    def vector(self, text: str) -> tuple[Any, Any]:
+        """The message's unit-length TF-IDF vector, sparse: (term indices, values)."""
+        import numpy as np
+
+        counts: dict[int, int] = {}
+        for gram in ngrams(text):
+            index = self.terms.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
+                                           count=len(counts)))) * self.idf[indices]
+        norm = float(np.sqrt(values @ values))
+        return indices, (values / norm if norm else values)
+
     def model_probabilities(self, text: str) -> Any:
-        with self._lock:
-            return self.model.predict_proba([text[:MAX_CHARS]])[0]
+        """The n-gram model's probability per group (one-vs-rest, normalised)."""
+        import numpy as np
+
+        indices, values = self.vector(text)
+        scores = self.coef[:, indices] @ values + self.intercept
+        p = 1.0 / (1.0 + np.exp(-scores))
+        total = p.sum()
+        return p / total if total else np.full(len(GROUP_ORDER), 1.0 / len(GROUP_ORDER))
 
     def probabilities(self, found: Evidence, text: str) -> dict[str, float]:
         """The combined probability of each staff group for one message."""
@@ -136,11 +174,6 @@ class LearnedLayer:
         x = np.asarray(features(found, self.model_probabilities(text)))
         p = softmax(self.weights @ x + self.bias)
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
-
-    def vectors(self, texts: Sequence[str]) -> Any:
-        """Unit-length sparse n-gram vectors (rows), to compare messages with each other."""
-        with self._lock:
-            return self._vectorizer.transform([text[:MAX_CHARS] for text in texts])
 
 
 def learned_layer() -> LearnedLayer | None:
@@ -159,10 +192,7 @@ def _build(setting: str) -> LearnedLayer | None:
     head_file = HEAD_FILE if setting == BUILTIN else Path(setting)
     try:
         head = json.loads(head_file.read_text(encoding="utf-8"))
-        layer = LearnedLayer(head, read_corpus(head_file.parent / head["corpus"]))
-    except ImportError as exc:
-        log.warning("router model unavailable (%s): routing with the lexicon alone", exc)
-        return None
+        layer = LearnedLayer(head)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("router model %r failed to load (%s: %s): routing with the lexicon alone",
                     setting, type(exc).__name__, exc)

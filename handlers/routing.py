@@ -55,19 +55,19 @@ async def classify_message(session: AsyncSession, school_id: int, text: str) -> 
 async def read_message(session: AsyncSession, school_id: int, text: str) -> Reading:
     """Every layer's view of a message of this school."""
     subjects = await school_subjects(session, school_id)
-    await asyncio.to_thread(router_model.learned_layer)  # built off the event loop, once
+    await asyncio.to_thread(router_model.learned_layer)  # loaded off the event loop, once
     reading = read_text(text, subjects)
     layer = router_model.learned_layer()
     if layer is None or reading.combined is None:
         return reading
-    neighbour = await school_memory.nearest(session, school_id, layer, layer.vectors([text]))
+    neighbour = await school_memory.nearest(session, school_id, layer, text)
     return Reading(reading.lexicon, reading.combined, reading.ask_below, neighbour)
 
 
 def read_text(text: str, subjects: Sequence[str]) -> Reading:
     """The lexicon's and the model's view of a message, without any school's corrections."""
     found = evidence(text, subjects)
-    layer = router_model.learned_layer()  # the first call trains the model (about a second)
+    layer = router_model.learned_layer()  # the first call loads the model
     if layer is None or not (text or "").strip():
         return Reading(found, None, 1.0, None)
     return Reading(found, layer.probabilities(found, text), layer.ask_below, None)

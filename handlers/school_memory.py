@@ -8,7 +8,8 @@ message reaches the right person next time. Only the school's own examples are r
 schools are unaffected.
 
 The cache is checked on each message with one indexed query (count and newest id of the school's
-examples) and rebuilt only when that changes: a few milliseconds for a school's 2,000 newest.
+examples) and rebuilt only when that changes; comparing a message with a school's 2,000 newest
+corrections takes a few milliseconds.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class Neighbour:
 class _SchoolExamples:
     stamp: tuple[int, int]
     layer: LearnedLayer
-    matrix: Any  # sparse (n, features), unit rows, newest example first
+    rows: Any  # the examples' n-gram vectors, newest example first, as (row, term, value) arrays
+    terms: Any
+    values: Any
     groups: list[str]
     categories: list[str | None]
 
@@ -45,6 +48,8 @@ _schools: dict[int, _SchoolExamples] = {}
 
 async def _examples(session: AsyncSession, school_id: int,
                     layer: LearnedLayer) -> _SchoolExamples | None:
+    import numpy as np
+
     stamp = await examples_stamp(session, school_id)
     if stamp[0] == 0:
         _schools.pop(school_id, None)
@@ -52,20 +57,31 @@ async def _examples(session: AsyncSession, school_id: int,
     cached = _schools.get(school_id)
     if cached is not None and cached.stamp == stamp and cached.layer is layer:
         return cached
-    rows = await examples_for(session, school_id)
-    entry = _SchoolExamples(stamp, layer, layer.vectors([row.text for row in rows]),
-                            [row.group for row in rows], [row.category for row in rows])
+    examples = await examples_for(session, school_id)
+    vectors = [layer.vector(example.text) for example in examples]
+    entry = _SchoolExamples(
+        stamp, layer,
+        np.concatenate([np.full(len(terms), i) for i, (terms, _) in enumerate(vectors)]),
+        np.concatenate([terms for terms, _ in vectors]),
+        np.concatenate([values for _, values in vectors]),
+        [example.group for example in examples], [example.category for example in examples])
     _schools[school_id] = entry
     return entry
 
 
 async def nearest(session: AsyncSession, school_id: int, layer: LearnedLayer,
-                  vector: Any) -> Neighbour | None:
-    """This school's corrected message closest to ``vector`` (the newest on a tie), if any."""
+                  text: str) -> Neighbour | None:
+    """This school's corrected message closest to ``text`` (the newest on a tie), if any."""
+    import numpy as np
+
     entry = await _examples(session, school_id, layer)
     if entry is None:
         return None
-    similarities = (entry.matrix @ vector.T).toarray().ravel()
+    terms, values = layer.vector(text)
+    query = np.zeros(len(layer.terms))
+    query[terms] = values
+    similarities = np.bincount(entry.rows, weights=entry.values * query[entry.terms],
+                               minlength=len(entry.groups))
     best = int(similarities.argmax())
     return Neighbour(entry.groups[best], entry.categories[best], float(similarities[best]))
 

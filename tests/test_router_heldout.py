@@ -16,12 +16,13 @@ import json
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pytest
 
 from handlers import router_model
 from handlers.classifier import Classification, classify
-from handlers.router_model import TRAINING_FILE, fit_ngrams, read_corpus
-from handlers.router_training import corpus_digest
+from handlers.router_model import MAX_CHARS, TRAINING_FILE, LearnedLayer, read_corpus
+from handlers.router_training import corpus_digest, export_ngrams, fit_ngrams
 from handlers.routing import decide, read_text
 from tests.routing_corpus import (
     SUBJECTS,
@@ -120,10 +121,27 @@ def test_the_shipped_head_was_trained_on_the_shipped_corpus() -> None:
     assert 0.3 <= head["ask_below"] < 1.0
 
 
-def test_the_ngram_model_trains_the_same_every_time() -> None:
+PROBES = ["anak ambo ndak pai sakolah", "Could I get an English translation of his report card?",
+          "Bu,   Citra  dipukul kakak kelas!!", "NILAI MTK turun 😭😭", "café crème résumé naïve",
+          "", "x" * 5000, "izin\t\nsakit  demam", "Ünïcödé ﬁ ligature ²"]
+
+
+def test_the_service_computes_what_scikit_learn_trained() -> None:
+    """The shipped numbers, run on numpy alone, give scikit-learn's own vectors and
+    probabilities; and training twice gives the same numbers."""
     rows = read_corpus()[::3]
     texts, groups = [r["text"] for r in rows], [r["group"] for r in rows]
-    probe = ["anak ambo ndak pai sakolah", "Could I get an English translation of his report card?"]
-    first = fit_ngrams(texts, groups).predict_proba(probe)
-    second = fit_ngrams(texts, groups).predict_proba(probe)
-    assert (first == second).all()
+    model = fit_ngrams(texts, groups)
+    assert export_ngrams(fit_ngrams(texts, groups)) == export_ngrams(model)
+    head = json.loads(router_model.HEAD_FILE.read_text(encoding="utf-8"))
+    layer = LearnedLayer({**head, "ngrams": export_ngrams(model)})
+    vectorizer = model.steps[0][1]
+    for text in PROBES + texts[:40]:
+        clipped = text[:MAX_CHARS]
+        expected = vectorizer.transform([clipped]).toarray()[0]
+        indices, values = layer.vector(text)
+        got = np.zeros_like(expected)
+        got[indices] = values
+        assert np.allclose(got, expected, atol=1e-5), text
+        assert np.allclose(layer.model_probabilities(text), model.predict_proba([clipped])[0],
+                           atol=1e-4), text
