@@ -800,6 +800,7 @@ class Evidence:
     scores: dict[str, float]
     subject: str | None
     names_subject: bool
+    words: int = 0  # how many words the message has
 
     def group_scores(self) -> dict[str, float]:
         """The evidence summed per staff group: who should read it is what matters."""
@@ -832,7 +833,7 @@ def evidence(text: str, subjects: Sequence[str] = ()) -> Evidence:
     names_subject = subject is not None or _names_a_subject(text or "", subject_tokens)
     if names_subject:
         scores["academic"] += SUBJECT_WEIGHT
-    return Evidence(scores, subject, names_subject)
+    return Evidence(scores, subject, names_subject, len(tokens))
 
 
 def classify(text: str, subjects: Sequence[str] = ()) -> Classification:

@@ -145,3 +145,43 @@ def test_the_service_computes_what_scikit_learn_trained() -> None:
         assert np.allclose(got, expected, atol=1e-5), text
         assert np.allclose(layer.model_probabilities(text), model.predict_proba([clipped])[0],
                            atol=1e-4), text
+
+
+def test_the_router_keeps_what_the_lexicon_table_knows() -> None:
+    """The lexicon's tuning table through the whole router: still routed as the table says, and
+    greetings, introductions and thanks without a point are asked about, not guessed."""
+    from handlers.classifier import group_of
+    from tests.test_classifier import CASES
+    from tests.test_classifier import SUBJECTS as TABLE_SUBJECTS
+
+    wrong = []
+    for text, category, _ in CASES:
+        result = decide(read_text(text, TABLE_SUBJECTS))
+        if category is None:
+            if result.confident:
+                wrong.append((text, result))
+        elif result.group not in (group_of(category), None):
+            wrong.append((text, result))
+    assert len(wrong) <= len(CASES) * 0.02, wrong
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "🙏🙏🙏", "p", "ok bu", "Selamat pagi", "Terima kasih banyak bu 🙏", "{{7*7}}",
+    "<script>alert(1)</script>", "Halo pak, saya ibunya Rina kelas 7B", "x" * 4000,
+])
+def test_messages_without_a_point_are_asked_about(text: str) -> None:
+    router_model.configure(router_model.BUILTIN)
+    result = decide(read_text(text, SUBJECTS))
+    assert result == Classification(None, None, None, False)
+
+
+def test_long_pasted_text_is_routed_quickly() -> None:
+    import time
+
+    router_model.configure(router_model.BUILTIN)
+    text = ("Selamat pagi Bu, mohon izin anak saya tidak masuk karena demam. " * 80)[:4000]
+    read_text("warm up", SUBJECTS)
+    started = time.perf_counter()
+    result = decide(read_text(text, SUBJECTS))
+    assert result.group == "absence"
+    assert time.perf_counter() - started < 1.0
