@@ -43,18 +43,25 @@ class _SchoolExamples:
     categories: list[str | None]
 
 
-_schools: dict[int, _SchoolExamples] = {}
+# Keyed by database and school: one process may serve several databases (tests, tools).
+_schools: dict[tuple[str, int], _SchoolExamples] = {}
+
+
+def _key(session: AsyncSession, school_id: int) -> tuple[str, int]:
+    bind = session.bind
+    return (str(getattr(bind, "url", "")) if bind is not None else "", school_id)
 
 
 async def _examples(session: AsyncSession, school_id: int,
                     layer: LearnedLayer) -> _SchoolExamples | None:
     import numpy as np
 
+    key = _key(session, school_id)
     stamp = await examples_stamp(session, school_id)
     if stamp[0] == 0:
-        _schools.pop(school_id, None)
+        _schools.pop(key, None)
         return None
-    cached = _schools.get(school_id)
+    cached = _schools.get(key)
     if cached is not None and cached.stamp == stamp and cached.layer is layer:
         return cached
     examples = await examples_for(session, school_id)
@@ -65,7 +72,7 @@ async def _examples(session: AsyncSession, school_id: int,
         np.concatenate([terms for terms, _ in vectors]),
         np.concatenate([values for _, values in vectors]),
         [example.group for example in examples], [example.category for example in examples])
-    _schools[school_id] = entry
+    _schools[key] = entry
     return entry
 
 

@@ -83,9 +83,10 @@ async def test_the_nearest_correction_is_read_from_the_cache_until_a_new_one_arr
                           now=NOW)
         await session.commit()
         first = await read_message(session, a, SIMILAR)
-        cached = school_memory._schools[a]
+        (key,) = school_memory._schools
+        cached = school_memory._schools[key]
         second = await read_message(session, a, SIMILAR)
-        assert school_memory._schools[a] is cached  # nothing re-read or re-embedded
+        assert school_memory._schools[key] is cached  # nothing re-read or re-computed
     assert first.neighbour is not None and first.neighbour.group == "admin"
     assert first.neighbour.similarity >= NEIGHBOUR_SIMILARITY
     assert second.neighbour == first.neighbour
@@ -94,8 +95,8 @@ async def test_the_nearest_correction_is_read_from_the_cache_until_a_new_one_arr
                           now=NOW)
         await session.commit()
         await read_message(session, a, SIMILAR)
-        assert school_memory._schools[a] is not cached
-        assert school_memory._schools[a].stamp[0] == 2
+        assert school_memory._schools[key] is not cached
+        assert school_memory._schools[key].stamp[0] == 2
 
 
 async def test_without_the_model_the_lexicon_routes_alone_after_one_warning(
