@@ -108,7 +108,8 @@ async def test_without_the_model_the_lexicon_routes_alone_after_one_warning(
             assert router_model.current_setting() == missing
             sessions = school.services.sessions
             async with sessions() as session:
-                school_id = (await session.exec(select(School.id).where(School.code == "UJI"))).one()
+                found = await session.exec(select(School.id).where(School.code == "UJI"))
+                school_id = found.one()
                 subjects = await school_subjects(session, school_id)
             assert "Matematika" in subjects
             for text in (SIMILAR, UNRELATED, "nilai matematika anak saya turun", "🙏"):
