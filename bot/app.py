@@ -35,6 +35,7 @@ from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
 from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
+from handlers import router_model
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
+        router_model.configure(settings.router_model)
+        # Train the router's model now, in a thread, rather than on the first family's message.
+        asyncio.get_running_loop().run_in_executor(None, router_model.learned_layer)
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
                       simulator_enabled=settings.simulator_enabled,
                       flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     inbound_rate_per_minute: float = Field(default=30.0, gt=0)
     # Signs the dashboard's session cookie; unset: a secret made once and kept in the database.
     dashboard_secret: str | None = None
+    # The router's learned layer: "builtin" (the shipped model), "off" (the lexicon alone), or the
+    # path of another head file (handlers/router_training.py writes one).
+    router_model: str = "builtin"
 
     @field_validator("dashboard_secret", mode="before")
     @classmethod

@@ -110,7 +110,8 @@ _LEXICON: dict[str, dict[str, float]] = {
         "pelanggaran": 2.5, "nonton": 1, "begadang": 1.5, "tidur di kelas": 2.5,
         "tidak memperhatikan": 2.5, "nongkrong": 2.5, "pulang malam": 2.5, "keluyuran": 3,
         "geng motor": 4, "balap liar": 4, "balapan liar": 4, "ugal": 2, "tato": 2, "tindik": 2,
-        "ambil barang": 3, "barang temannya": 2, "berkata kasar": 3, "tidak sopan": 3,
+        "ambil barang": 3, "barang temannya": 2, "ambil uang": 3.5, "dilaporkan": 1.5,
+        "berkata kasar": 3, "tidak sopan": 3,
         "membangkang": 3, "bangkang": 3, "susah diatur": 3, "ngeyel": 2.5, "main game": 2,
         "waktu pelajaran": 1, "saat pelajaran": 1, "jam pelajaran": 1, "nasehati": 2,
         "nasihati": 2, "dinasehati": 2, "dinasihati": 2, "pacaran": 3, "dibimbing": 1,
@@ -144,7 +145,7 @@ _LEXICON: dict[str, dict[str, float]] = {
         "insomnia": 2.5, "diam saja": 2, "diem aja": 2, "diam aja": 2, "diem": 1.5,
         "diam": 1.5, "ada masalah": 1.5, "masuk kamar": 1.5, "di kamar": 1.5,
         "tidak ceria": 3, "berubah": 1, "kejadian": 1, "malu": 1, "pemalu": 2,
-        "mengeluh": 0.5, "curhat": 1.5, "konsultasi": 1, "guru bk": 1, "bk": 1,
+        "mengeluh": 0.5, "curhat": 1.5, "konsultasi": 1, "guru bk": 2, "bk": 2,
         "menutup diri": 3, "tertutup": 2, "tersinggung": 3, "banting": 2.5,
         "membanting pintu": 3, "tidak mau makan": 3, "nafsu makan": 2.5, "merasa": 1,
         "tidak berguna": 4, "merasa bodoh": 3, "tidak berharga": 4, "kepikiran": 2.5,
@@ -267,7 +268,8 @@ _LEXICON: dict[str, dict[str, float]] = {
         "lulus sma": 2.5, "kedinasan": 4, "sekolah kedinasan": 4, "akpol": 3, "akmil": 3,
         "ipdn": 3, "stan": 2, "pendaftaran": 1, "ppdb": 2.5, "spmb": 2.5, "lanjut sekolah": 3,
         "sekolah lanjutan": 3, "ambil apa": 1.5, "daftar kuliah": 4, "psikotes": 3,
-        "bimbingan karir": 4, "mau jadi": 2.5, "ingin jadi": 2.5, "ingin masuk": 1.5,
+        "bimbingan karir": 4, "tugas dari bk": 6, "tugas bk": 6, "dari bk": 3,
+        "mau jadi": 2.5, "ingin jadi": 2.5, "ingin masuk": 1.5,
         "pelayaran": 2.5, "daftar sekolah": 2.5, "rekomendasi sekolah": 3, "cocok masuk": 2.5,
         "ipa atau ips": 4, "ips atau ipa": 4, "masuk ipa": 3, "masuk ips": 3,
         "masuk sma": 2.5, "masuk smk": 2.5, "masuk smp": 2.5, "desainer": 2,
@@ -404,7 +406,8 @@ _LEXICON: dict[str, dict[str, float]] = {
         "lost": 1.5, "reference letter": 4, "recommendation letter": 4,
         "letter of recommendation": 4, "send me a copy": 3, "school records": 4,
         "proof of enrollment": 4, "proof of enrolment": 4, "reissue": 3.5, "student id": 4,
-        "official letter": 4, "embassy": 2.5, "enrolled": 1.5,
+        "official letter": 4, "embassy": 2.5, "enrolled": 1.5, "translation": 3,
+        "translated": 3, "terjemahan": 3, "diterjemahkan": 3,
     },
 }
 
@@ -428,7 +431,7 @@ _SLANG: dict[str, str] = {
     **dict.fromkeys(("ijin", "ijn"), "izin"),
     **dict.fromkeys(("gmn", "gimana", "gmana"), "bagaimana"),
     **dict.fromkeys(("skrg", "skrng", "skg"), "sekarang"),
-    **dict.fromkeys(("sklh", "skolah", "sekolh", "skul"), "sekolah"),
+    **dict.fromkeys(("sklh", "skolah", "sekolh", "skul", "sakolah"), "sekolah"),
     **dict.fromkeys(("pengen", "pgn", "pingin", "pengin"), "ingin"),
     **dict.fromkeys(("bgt", "bngt", "bener2"), "banget"),
     **dict.fromkeys(("cape", "capek", "cpk"), "capek"),
@@ -511,8 +514,22 @@ _CAPITALS_ONLY = {"pak", "pe", "or", "art"}
 # Where a subject's name does not mean the subject: an apology for one's English, a school event.
 _NOT_A_SUBJECT: tuple[tuple[str, ...], ...] = (
     ("my", "english"), ("our", "english"), ("bahasa", "inggris", "saya"), ("pentas", "seni"),
-    ("hari", "olahraga"), ("sports", "day"),
+    ("hari", "olahraga"), ("sports", "day"), ("english", "version"), ("versi", "inggris"),
+    ("versi", "bahasa", "inggris"),
 )
+# A translation of a document is not a language lesson.
+_TRANSLATION_STEMS = ("translat", "terjemah", "diterjemah", "menerjemah", "penerjemah")
+_LANGUAGE_NAMES = frozenset({"english", "inggris", "indonesia", "indonesian", "indo", "jawa",
+                             "arab", "arabic", "javanese"})
+# Subject names that are also everyday words in a regional language (Minang "pai" = go): a
+# subject only in capitals or next to a learning word.
+_NEEDS_CONTEXT = frozenset({"pai"})
+_LEARNING_WORDS = frozenset({
+    "nilai", "pelajaran", "mapel", "guru", "ulangan", "tugas", "pr", "ujian", "remedial", "remed",
+    "uts", "uas", "pts", "pas", "rapor", "materi", "les", "hafalan", "soal", "tes",
+    "grade", "grades", "mark", "marks", "test", "exam", "homework", "lesson", "lessons",
+    "teacher", "score", "quiz", "assignment", "project", "nilainya", "tugasnya",
+})
 
 
 @lru_cache(maxsize=1)
@@ -678,36 +695,77 @@ def _subject_aliases(subjects: Iterable[str]) -> list[_Alias]:
 
 
 def _mask_not_subjects(tokens: list[str]) -> list[str]:
-    """Tokens with the words of _NOT_A_SUBJECT phrases blanked out."""
+    """Tokens with the words of _NOT_A_SUBJECT phrases blanked out, and the names of languages
+    blanked in a message about a translation ("an English translation of his report card")."""
     masked = list(tokens)
     for phrase in _NOT_A_SUBJECT:
         n = len(phrase)
         for i in range(len(tokens) - n + 1):
             if tuple(tokens[i:i + n]) == phrase:
                 masked[i:i + n] = [""] * n
+    if any(token.startswith(_TRANSLATION_STEMS) for token in tokens):
+        masked = ["" if token in _LANGUAGE_NAMES else token for token in masked]
     return masked
 
 
-def _find_subject(text: str, tokens: list[str], subjects: Sequence[str]) -> str | None:
-    """The first subject from the school's list named in the message, as the school spells it."""
+def _near_learning_word(tokens: list[str], start: int, end: int) -> int:
+    """How many learning words ("nilai", "PR", "ulangan") stand within two tokens of a span."""
+    window = tokens[max(0, start - 2):start] + tokens[end:end + 2]
+    return sum(1 for token in window if _SLANG.get(token, token) in _LEARNING_WORDS)
+
+
+def _subject_mentions(text: str, tokens: list[str],
+                      subjects: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end, the school's spelling) of each subject from the school's list named in the
+    message, longest and the school's own name first where mentions overlap."""
     if not subjects or not tokens:
-        return None
+        return []
     capitals = set(re.findall(r"[A-Za-z0-9]+", text))
     plain = [_SLANG.get(t, t) for t in tokens]
     bare = [t[:-3] if t.endswith("nya") and len(t) > 5 else t for t in tokens]
-    best: tuple[int, int, int, str] | None = None  # (position, -length, not own, name)
+    found: list[tuple[int, int, int, str]] = []  # (start, -length, not own, name)
     for alias, canonical, own in _subject_aliases(subjects):
         n = len(alias)
         if n == 1 and alias[0] in _CAPITALS_ONLY and alias[0].upper() not in capitals:
             continue
         for i in range(len(tokens) - n + 1):
             window = range(i, i + n)
-            if all(alias[k] in (tokens[j], plain[j], bare[j]) for k, j in enumerate(window)):
-                key = (i, -n, 0 if own else 1, canonical)
-                if best is None or key < best:
-                    best = key
-                break
-    return best[3] if best else None
+            if not all(alias[k] in (tokens[j], plain[j], bare[j]) for k, j in enumerate(window)):
+                continue
+            if (n == 1 and alias[0] in _NEEDS_CONTEXT and alias[0].upper() not in capitals
+                    and not _near_learning_word(tokens, i, i + 1)):
+                continue  # Minang "pai" (go) is not PAI unless a grade or a lesson is near
+            found.append((i, -n, 0 if own else 1, canonical))
+    found.sort()
+    mentions: list[tuple[int, int, str]] = []
+    taken: set[int] = set()
+    for start, neg_len, _, canonical in found:
+        span = set(range(start, start - neg_len))
+        if span & taken:
+            continue
+        taken |= span
+        mentions.append((start, start - neg_len, canonical))
+    return mentions
+
+
+def _find_subject(text: str, tokens: list[str], subjects: Sequence[str]) -> str | None:
+    """The subject from the school's list this message is about, as the school spells it.
+
+    One subject named: that one. Several: the one a learning word stands next to ("nilai IPA
+    turun, padahal matematika bagus" is about IPA); when none or several are, the first named.
+    """
+    mentions = _subject_mentions(text, tokens, subjects)
+    names = {canonical for _, _, canonical in mentions}
+    if len(names) <= 1:
+        return mentions[0][2] if mentions else None
+    by_name: dict[str, int] = {}
+    for start, end, canonical in mentions:
+        by_name[canonical] = max(by_name.get(canonical, 0), _near_learning_word(tokens, start, end))
+    best = max(by_name.values())
+    leaders = [name for name, near in by_name.items() if near == best]
+    if best > 0 and len(leaders) == 1:
+        return leaders[0]
+    return mentions[0][2]
 
 
 _GENERIC_SUBJECTS = frozenset(
@@ -716,35 +774,72 @@ _GENERIC_SUBJECTS = frozenset(
 ) | {"prakarya", "fisika", "kimia", "biologi", "sejarah", "geografi", "sosiologi"}
 
 
-def _names_a_subject(tokens: list[str]) -> bool:
-    return any(t in _GENERIC_SUBJECTS or _SLANG.get(t) in _GENERIC_SUBJECTS for t in tokens)
+def _names_a_subject(text: str, tokens: list[str]) -> bool:
+    """Whether any subject (listed by this school or not) is named as a subject."""
+    capitals = None
+    for i, token in enumerate(tokens):
+        name = token if token in _GENERIC_SUBJECTS else _SLANG.get(token)
+        if name not in _GENERIC_SUBJECTS:
+            continue
+        if name in _NEEDS_CONTEXT:
+            capitals = capitals or set(re.findall(r"[A-Za-z0-9]+", text))
+            if name.upper() not in capitals and not _near_learning_word(tokens, i, i + 1):
+                continue
+        return True
+    return False
 
 
-def _decide(scores: dict[str, float]) -> str | None:
-    """The top category if it is strong enough and clear of every other group, else None."""
-    top = max(CATEGORIES, key=lambda c: (scores[c], -CATEGORIES.index(c)))
-    if scores[top] < MIN_SCORE:
-        return None
-    rival = max((scores[c] for c in CATEGORIES if _GROUP_OF[c] != _GROUP_OF[top]), default=0.0)
-    if scores[top] - rival < MARGIN:
-        return None
-    return top
+@dataclass(frozen=True)
+class Evidence:
+    """What the lexicon reads in a message, before anything is decided.
+
+    ``scores`` holds each category's points (a subject named as a subject counts under
+    ``academic``); ``subject`` is the school's subject the message is about, if any.
+    """
+
+    scores: dict[str, float]
+    subject: str | None
+    names_subject: bool
+    words: int = 0  # how many words the message has
+
+    def group_scores(self) -> dict[str, float]:
+        """The evidence summed per staff group: who should read it is what matters."""
+        return {group: sum(self.scores[c] for c in members) for group, members in GROUPS.items()}
+
+    def best_category(self, group: str) -> str | None:
+        """The strongest category of a group, None when the group has no evidence at all."""
+        members = GROUPS[group]
+        top = max(members, key=lambda c: (self.scores[c], -members.index(c)))
+        return top if self.scores[top] > 0 else None
+
+    def decided_group(self) -> str | None:
+        """The group whose summed evidence is strong enough and clear of every other, else None."""
+        totals = self.group_scores()
+        ranked = sorted(GROUPS, key=lambda g: -totals[g])
+        top, runner_up = ranked[0], ranked[1]
+        if totals[top] < MIN_SCORE or totals[top] - totals[runner_up] < MARGIN:
+            return None
+        return top
 
 
-def classify(text: str, subjects: Sequence[str] = ()) -> Classification:
-    """Route a parent's message: category and group (None when unclear) and a named subject."""
+def evidence(text: str, subjects: Sequence[str] = ()) -> Evidence:
+    """The lexicon's reading of a message: category scores and the subject it is about."""
     tokens = _tokens(text or "")
     subject_tokens = _mask_not_subjects(tokens)
     subject = _find_subject(text or "", subject_tokens, subjects)
     scores = _score(tokens)
-    if subject is not None:
+    # A subject the school does not list ("prakarya", "math" at another school) still
+    # means a learning question; it is just not reported.
+    names_subject = subject is not None or _names_a_subject(text or "", subject_tokens)
+    if names_subject:
         scores["academic"] += SUBJECT_WEIGHT
-    elif _names_a_subject(subject_tokens):
-        # A subject the school does not list ("prakarya", "math" at another school) still
-        # means a learning question; it is just not reported.
-        scores["academic"] += SUBJECT_WEIGHT
-    category = _decide(scores)
-    if category is None:
-        return Classification(None, None, subject, False)
-    return Classification(category, _GROUP_OF[category], subject, True)
+    return Evidence(scores, subject, names_subject, len(tokens))
 
+
+def classify(text: str, subjects: Sequence[str] = ()) -> Classification:
+    """The lexicon alone: category and group (None when unclear) and the named subject."""
+    found = evidence(text, subjects)
+    group = found.decided_group()
+    if group is None:
+        return Classification(None, None, found.subject, False)
+    return Classification(found.best_category(group), group, found.subject, True)

@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import pytest
 
-from handlers.classifier import CATEGORIES, GROUPS, Classification, classify, group_of
+from handlers.classifier import CATEGORIES, GROUPS, Classification, classify, evidence, group_of
 
 SUBJECTS = ["Matematika", "IPA", "IPS", "Bahasa Indonesia", "Bahasa Inggris", "PJOK",
             "Seni Budaya", "PAI"]
@@ -614,3 +614,37 @@ def test_template_and_html_are_plain_text() -> None:
     assert classify("<script>alert(1)</script>", SUBJECTS).category is None
     result = classify("<b>anak saya sakit</b>, izin tidak masuk {{7*7}}", SUBJECTS)
     assert result.category == "absence"
+
+
+def test_the_misroutes_a_newcomer_found_in_issue_13() -> None:
+    # Minang "pai" is "go", not the subject PAI (unless written so, or by a grade or a lesson).
+    minang = classify("anak ambo ndak pai sakolah", SUBJECTS)
+    assert minang.subject is None and minang.group != "academic"
+    assert classify("nilai PAI anak saya kosong", SUBJECTS).subject == "PAI"
+    assert classify("nilai pai anak saya kosong", SUBJECTS).subject == "PAI"
+    # An assignment from the guru BK is the counselor's, not the homeroom teacher's.
+    assert classify("Pak, tugas dari BK yang angket minat itu dikumpul kapan?",
+                    SUBJECTS).group == "counseling"
+    # A translation of a report card is a document, not an English lesson.
+    visa = classify("Could I get an English translation of his report card for the visa?",
+                    SUBJECTS)
+    assert (visa.group, visa.subject) == ("admin", None)
+    # Taking the class cash is behaviour, not a fee question.
+    assert classify("Bu, anak saya dilaporkan mengambil uang kas kelas",
+                    SUBJECTS).group == "counseling"
+
+
+def test_of_two_subjects_the_one_the_message_is_about() -> None:
+    assert classify("nilai IPA anak saya turun, padahal matematika bagus", SUBJECTS).subject == "IPA"
+    assert classify("matematika sih bagus, tapi nilai IPA turun", SUBJECTS).subject == "IPA"
+    # No learning word by either: the first named.
+    assert classify("anak saya suka matematika dan juga IPA, bagaimana ya bu?", SUBJECTS).subject \
+        == "Matematika"
+
+
+def test_evidence_is_summed_per_staff_group() -> None:
+    # Two weak counseling signals of different categories together outweigh one absence word.
+    found = evidence("Bu, anak saya sedih dan dijauhi teman, jadi sakit perut", SUBJECTS)
+    totals = found.group_scores()
+    assert totals["counseling"] == sum(found.scores[c] for c in GROUPS["counseling"])
+    assert max(found.scores[c] for c in GROUPS["counseling"]) < totals["counseling"]

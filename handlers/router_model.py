@@ -1,0 +1,201 @@
+"""The router's learned layer: a character n-gram model and the combiner that weighs it.
+
+- The n-gram model: TF-IDF over the 2-5 letter pieces of words, and a linear classifier over
+  the four staff groups. Pieces of words survive chat spelling ("gk msk"), regional forms
+  ("sakola", "ndak") and inflection, so it reads wording nobody wrote into the lexicon.
+- The combiner weighs the model's probabilities against the lexicon's evidence per group (and
+  the lexicon's own decision, and whether a subject is named as one), with ``ask_below``: the
+  combined probability under which the router asks. A confident disagreement between lexicon
+  and model comes out below it.
+- The school's corrections are compared in the same n-gram space (handlers/school_memory.py).
+
+Both are trained by handlers/router_training.py (scikit-learn, at build time) on the labelled
+corpus in handlers/data/routing_training.jsonl and shipped as numbers in
+handlers/data/router_head.json; here they run on numpy alone, so the service imports no machine
+learning library (scikit-learn with scipy and pandas would cost some 130 MB of memory) and
+nothing is downloaded. A test checks this module computes what scikit-learn computes.
+
+The ``ROUTER_MODEL`` setting: ``builtin`` (default), ``off`` (the lexicon alone), or the path of
+another head file. The layer is loaded once per process, on first use, and shared; if it cannot
+be (a file missing or broken) ONE warning is logged and the router carries on with the lexicon
+alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from handlers.classifier import Evidence
+
+log = logging.getLogger(__name__)
+
+BUILTIN = "builtin"
+OFF = "off"
+DATA = Path(__file__).with_name("data")
+HEAD_FILE = DATA / "router_head.json"
+TRAINING_FILE = DATA / "routing_training.jsonl"
+GROUP_ORDER = ("absence", "academic", "admin", "counseling")
+MAX_CHARS = 2000  # a pasted essay says what it is about early; bounds the model's work
+NGRAM_MIN, NGRAM_MAX = 2, 5
+
+_lock = threading.Lock()
+_setting = BUILTIN
+_layers: dict[str, LearnedLayer | None] = {}  # per setting: the built layer, None after failure
+
+
+def configure(setting: str | None) -> None:
+    """Choose the learned layer for this process (``ROUTER_MODEL``); built on first use."""
+    global _setting
+    _setting = (setting or BUILTIN).strip() or BUILTIN
+
+
+def current_setting() -> str:
+    return _setting
+
+
+def features(found: Evidence, model_probabilities: Sequence[float]) -> list[float]:
+    """What the combiner weighs: the lexicon's evidence per group, its own decision, whether a
+    subject is named as one, and the model's log-probability per group."""
+    totals = found.group_scores()
+    decided = found.decided_group()
+    out = [math.log1p(max(totals[g], 0.0)) for g in GROUP_ORDER]
+    out += [1.0 if decided == g else 0.0 for g in GROUP_ORDER]
+    out.append(1.0 if found.names_subject else 0.0)
+    out += [math.log(float(p) + 1e-3) for p in model_probabilities]
+    return out
+
+
+FEATURES = 3 * len(GROUP_ORDER) + 1  # the length of ``features``
+
+
+def softmax(logits: Any) -> Any:
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def read_corpus(path: Path = TRAINING_FILE) -> list[dict[str, Any]]:
+    """The training corpus: one JSON object a line with ``text``, ``group`` and ``source``."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for row in rows:
+        if row["group"] not in GROUP_ORDER:
+            raise ValueError(f"{path.name}: unknown group {row['group']!r}")
+    return rows
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def ngrams(text: str) -> list[str]:
+    """The 2-5 letter pieces of each word, padded with a space at both ends of the word
+    (scikit-learn's ``char_wb`` analyser after lower case and accents stripped)."""
+    text = text[:MAX_CHARS].lower()
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError:
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c))
+    out: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        word = f" {word} "
+        for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+            offset = 0
+            out.append(word[offset:offset + n])
+            while offset + n < len(word):
+                offset += 1
+                out.append(word[offset:offset + n])
+            if offset == 0:  # a short word counts once
+                break
+    return out
+
+
+class LearnedLayer:
+    """The n-gram model and the combiner, as numbers from a head file."""
+
+    def __init__(self, head: dict[str, Any]) -> None:
+        import numpy as np
+
+        if tuple(head["groups"]) != GROUP_ORDER:
+            raise ValueError("the head's groups differ from GROUP_ORDER")
+        model = head["ngrams"]
+        self.terms: dict[str, int] = {term: i for i, term in enumerate(model["terms"])}
+        self.idf = np.asarray(model["idf"], dtype=np.float64)
+        self.coef = np.asarray(model["coef"], dtype=np.float64)  # (groups, terms)
+        self.intercept = np.asarray(model["intercept"], dtype=np.float64)
+        self.weights = np.asarray(head["combiner"]["weights"], dtype=np.float64)
+        self.bias = np.asarray(head["combiner"]["bias"], dtype=np.float64)
+        self.ask_below = float(head["ask_below"])
+        if self.coef.shape != (len(GROUP_ORDER), len(self.terms)) or \
+                self.idf.shape != (len(self.terms),):
+            raise ValueError(f"n-gram model of shape {self.coef.shape}")
+        if self.weights.shape != (len(GROUP_ORDER), FEATURES):
+            raise ValueError(f"combiner weights of shape {self.weights.shape}")
+
+    def vector(self, text: str) -> tuple[Any, Any]:
+        """The message's unit-length TF-IDF vector, sparse: (term indices, values)."""
+        import numpy as np
+
+        counts: dict[int, int] = {}
+        for gram in ngrams(text):
+            index = self.terms.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
+                                           count=len(counts)))) * self.idf[indices]
+        norm = float(np.sqrt(values @ values))
+        return indices, (values / norm if norm else values)
+
+    def model_probabilities(self, text: str) -> Any:
+        """The n-gram model's probability per group (one-vs-rest, normalised)."""
+        import numpy as np
+
+        indices, values = self.vector(text)
+        scores = self.coef[:, indices] @ values + self.intercept
+        p = 1.0 / (1.0 + np.exp(-scores))
+        total = p.sum()
+        return p / total if total else np.full(len(GROUP_ORDER), 1.0 / len(GROUP_ORDER))
+
+    def probabilities(self, found: Evidence, text: str) -> dict[str, float]:
+        """The combined probability of each staff group for one message."""
+        import numpy as np
+
+        x = np.asarray(features(found, self.model_probabilities(text)))
+        p = softmax(self.weights @ x + self.bias)
+        return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
+
+
+def learned_layer() -> LearnedLayer | None:
+    """The configured layer, built on first call; None when off, absent or broken."""
+    setting = _setting
+    if setting.lower() == OFF:
+        return None
+    if setting not in _layers:
+        with _lock:
+            if setting not in _layers:
+                _layers[setting] = _build(setting)
+    return _layers[setting]
+
+
+def _build(setting: str) -> LearnedLayer | None:
+    head_file = HEAD_FILE if setting == BUILTIN else Path(setting)
+    try:
+        head = json.loads(head_file.read_text(encoding="utf-8"))
+        layer = LearnedLayer(head)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("router model %r failed to load (%s: %s): routing with the lexicon alone",
+                    setting, type(exc).__name__, exc)
+        return None
+    log.info("router model %r ready (%d training messages)", setting, head.get("examples", 0))
+    return layer
