@@ -83,7 +83,9 @@ def offered_choice(choices: list[dict], text: str | None) -> str | None:
     if cleaned.isdigit():
         number = int(cleaned)
         return choices[number - 1]["data"] if 1 <= number <= len(choices) else None
-    return next((c["data"] for c in choices if c["label"].casefold() == cleaned), None)
+    # A label may itself end in ")" ("Perilaku, perasaan & pergaulan (BK)"): compare it as typed too.
+    typed = re.sub(r"[.!?]+$", "", (text or "").strip()).casefold()
+    return next((c["data"] for c in choices if c["label"].casefold() in (cleaned, typed)), None)
 
 
 async def dispatch(turn: Turn) -> None:
