@@ -933,6 +933,7 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
         select(Guardian).where(Guardian.school_id == school_id))).all()}
     links = (await session.exec(
         select(GuardianStudent).where(GuardianStudent.school_id == school_id))).all()
+    by_phone = {row.phone: row for row in guardians.values()}
     by_student: dict[int, list[GuardianStudent]] = {}
     for link in links:
         by_student.setdefault(link.student_id, []).append(link)
@@ -957,7 +958,7 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                 continue
             guardian = Guardian(school_id=school_id, name=name,
                                 phone=placeholder_phone(nisn, relation), language="id")
-            existing = next((g for g in guardians.values() if g.phone == guardian.phone), None)
+            existing = by_phone.get(guardian.phone)
             if existing is not None:  # named again after a gap: the same key, renamed if need be
                 if existing.name != name:
                     existing.name = name
