@@ -1,4 +1,4 @@
-"""The `jembatan` command line (contract section 2): serve, db, demo, roster import, link-code.
+"""The `jembatan` command line (contract section 2): serve, db, demo, roster import, letters, link-code.
 
 Exit codes: 0 success, 1 user error (message on stderr says what and where), 2 usage error.
 With --json a command prints exactly one JSON document on stdout.
@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--by", metavar="STAFF_ID", default=None, help="who asks (recorded in the audit log)")
     export.add_argument("--json", action="store_true")
 
+    letters = commands.add_parser("letters", help="enrolment letters with a family code, one A4 page "
+                                                  "per student, to be carried home")
+    letters.add_argument("audience", metavar="AUDIENCE", help="school, grade:7, class:VII-A, student:NISN,... joined by +")
+    letters.add_argument("--out", type=Path, default=None, metavar="FILE.pdf")
+    letters.add_argument("--school", default=None, help="school code (needed when the database holds several)")
+    letters.add_argument("--json", action="store_true")
+
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
     link.add_argument("--json", action="store_true")
@@ -169,6 +176,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _roster_import(sessions, settings, args)
         if args.command == "link-code":
             return await _link_code(sessions, settings, args.who)
+        if args.command == "letters":
+            return await _letters(sessions, settings, args)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
         if args.command == "broadcast":
@@ -449,6 +458,48 @@ async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no
     human = f"Code for {person.name}: {code.code}\nSend it to the bot as: /start {code.code}"
     if link:
         human += f"\nOr open: {link}"
+    return data, human
+
+
+async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import re
+
+    from sqlmodel import select
+
+    from handlers.letters import NoStudents, print_enrolment_letters
+    from storage.meetings import AudienceError, parse_audience
+    from storage.models import School, utcnow
+
+    try:
+        parse_audience(args.audience)
+    except AudienceError as exc:
+        raise UserError(f"AUDIENCE: {exc}") from exc
+    out = args.out or Path(f"surat-pendaftaran-{re.sub(r'[^A-Za-z0-9]+', '-', args.audience).strip('-')}.pdf")
+    if out.suffix.lower() != ".pdf":
+        raise UserError(f"--out: {out}: expected a .pdf file name")
+    username = await _bot_username(settings)
+    try:
+        async with sessions() as session, session.begin():
+            query = select(School).order_by(School.code)
+            if args.school:
+                query = query.where(School.code == args.school)
+            schools = list((await session.exec(query)).all())
+            if not schools:
+                raise UserError(f"--school: no school {args.school!r}" if args.school else
+                                "no school yet: import the roster first (jembatan roster import)")
+            if len(schools) > 1:
+                raise UserError("--school is required: the database holds several schools "
+                                f"({', '.join(s.code for s in schools)})")
+            result = await print_enrolment_letters(
+                session, school=schools[0], audience=args.audience, now=utcnow(), out=out,
+                telegram_bot=username, whatsapp_from=settings.twilio_whatsapp_from)
+    except NoStudents as exc:
+        raise UserError(f"AUDIENCE: {exc}") from exc
+    except OSError as exc:
+        raise UserError(f"--out: {out}: {exc.strerror or exc}") from exc
+    data = {"pages": result.pages, "codes": result.codes, "file": result.file}
+    human = (f"{result.pages} letters written to {result.file} ({result.codes} family codes, valid "
+             "30 days; earlier codes of these students no longer work).")
     return data, human
 
 

@@ -1062,9 +1062,10 @@ async def apply_roster(session: AsyncSession, school: School, roster: ParsedRost
     assert school.id is not None
     counts = _Counts()
     if roster.letterhead is not None and school.letterhead != roster.letterhead:
+        if school.letterhead is not None:
+            counts.updated += 1  # a new school's first letterhead is part of creating it
         school.letterhead = roster.letterhead
         session.add(school)
-        counts.updated += 1
     class_ids = await _write_classes(session, school.id, roster, counts)
     if roster.staff_given:
         await _write_staff(session, school.id, roster, counts)
