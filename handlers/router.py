@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, privacy, replies, slot_offers, summons
+from handlers import availability, broadcasts, concerns, digest, enrolment, follow_ups, meetings, menu, onboarding, privacy, replies, slot_offers, summons
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
@@ -27,8 +27,9 @@ COMMANDS = {
     "ringkasan": "digest", "digest": "digest",
     "dasbor": "dashboard", "dashboard": "dashboard",
     "jadwal": "availability", "availability": "availability",
+    "daftar": "enrol", "register": "enrol",
 }
-_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports", "meetings"}
+_TAKES_ARGUMENT = {"start", "done", "attendance", "summon", "invite", "reports", "meetings", "enrol"}
 
 
 # Commands of two or three words, said as a whole message.
@@ -69,7 +70,8 @@ async def dispatch(turn: Turn) -> None:
     """Answer one inbound message; the answers collect in ``turn.replies``."""
     inbound = turn.inbound
     if not turn.linked:
-        await onboarding.handle_unlinked(turn)
+        if not await enrolment.handle_unlinked(turn):  # a letter's code, the family's number
+            await onboarding.handle_unlinked(turn)
         return
     command = parse_command(inbound.text)
     privacy.record_consent(turn)
@@ -106,6 +108,9 @@ async def dispatch(turn: Turn) -> None:
     if turn.conversation.flow == availability.FLOW:
         await availability.on_flow_text(turn)
         return
+    if turn.conversation.flow == enrolment.FLOW:
+        await enrolment.on_flow_text(turn)
+        return
     if turn.staff and turn.conversation.flow in ("summons", "invitation"):
         await summons.on_flow_text(turn)
         return
@@ -139,6 +144,10 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "ba": ("guardian", broadcasts.on_answer),
     "sl": ("guardian", slot_offers.on_callback),
     "av": ("anyone", availability.on_callback),
+    "ew": ("anyone", enrolment.on_callback),
+    "eo": ("anyone", enrolment.on_callback),
+    "ec": ("anyone", enrolment.on_callback),
+    "ek": ("staff", enrolment.on_confirm),
     "pg": ("staff", summons.on_callback),
     "ug": ("staff", summons.on_callback),
     "hd": ("staff", meetings.on_attendance_button),
@@ -179,8 +188,12 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
         turn.clear_state()  # a command leaves any half-finished question behind
     if command in STAFF_COMMANDS:
         await (STAFF_COMMANDS[command](turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "enrol":
+        await enrolment.start_with_code(turn, argument)
     elif command == "start":
-        if argument:
+        if argument and enrolment.looks_like_family_code(argument):
+            await enrolment.start_with_code(turn, argument)
+        elif argument:
             await onboarding.redeem_link_code(turn, argument)
         elif turn.guardians and any(g.opted_out or g.withdrawn_at for g in turn.guardians):
             privacy.give_consent_again(turn)  # START after STOP: back in (CONTRACT section 7)

@@ -221,8 +221,11 @@ async def may_confirm(session: AsyncSession, staff: Staff, enrolment: Enrolment)
         or staff.role in ("admin", "principal")
 
 
-async def unanswered_enrolments(session: AsyncSession, *, now: datetime) -> list[Enrolment]:
+async def unanswered_enrolments(session: AsyncSession, *, now: datetime, lock: bool = False) -> list[Enrolment]:
     """Pending enrolments older than two days and not yet sent to the office."""
-    return list((await session.exec(select(Enrolment).where(
+    query = select(Enrolment).where(
         Enrolment.status == "pending", col(Enrolment.escalated_at).is_(None),
-        col(Enrolment.created_at) <= now - CONFIRM_ESCALATE_AFTER).order_by(Enrolment.id))).all())
+        col(Enrolment.created_at) <= now - CONFIRM_ESCALATE_AFTER).order_by(col(Enrolment.id))
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.exec(query)).all())
