@@ -227,9 +227,12 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
             print(json.dumps({"school": args.school, "errors": exc.errors}, ensure_ascii=False))
         raise UserError("roster not imported, nothing was changed:\n" + "\n".join(exc.errors)) from exc
     verb = "would import" if args.dry_run else "imported"
-    return result.as_json(), (
-        f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
-        f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+    human = (f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
+             f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+    if result.ignored_columns is not None:
+        human += (f"\nDapodik export: {len(result.ignored_columns)} columns not read (NIK, No KK, accounts, "
+                  f"income... are never stored); {result.left} student(s) marked as left.")
+    return result.as_json(), human
 
 
 async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
