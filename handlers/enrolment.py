@@ -13,6 +13,7 @@ a person the roster lacks, ``ec:yes|no`` consent, ``ek:yes|no:<enrolment id>`` s
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,8 @@ NAME_LIMIT = 80
 
 
 def _sender(turn: Turn) -> str:
-    return f"{turn.inbound.channel}:{turn.inbound.sender_id}"
+    """Who typed a code, as a hash: a WhatsApp sender id is a phone number, not kept here."""
+    return hashlib.sha256(f"{turn.inbound.channel}:{turn.inbound.sender_id}".encode()).hexdigest()[:32]
 
 
 def _known_phone(turn: Turn) -> str | None:

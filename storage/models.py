@@ -583,6 +583,6 @@ class CodeAttempt(SQLModel, table=True):
 
     __tablename__ = "code_attempt"
     id: int | None = Field(default=None, primary_key=True)
-    sender: str = Field(index=True)  # channel:external id
+    sender: str = Field(index=True)  # sha256 of channel:external id (a WhatsApp id is a phone)
     ok: bool
     at: datetime | None = _ts(nullable=False, index=True)

@@ -303,3 +303,44 @@ async def test_link_codes_from_the_office_still_work_beside_family_codes(sqlite_
         teacher = await parent(net, "telegram", "+6281399990077")  # another phone of hers
         welcome = await teacher.say(f"/start {code.code}")
         assert "Sri Handayani" in welcome[0]["text"]
+
+
+def _data(message: dict[str, Any], label: str) -> str:
+    return next(b["data"] for row in message["buttons"] for b in row if b["label"] == label)
+
+
+async def test_the_office_prints_a_class_from_the_dashboard_and_sees_who_waits(sqlite_url: str, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    from tests.harness import running_school
+    from tests.test_dashboard import signed_in, visible_text
+
+    folder = tmp_path / "smpn3"
+    folder.mkdir()
+    write_export(folder / "daftar_pd.xlsx", [_ani(), *make_students(4, ["7 A"], start=75000010)])
+    (folder / "staff.csv").write_text(STAFF, encoding="utf-8")
+    async with running_school(sqlite_url, roster=folder, twilio_whatsapp_from="whatsapp:+14155238886") as school:
+        admin = await signed_in(school, OFFICE)
+        page = visible_text((await admin.get("/dashboard/classes/VII-A")).text)
+        assert "Cetak surat pendaftaran kelas ini" in page and page.count("belum terhubung ke bot") == 5
+
+        response = await admin.post("/dashboard/classes/VII-A/letters")
+        assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+        pdf = tmp_path / "7a.pdf"
+        pdf.write_bytes(response.content)
+        texts = [" ".join(p.extract_text().split()) for p in PdfReader(pdf).pages]
+        assert len(texts) == 5
+        ani = next(t for t in texts if "Nama siswa: Ani Lestari" in t)
+        code = re.search(r"Kode keluarga ([A-Z0-9]{8})", ani)[1]  # type: ignore[index]
+
+        asked = await school.say(STRANGER, f"daftar {code}")
+        consent = await school.say(STRANGER, press=_data(asked[-1], "ibu Sari Wulandari"))
+        await school.say(STRANGER, press=_data(consent[-1], "Setuju"))
+        page = visible_text((await admin.get("/dashboard/classes/VII-A")).text)
+        assert "menunggu konfirmasi wali kelas" in page and page.count("belum terhubung ke bot") == 4
+
+        teacher = await signed_in(school, WALI)
+        assert (await teacher.post("/dashboard/classes/VII-A/letters")).status_code == 403
+        assert "Cetak surat" not in visible_text((await teacher.get("/dashboard/classes/VII-A")).text)
+        cross = await admin.post("/dashboard/classes/VII-A/letters", headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403
