@@ -410,8 +410,13 @@ def class_grade(name: str) -> int | None:
 
 
 def normalize_class(raw: str) -> str:
-    """``vii - a``, ``7A``, ``Kelas 7 A``, ``VII A`` -> ``VII-A`` (the staff file's way)."""
-    basic = re.sub(r"\s*-\s*", "-", " ".join(raw.split())).upper()
+    """``vii - a`` -> ``VII-A``: upper case, no spaces around the dashes."""
+    return re.sub(r"\s*-\s*", "-", " ".join(raw.split())).upper()
+
+
+def canonical_class(raw: str) -> str:
+    """A roster's class however it is written: ``7A``, ``Kelas 7 A``, ``VII A`` -> ``VII-A``."""
+    basic = normalize_class(raw)
     if not basic or class_grade(basic) is not None:
         return basic
     return dapodik.class_key(raw) or basic
@@ -489,7 +494,7 @@ def _check_students(check: _Checker, table: _Table) -> tuple[list[StudentRow], d
         if not name:
             check.add(table, "students", line, "name", "missing name")
             ok = False
-        class_name = normalize_class(row["class"])
+        class_name = canonical_class(row["class"])
         grade = class_grade(class_name)
         if not class_name:
             check.add(table, "students", line, "class", "missing class")
@@ -545,7 +550,7 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
         homeroom: str | None = None
         raw_homeroom = row.get("homeroom_class", "")
         if raw_homeroom.strip():
-            homeroom = normalize_class(raw_homeroom)
+            homeroom = canonical_class(raw_homeroom)
             if class_grade(homeroom) is None:
                 bad("homeroom_class",
                     f"malformed class name {raw_homeroom!r} (expected e.g. VII-A)")
@@ -573,7 +578,7 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
                 else:
                     covered.append(str(grade))
                 continue
-            class_name = normalize_class(item)
+            class_name = canonical_class(item)
             if class_grade(class_name) is None:
                 bad("classes", f"malformed class name {item!r} (expected e.g. VII-A)")
             elif class_name not in classes:
@@ -680,7 +685,7 @@ def _check_dapodik(export: dapodik.DapodikExport, errors: list[str]) -> tuple[
         if not row.name:
             bad("Nama", "missing name")
             ok = False
-        class_name = normalize_class(row.class_raw) if row.class_raw else ""
+        class_name = canonical_class(row.class_raw) if row.class_raw else ""
         grade = class_grade(class_name) if class_name else None
         if not row.class_raw:
             bad("Rombel Saat Ini", f"{row.name or row.nisn} has no class")
