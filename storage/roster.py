@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
@@ -900,15 +901,14 @@ async def _write_students(session: AsyncSession, school_id: int, roster: ParsedR
     rows = (await session.exec(select(Student).where(Student.school_id == school_id))).all()
     existing = {row.nisn: row for row in rows}
     full = roster.dapodik_guardians is not None
+    new: list[dict[str, Any]] = []  # inserted in one statement: a whole school's export at once
     for item in roster.students:
         values: dict[str, Any] = {"name": item.name, "class_id": class_ids[item.class_name]}
         if full:
             values.update(birth_date=item.birth_date, family_phone=item.family_phone, left_at=None)
         row = existing.get(item.nisn)
         if row is None:
-            existing[item.nisn] = row = Student(school_id=school_id, nisn=item.nisn, **values)
-            session.add(row)
-            counts.created += 1
+            new.append({"school_id": school_id, "nisn": item.nisn, **values})
         elif _assign(row, values):
             session.add(row)
             counts.updated += 1
@@ -922,7 +922,13 @@ async def _write_students(session: AsyncSession, school_id: int, roster: ParsedR
                 counts.updated += 1
                 left += 1
     await session.flush()
-    return {nisn: row.id for nisn, row in existing.items() if row.id is not None}, left
+    ids = {nisn: row.id for nisn, row in existing.items() if row.id is not None}
+    if new:
+        inserted = await session.exec(insert(Student).returning(Student.id, Student.nisn),  # type: ignore[call-overload]
+                                      params=new)
+        ids.update({nisn: student_id for student_id, nisn in inserted.all()})
+        counts.created += len(new)
+    return ids, left
 
 
 async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster: ParsedRoster,
@@ -943,7 +949,8 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
     for link in links:
         by_student.setdefault(link.student_id, []).append(link)
     named = 0
-    new_links: list[tuple[Guardian, int, str]] = []
+    new_guardians: list[dict[str, Any]] = []
+    new_links: list[tuple[str, int, str]] = []  # (guardian key, student id, relation)
     for nisn, wanted in roster.dapodik_guardians.items():
         student_id = student_ids[nisn]
         current = by_student.get(student_id, [])
@@ -961,19 +968,17 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                     session.add(guardian)
                     counts.updated += 1
                 continue
-            guardian = Guardian(school_id=school_id, name=name,
-                                phone=placeholder_phone(nisn, relation), language="id")
-            existing = by_phone.get(guardian.phone)
+            key = placeholder_phone(nisn, relation)
+            existing = by_phone.get(key)
             if existing is not None:  # named again after a gap: the same key, renamed if need be
                 if existing.name != name:
                     existing.name = name
                     session.add(existing)
                     counts.updated += 1
-                guardian = existing
             else:
-                session.add(guardian)
-                counts.created += 1
-            new_links.append((guardian, student_id, relation))
+                new_guardians.append({"school_id": school_id, "name": name, "phone": key,
+                                      "language": "id"})
+            new_links.append((key, student_id, relation))
         for link in current:
             if link.id in kept or link.relation not in ("ayah", "ibu", "wali"):
                 continue
@@ -981,11 +986,18 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                 await session.delete(link)  # the export no longer names them
                 counts.updated += 1
     await session.flush()
-    for guardian, student_id, relation in new_links:
-        session.add(GuardianStudent(school_id=school_id, guardian_id=guardian.id,  # type: ignore[arg-type]
-                                    student_id=student_id, relation=relation))
-        counts.created += 1
-    await session.flush()
+    # New rows in two statements (a first import is thousands of guardians and links).
+    ids = {key: row.id for key, row in by_phone.items()}
+    if new_guardians:
+        inserted = await session.exec(insert(Guardian).returning(Guardian.id, Guardian.phone),  # type: ignore[call-overload]
+                                      params=new_guardians)
+        ids.update({key: guardian_id for guardian_id, key in inserted.all()})
+        counts.created += len(new_guardians)
+    if new_links:
+        await session.exec(insert(GuardianStudent), params=[  # type: ignore[call-overload]
+            {"school_id": school_id, "guardian_id": ids[key], "student_id": student_id,
+             "relation": relation, "proxy": False} for key, student_id, relation in new_links])
+        counts.created += len(new_links)
     return named
 
 
