@@ -67,7 +67,7 @@ async def _letters(sessions: Any, out: Path) -> dict[str, Any]:
         nisns = (await session.exec(select(Student.nisn).order_by(Student.nisn).limit(36))).all()
         started = time.perf_counter()
         result = await print_enrolment_letters(
-            session, school=school, audience="student:" + ",".join(nisns), now=utcnow(), out=out,
+            session, schools=[school], audience="student:" + ",".join(nisns), now=utcnow(), out=out,
             telegram_bot="sekolah_bench_bot", whatsapp_from="whatsapp:+14155238886")
         seconds = time.perf_counter() - started
     return {"letters_36_s": round(seconds, 2), "letters_36_pages": result.pages,

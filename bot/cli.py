@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                                                   "per student, to be carried home")
     letters.add_argument("audience", metavar="AUDIENCE", help="school, grade:7, class:VII-A, student:NISN,... joined by +")
     letters.add_argument("--out", type=Path, default=None, metavar="FILE.pdf")
-    letters.add_argument("--school", default=None, help="school code (needed when the database holds several)")
+    letters.add_argument("--school", default=None, help="only this school (default: every school's "
+                                                         "students of the audience)")
     letters.add_argument("--json", action="store_true")
 
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
@@ -490,11 +491,9 @@ async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # t
             if not schools:
                 raise UserError(f"--school: no school {args.school!r}" if args.school else
                                 "no school yet: import the roster first (jembatan roster import)")
-            if len(schools) > 1:
-                raise UserError("--school is required: the database holds several schools "
-                                f"({', '.join(s.code for s in schools)})")
+            # Without --school every school's students of the audience get their letters.
             result = await print_enrolment_letters(
-                session, school=schools[0], audience=args.audience, now=utcnow(), out=out,
+                session, schools=schools, audience=args.audience, now=utcnow(), out=out,
                 telegram_bot=username, whatsapp_from=settings.twilio_whatsapp_from)
     except NoStudents as exc:
         raise UserError(f"AUDIENCE: {exc}") from exc

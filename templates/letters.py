@@ -134,16 +134,17 @@ def _signature(pdf: FPDF, head: dict[str, Any] | None) -> None:
         pdf.cell(70, 5, f"{label('id', 'letter.nip')} {head['principal_nip']}")
 
 
-def enrolment_letters(letters: list[dict[str, Any]], head: dict[str, Any] | None, school_name: str,
-                      out: Path) -> int:
-    """Write one page per letter context to ``out``; returns the number of pages."""
+def enrolment_letters(letters: list[dict[str, Any]], out: Path) -> int:
+    """Write one page per letter context to ``out``; returns the number of pages. Each context
+    carries its school's ``letterhead`` (may be empty) and ``school_name``."""
     pdf = _pdf()
-    pdf.set_title(f"Surat pendaftaran Jembatan — {school_name}")
+    names = sorted({context["school_name"] for context in letters})
+    pdf.set_title(f"Surat pendaftaran Jembatan — {', '.join(names)}")
     for context in letters:
         pdf.add_page()
-        letterhead(pdf, head, school_name)
+        letterhead(pdf, context.get("letterhead"), context["school_name"])
         _body(pdf, render("id", "letter_enrolment", context), context)
-        _signature(pdf, head)
+        _signature(pdf, context.get("letterhead"))
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(out))
     return pdf.pages_count

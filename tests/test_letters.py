@@ -134,3 +134,22 @@ async def test_bad_audience_and_unwritable_file_are_user_errors(sqlite_url: str,
     async with make_sessionmaker(engine)() as session:
         assert list((await session.exec(select(FamilyCode))).all()) == []  # nothing issued
     await engine.dispose()
+
+
+async def test_without_school_every_schools_students_of_the_audience_get_letters(
+        sqlite_url: str, tmp_path: Path) -> None:
+    from tests.harness import SCHOOL
+
+    await school_of_36(sqlite_url, tmp_path)
+    engine = make_engine(sqlite_url)
+    await import_roster(make_sessionmaker(engine), SCHOOL, school_code="UJI", school_name="SMP Uji Coba")
+    await engine.dispose()
+    code, out, err = await letters(sqlite_url, tmp_path, "class:VII-A", "--out", "all.pdf", "--json", env={})
+    assert code == 0, err
+    texts = [" ".join(page.extract_text().split()) for page in PdfReader(tmp_path / "all.pdf").pages]
+    assert sum("SMP Negeri 3 Lubuk Alung" in t for t in texts) == 36
+    uji = [t for t in texts if t.startswith("SMP Uji Coba")]
+    assert uji and all("Kelas: VII-A" in t for t in uji)
+    assert json.loads(out)["pages"] == len(texts) == 36 + len(uji)
+    code, out, err = await letters(sqlite_url, tmp_path, "class:VII-A", "--school", "UJI", "--json", env={})
+    assert code == 0 and json.loads(out)["pages"] == len(uji)

@@ -230,7 +230,7 @@ class Dashboard:
                     return self._notice(request, "not_found", status=404, staff=staff)
                 try:
                     await print_enrolment_letters(
-                        session, school=school, audience=f"class:{school_class.name}", now=now, out=out,
+                        session, schools=[school], audience=f"class:{school_class.name}", now=now, out=out,
                         telegram_bot=telegram_bot, whatsapp_from=self.settings.twilio_whatsapp_from)
                 except NoStudents:
                     return self._notice(request, "not_found", status=404, staff=staff)
