@@ -153,11 +153,13 @@ async def handle_unlinked(turn: Turn) -> bool:
 async def _ask_who(turn: Turn, student: Student, school_class: SchoolClass, school: School, *,
                    via: str, code_id: int | None = None, phone: str | None = None) -> None:
     choices = await store.open_choices(turn.session, student.id)  # type: ignore[arg-type]
-    buttons = [[Button(label=f"{relation} {guardian.name}", data=f"ew:{guardian.id}")]
-               for relation, guardian in choices if guardian is not None]
+    listed = [[Button(label=f"{relation} {guardian.name}", data=f"ew:{guardian.id}")]
+              for relation, guardian in choices if guardian is not None]
+    buttons = list(listed)
     if via == "family":
         buttons.append([Button(key="enrol.student_own", data="ew:student")])
-    elif any(guardian is None for _, guardian in choices):
+    if any(guardian is None for _, guardian in choices) and (via == "code" or not listed):
+        # On the family's number "Lainnya" only when Dapodik names nobody left to choose.
         buttons.append([Button(key="enrol.other", data="ew:other")])
     turn.set_state(FLOW, "who", student_id=student.id, code_id=code_id, via=via, phone=phone)
     turn.reply("enrol_family_number" if via == "family" else "enrol_who",
@@ -177,7 +179,7 @@ async def on_callback(turn: Turn, data: str) -> None:
         if value == "student" and state.get("via") == "family":
             await _student_own(turn, student, school_class, school)
             return
-        if value == "other" and state.get("via") == "code":
+        if value == "other":
             turn.set_state(FLOW, "relation", **state)
             turn.reply("enrol_ask_relation", _child_context(student, school_class, school),
                        buttons=[[Button(key=f"relations.{relation}", data=f"eo:{relation}")]

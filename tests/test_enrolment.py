@@ -344,3 +344,37 @@ async def test_the_office_prints_a_class_from_the_dashboard_and_sees_who_waits(s
         assert "Cetak surat" not in visible_text((await teacher.get("/dashboard/classes/VII-A")).text)
         cross = await admin.post("/dashboard/classes/VII-A/letters", headers={"Origin": "https://evil.example"})
         assert cross.status_code == 403
+
+
+async def test_the_familys_number_links_the_same_parent_to_siblings_and_lainnya_when_nobody_is_listed(
+        sqlite_url: str, tmp_path: Path) -> None:
+    async with network(sqlite_url) as net:
+        folder = tmp_path / "smpn3"
+        folder.mkdir()
+        ani, adik = _ani(), _ani()
+        adik.nisn, adik.name, adik.rombel = "0075000099", "Bayu Lestari", "8 A"
+        [orphan] = make_students(1, ["7 A"], start=75000050)
+        orphan.name, orphan.father, orphan.mother, orphan.guardian, orphan.hp = (
+            "Citra Dewi", "-", "", "-", "081234560077")
+        write_export(folder / "daftar_pd.xlsx", [ani, adik, orphan])
+        (folder / "staff.csv").write_text(STAFF.replace(",7,,", ",7;8,,"), encoding="utf-8")
+        await import_roster(net.services.sessions, folder, school_code="SMPN3")
+
+        budi = await parent(net, "whatsapp", "+62" + FAMILY_HP[1:])
+        asked = await budi.say("Assalamualaikum")
+        consent = await budi.press(asked[-1], "ayah Budi Santoso")
+        welcome = await budi.press(consent[-1], "Setuju")
+        assert "Ani Lestari (VII-A) dan Bayu Lestari (VIII-A)" in welcome[0]["text"]
+        fathers = [g for g in await rows(net, Guardian) if g.name == "Budi Santoso"]
+        links = [link for link in await rows(net, GuardianStudent)
+                 if link.guardian_id in {g.id for g in fathers}]
+        assert len(links) == 2 and len({link.guardian_id for link in links}) == 1
+
+        someone = await parent(net, "whatsapp", "+6281234560077")
+        asked = await someone.say("Halo")
+        assert asked[-1]["choices"] == ["Nomor ini milik siswa", "Lainnya"]
+        relation = await someone.press(asked[-1], "Lainnya")
+        await someone.press(relation[-1], "Wali")
+        consent = await someone.say("Dewi Anggraini")
+        welcome = await someone.press(consent[-1], "Setuju")
+        assert "Selamat datang, Dewi Anggraini" in welcome[0]["text"] and "Citra Dewi" in welcome[0]["text"]
