@@ -378,3 +378,22 @@ async def test_the_familys_number_links_the_same_parent_to_siblings_and_lainnya_
         consent = await someone.say("Dewi Anggraini")
         welcome = await someone.press(consent[-1], "Setuju")
         assert "Selamat datang, Dewi Anggraini" in welcome[0]["text"] and "Citra Dewi" in welcome[0]["text"]
+
+
+async def test_an_enrolled_parent_can_have_their_data_erased(database_url: str, tmp_path: Path) -> None:
+    from storage.privacy import purge
+
+    async with network(database_url) as net:
+        await dapodik_school(net, tmp_path)
+        budi = await parent(net, "whatsapp", "+62" + FAMILY_HP[1:])
+        asked = await budi.say("Selamat siang")
+        consent = await budi.press(asked[-1], "ayah Budi Santoso")
+        await budi.press(consent[-1], "Setuju")
+        confirm = await budi.say("hapus data")
+        await budi.press(confirm[-1], confirm[-1]["choices"][0])
+        async with net.services.sessions() as session, session.begin():
+            result = await purge(session, older_than=timedelta(days=365), now=net.clock.now())
+        assert result.guardians_erased == 1
+        assert await rows(net, Enrolment) == []  # how they enrolled went with their account
+        assert [a.phone for a in await rows(net, ChannelAccount)
+                if a.phone == "+62" + FAMILY_HP[1:]] == []
