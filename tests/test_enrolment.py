@@ -397,3 +397,20 @@ async def test_an_enrolled_parent_can_have_their_data_erased(database_url: str, 
         assert await rows(net, Enrolment) == []  # how they enrolled went with their account
         assert [a.phone for a in await rows(net, ChannelAccount)
                 if a.phone == "+62" + FAMILY_HP[1:]] == []
+
+
+async def test_a_code_used_by_every_guardian_it_can_enrol_says_so(sqlite_url: str, tmp_path: Path) -> None:
+    async with network(sqlite_url) as net:
+        codes = await dapodik_school(net, tmp_path)
+        for n, choice in enumerate(["ayah Budi Santoso", "ibu Sari Wulandari", "Lainnya"]):
+            phone = await parent(net, "whatsapp", f"+62813999900{n + 10}")
+            asked = await send_code(phone, codes["Ani Lestari"])
+            answer = await phone.press(asked[-1], choice)
+            if choice == "Lainnya":
+                await phone.press(answer[-1], "Wali")
+                answer = await phone.say("Rahmat Hidayat")
+            await phone.press(answer[-1], "Setuju")
+        late = await parent(net, "whatsapp", "+6281399990020")
+        used = await send_code(late, codes["Ani Lestari"])
+        assert "sudah dipakai" in used[-1]["text"] and used[-1]["choices"] == []
+        assert "SMP Negeri 3 Lubuk Alung" in used[-1]["text"]
