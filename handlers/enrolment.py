@@ -56,6 +56,11 @@ async def _child(session: AsyncSession, student_id: int) -> tuple[Student, Schoo
     return student, school_class, school
 
 
+def _office(school: School) -> list[str]:
+    """How to reach this school's office (the people told here belong to no other school)."""
+    return [f"{school.name}: {school.office_contact}" if school.office_contact else school.name]
+
+
 def _child_context(student: Student, school_class: SchoolClass, school: School) -> dict[str, Any]:
     return {"student_name": student.name, "class_name": school_class.name, "school_name": school.name}
 
@@ -79,14 +84,16 @@ async def start_with_code(turn: Turn, raw: str) -> None:
     if check.status == "unknown":
         turn.reply("enrol_code_wrong")
         return
+    assert check.code is not None
     if check.status in ("expired", "replaced"):
-        turn.reply("enrol_code_expired", {"office": await office_contacts(turn)})
+        school = await turn.session.get(School, check.code.school_id)
+        turn.reply("enrol_code_expired", {"office": _office(school) if school else await office_contacts(turn)})
         return
-    assert check.student is not None and check.code is not None
+    assert check.student is not None
     student, school_class, school = await _child(turn.session, check.student.id)  # type: ignore[arg-type]
     if check.status == "used":
         turn.reply("enrol_code_used", {**_child_context(student, school_class, school),
-                                       "office": await office_contacts(turn)})
+                                       "office": _office(school)})
         return
     await _ask_who(turn, student, school_class, school, via="code", code_id=check.code.id)
 
@@ -102,12 +109,10 @@ async def start_with_family_number(turn: Turn, phone: str) -> bool:
     return True
 
 
-async def handle_unlinked(turn: Turn) -> bool:
-    """Enrolment's part of an unlinked account's message; False when it is not about enrolling."""
-    from handlers.router import offered_choice, parse_command  # the router imports this module
-
+async def handle_unlinked(turn: Turn, command: tuple[str, str] | None, chosen: str | None) -> bool:
+    """Enrolment's part of an unlinked account's message (``command`` as the router read it,
+    ``chosen`` the offered choice its text names); False when it is not about enrolling."""
     inbound = turn.inbound
-    command = parse_command(inbound.text)
     if command is not None and command[0] == "enrol":
         await start_with_code(turn, command[1])
         return True
@@ -120,7 +125,7 @@ async def handle_unlinked(turn: Turn) -> bool:
         turn.reply("enrol_cancelled")
         return True
     if turn.conversation.flow == FLOW and command is None:
-        data = inbound.callback or offered_choice(turn.conversation.choices, inbound.text)
+        data = inbound.callback or chosen
         if data is not None:
             await on_callback(turn, data)
         else:
@@ -333,7 +338,7 @@ async def on_confirm(turn: Turn, data: str) -> None:
         if account is not None:
             turn.send(Outbound(to=Recipient(account_id=account.id, school_id=row.school_id),
                                template="enrol_refused",
-                               context={**context, "office": await office_contacts(turn)}))
+                               context={**context, "office": _office(school)}))
         turn.reply("enrol_decided_staff", {**context, "linked": False})
         return
     roster_guardian = await turn.session.get(Guardian, row.roster_guardian_id) if row.roster_guardian_id else None

@@ -70,7 +70,9 @@ async def dispatch(turn: Turn) -> None:
     """Answer one inbound message; the answers collect in ``turn.replies``."""
     inbound = turn.inbound
     if not turn.linked:
-        if not await enrolment.handle_unlinked(turn):  # a letter's code, the family's number
+        # A letter's code or the family's number first; otherwise linking by contact or link code.
+        if not await enrolment.handle_unlinked(turn, parse_command(inbound.text),
+                                               offered_choice(turn.conversation.choices, inbound.text)):
             await onboarding.handle_unlinked(turn)
         return
     command = parse_command(inbound.text)

@@ -140,7 +140,11 @@ def parse_rows(label: str, rows: list[tuple[Any, ...]], header_index: int,
         line = first_data + offset + 1
         if not any(_text(v) for v in values):
             continue
-        nisn, name = _text(cell(values, "nisn")), _display(cell(values, "name"))
+        raw_nisn = cell(values, "nisn")
+        # A NISN is 10 digits; a cell Excel turned into a number lost its leading zeros.
+        nisn = f"{int(raw_nisn):010d}" if isinstance(raw_nisn, (int, float)) \
+            and not isinstance(raw_nisn, bool) and float(raw_nisn).is_integer() else _text(raw_nisn)
+        name = _display(cell(values, "name"))
         if not nisn and not name:
             continue  # a footer or a numbering row, not a student
         phone = _text(cell(values, "hp")) or _text(cell(values, "telepon"))
