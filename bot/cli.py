@@ -1,4 +1,4 @@
-"""The `jembatan` command line (contract section 2): serve, db, demo, roster import, link-code.
+"""The `jembatan` command line (contract section 2): serve, db, demo, roster import, letters, link-code.
 
 Exit codes: 0 success, 1 user error (message on stderr says what and where), 2 usage error.
 With --json a command prints exactly one JSON document on stdout.
@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID",
                        help="parked update numbers (from `jembatan inbox parked`)")
     retry.add_argument("--json", action="store_true")
+    letters = commands.add_parser("letters", help="enrolment letters with a family code, one A4 page "
+                                                  "per student, to be carried home")
+    letters.add_argument("audience", metavar="AUDIENCE", help="school, grade:7, class:VII-A, student:NISN,... joined by +")
+    letters.add_argument("--out", type=Path, default=None, metavar="FILE.pdf")
+    letters.add_argument("--school", default=None, help="only this school (default: every school's "
+                                                         "students of the audience)")
+    letters.add_argument("--json", action="store_true")
 
     link = commands.add_parser("link-code", help="a one-time code that links a Telegram account")
     link.add_argument("who", metavar="PHONE_OR_ID")
@@ -197,6 +204,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
             return await _inbox_parked(sessions)
         if args.command == "inbox":
             return await _inbox_retry(sessions, settings, args)
+        if args.command == "letters":
+            return await _letters(sessions, settings, args)
         if args.command == "meeting" and args.meeting_command == "create":
             return await _meeting_create(sessions, settings, args)
         if args.command == "broadcast":
@@ -253,9 +262,12 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
             print(json.dumps({"school": args.school, "errors": exc.errors}, ensure_ascii=False))
         raise UserError("roster not imported, nothing was changed:\n" + "\n".join(exc.errors)) from exc
     verb = "would import" if args.dry_run else "imported"
-    return result.as_json(), (
-        f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
-        f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+    human = (f"{result.school}: {verb} {result.students} students, {result.guardians} guardians, "
+             f"{result.staff} staff, {result.classes} classes ({result.created} created, {result.updated} updated).")
+    if result.ignored_columns is not None:
+        human += (f"\nDapodik export: {len(result.ignored_columns)} columns not read (NIK, No KK, accounts, "
+                  f"income... are never stored); {result.left} student(s) marked as left.")
+    return result.as_json(), human
 
 
 async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -524,6 +536,46 @@ async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no
     human = f"Code for {person.name}: {code.code}\nSend it to the bot as: /start {code.code}"
     if link:
         human += f"\nOr open: {link}"
+    return data, human
+
+
+async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import re
+
+    from sqlmodel import select
+
+    from handlers.letters import NoStudents, print_enrolment_letters
+    from storage.meetings import AudienceError, parse_audience
+    from storage.models import School, utcnow
+
+    try:
+        parse_audience(args.audience)
+    except AudienceError as exc:
+        raise UserError(f"AUDIENCE: {exc}") from exc
+    out = args.out or Path(f"surat-pendaftaran-{re.sub(r'[^A-Za-z0-9]+', '-', args.audience).strip('-')}.pdf")
+    if out.suffix.lower() != ".pdf":
+        raise UserError(f"--out: {out}: expected a .pdf file name")
+    username = await _bot_username(settings)
+    try:
+        async with sessions() as session, session.begin():
+            query = select(School).order_by(School.code)
+            if args.school:
+                query = query.where(School.code == args.school)
+            schools = list((await session.exec(query)).all())
+            if not schools:
+                raise UserError(f"--school: no school {args.school!r}" if args.school else
+                                "no school yet: import the roster first (jembatan roster import)")
+            # Without --school every school's students of the audience get their letters.
+            result = await print_enrolment_letters(
+                session, schools=schools, audience=args.audience, now=utcnow(), out=out,
+                telegram_bot=username, whatsapp_from=settings.twilio_whatsapp_from)
+    except NoStudents as exc:
+        raise UserError(f"AUDIENCE: {exc}") from exc
+    except OSError as exc:
+        raise UserError(f"--out: {out}: {exc.strerror or exc}") from exc
+    data = {"pages": result.pages, "codes": result.codes, "file": result.file}
+    human = (f"{result.pages} letters written to {result.file} ({result.codes} family codes, valid "
+             "30 days; earlier codes of these students no longer work).")
     return data, human
 
 

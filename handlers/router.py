@@ -10,6 +10,7 @@ from handlers import (
     broadcasts,
     concerns,
     digest,
+    enrolment,
     follow_ups,
     home_visits,
     meetings,
@@ -45,8 +46,9 @@ COMMANDS = {
     "dasbor": "dashboard", "dashboard": "dashboard",
     "jadwal": "availability", "availability": "availability",
     "alihkan": "handover", "handover": "handover",
+    "daftar": "enrol", "register": "enrol",
 }
-_TAKES_ARGUMENT = {"start", "done", "handover", "attendance", "summon", "invite", "reports", "meetings"}
+_TAKES_ARGUMENT = {"start", "done", "handover", "attendance", "summon", "invite", "reports", "meetings", "enrol"}
 
 
 # Commands of two or three words, said as a whole message.
@@ -92,7 +94,10 @@ async def dispatch(turn: Turn) -> None:
     """Answer one inbound message; the answers collect in ``turn.replies``."""
     inbound = turn.inbound
     if not turn.linked:
-        await onboarding.handle_unlinked(turn)
+        # A letter's code or the family's number first; otherwise linking by contact or link code.
+        if not await enrolment.handle_unlinked(turn, parse_command(inbound.text),
+                                               offered_choice(turn.conversation.choices, inbound.text)):
+            await onboarding.handle_unlinked(turn)
         return
     command = parse_command(inbound.text)
     privacy.record_consent(turn)
@@ -134,6 +139,9 @@ async def dispatch(turn: Turn) -> None:
     if turn.conversation.flow == availability.FLOW:
         await availability.on_flow_text(turn)
         return
+    if turn.conversation.flow == enrolment.FLOW:
+        await enrolment.on_flow_text(turn)
+        return
     if turn.staff and turn.conversation.flow in ("summons", "invitation"):
         await summons.on_flow_text(turn)
         return
@@ -174,6 +182,10 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "ba": ("guardian", broadcasts.on_answer),
     "sl": ("guardian", slot_offers.on_callback),
     "av": ("anyone", availability.on_callback),
+    "ew": ("anyone", enrolment.on_callback),
+    "eo": ("anyone", enrolment.on_callback),
+    "ec": ("anyone", enrolment.on_callback),
+    "ek": ("staff", enrolment.on_confirm),
     "pg": ("staff", summons.on_callback),
     "ug": ("staff", summons.on_callback),
     "hd": ("staff", meetings.on_attendance_button),
@@ -231,8 +243,12 @@ async def _on_command(turn: Turn, command: str, argument: str) -> None:
             turn.reply("stale_button")
     elif command in STAFF_COMMANDS:
         await (STAFF_COMMANDS[command](turn, argument) if turn.staff else _staff_only(turn))
+    elif command == "enrol":
+        await enrolment.start_with_code(turn, argument)
     elif command == "start":
-        if argument:
+        if argument and enrolment.looks_like_family_code(argument):
+            await enrolment.start_with_code(turn, argument)
+        elif argument:
             await onboarding.redeem_link_code(turn, argument)
         elif turn.guardians and any(g.opted_out or g.withdrawn_at for g in turn.guardians):
             privacy.give_consent_again(turn)  # START after STOP: back in (CONTRACT section 7)

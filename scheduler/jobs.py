@@ -1,5 +1,5 @@
-"""The scheduler: periodic escalation of unanswered concerns, auto-close of quiet answered ones,
-and meeting reminders.
+"""The scheduler: periodic escalation of unanswered concerns and enrolment confirmations, auto-close
+of quiet answered concerns, and meeting reminders.
 
 Escalation due times live on the concerns, so that tick keeps no state. Reminders are date jobs
 in APScheduler's SQLAlchemy job store in the same database, so they survive restarts; one
@@ -24,6 +24,7 @@ from bot.clock import Clock
 from handlers.auto_close import close_quiet_concerns
 from handlers.bk_series import send_due_parts
 from handlers.digest import send_due_digests
+from handlers.enrolment import escalate_unanswered as escalate_enrolments
 from handlers.follow_ups import send_due_check_ins
 from scheduler import reminders
 from scheduler.escalation import escalate_overdue
@@ -84,6 +85,9 @@ class SchoolScheduler:
                                replace_existing=True, misfire_grace_time=300)
         self.scheduler.add_job(self.check_in_tick, "interval", minutes=5, id="check-ins", jobstore="ticks",
                                replace_existing=True, misfire_grace_time=300)
+        # Enrolment confirmations wait as rows (Enrolment.created_at, escalated_at): no state here.
+        self.scheduler.add_job(self.enrolment_tick, "interval", minutes=15, id="enrolment-escalation",
+                               jobstore="ticks", replace_existing=True, misfire_grace_time=900)
         # Digests and explainer parts wait as rows (DigestItem, BkSeriesMember): no state here.
         self.scheduler.add_job(self.digest_tick, "interval", minutes=1, id="digests",
                                jobstore="ticks", replace_existing=True, misfire_grace_time=300)
@@ -167,6 +171,14 @@ class SchoolScheduler:
                                      default_language=self.default_language)
         if count:
             log.info("sent %d part(s) of the guru BK explainer series", count)
+            self.on_outbox()
+
+    async def enrolment_tick(self) -> None:
+        count = await escalate_enrolments(self.sessions, now=self.clock.now(),
+                                          simulator_enabled=self.simulator_enabled,
+                                          default_language=self.default_language)
+        if count:
+            log.info("sent %d unanswered enrolment confirmation(s) to the office", count)
             self.on_outbox()
 
     async def check_in_tick(self) -> None:

@@ -10,10 +10,11 @@ from storage.models import SchoolClass, Student
 
 
 async def audience_students(session: AsyncSession, school_id: int, audience: str | list[AudiencePart]) -> list[Student]:
-    """The students an audience names within one school, each once, by class then name."""
+    """The students an audience names within one school, each once, by class then name (not
+    those who left the school)."""
     parts = parse_audience(audience) if isinstance(audience, str) else audience
     query = select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id).where(
-        Student.school_id == school_id)
+        Student.school_id == school_id, col(Student.left_at).is_(None))  # a student who left: nobody
     rows = (await session.exec(query.order_by(SchoolClass.name, Student.name))).all()
     chosen: dict[int, Student] = {}
     for part in parts:

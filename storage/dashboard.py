@@ -31,6 +31,7 @@ from storage.models import (
     ChannelAccount,
     Concern,
     ConcernMessage,
+    Enrolment,
     Guardian,
     GuardianStudent,
     Meeting,
@@ -139,6 +140,7 @@ class FamilyReach:
     nisn: str
     school_class: ClassInfo
     guardians: list[GuardianReach] = field(default_factory=list)
+    waiting: bool = False  # someone enrolled with the letter's code and waits for the wali kelas
 
     @property
     def linked(self) -> bool:
@@ -150,9 +152,11 @@ class FamilyReach:
 
     @property
     def unreachable_reason(self) -> str | None:
-        """None when reached; otherwise no_guardian, blocked or no_account."""
+        """None when reached; otherwise waiting, no_guardian, blocked or no_account."""
         if self.linked:
             return None
+        if self.waiting:
+            return "waiting"
         if not self.guardians:
             return "no_guardian"
         return "blocked" if any(g.blocked for g in self.guardians) else "no_account"
@@ -180,9 +184,14 @@ async def reach(session: AsyncSession, scope: Scope, *, simulator_enabled: bool,
         return [], []
     students = (await session.exec(
         select(Student.id, Student.name, Student.nisn, Student.class_id)
-        .where(Student.school_id == scope.school_id, col(Student.class_id).in_(list(by_id)))
+        .where(Student.school_id == scope.school_id, col(Student.class_id).in_(list(by_id)),
+               col(Student.left_at).is_(None))
         .order_by(Student.name))).all()
     families = {sid: FamilyReach(sid, name, nisn, by_id[cid]) for sid, name, nisn, cid in students}
+    for student_id in (await session.exec(select(Enrolment.student_id).where(
+            Enrolment.school_id == scope.school_id, Enrolment.status == "pending"))).all():
+        if student_id in families:
+            families[student_id].waiting = True
     links = (await session.exec(
         select(GuardianStudent.student_id, GuardianStudent.relation, GuardianStudent.proxy, Guardian.name,
                Guardian.phone, Guardian.opted_out)
@@ -199,6 +208,8 @@ async def reach(session: AsyncSession, scope: Scope, *, simulator_enabled: bool,
         if channel != "simulator" or simulator_enabled:
             accounts[phone].append((channel, blocked))  # type: ignore[index]
     for student_id, relation, proxy, name, phone, opted_out in links:
+        if student_id not in families:
+            continue  # a student who left
         held = accounts.get(phone, [])
         usable = sorted({channel for channel, blocked in held if not blocked})
         families[student_id].guardians.append(GuardianReach(name, relation, proxy, opted_out, usable,

@@ -51,6 +51,9 @@ class School(SQLModel, table=True):
     name: str
     timezone: str = "Asia/Jakarta"
     office_contact: str = ""  # how a refused person can reach the school office
+    # The letterhead from school.yaml beside the roster (name, address, city, phone, email,
+    # principal, principal_nip, logo, letter_number): printed on the school's letters.
+    letterhead: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SchoolClass(SQLModel, table=True):
@@ -97,6 +100,11 @@ class Student(SQLModel, table=True):
     nisn: str
     name: str
     class_id: int = Field(foreign_key="school_class.id", index=True)
+    birth_date: date | None = None  # Dapodik "Tanggal Lahir": helps staff recognise the child
+    # Dapodik "HP" (else "Telepon"), E.164: the family's number, owner unknown (the student, a
+    # parent or a guardian), so it is given to no guardian until someone says whose it is.
+    family_phone: str | None = Field(default=None, index=True)
+    left_at: datetime | None = _ts()  # no longer in the school's export: kept, never addressed
 
 
 class Guardian(SQLModel, table=True):
@@ -626,3 +634,53 @@ class MeetingLetter(SQLModel, table=True):
     number: str
     created_at: datetime | None = _ts(nullable=False)
     printed_at: datetime | None = _ts()
+
+
+class FamilyCode(SQLModel, table=True):
+    """The code printed on a student's enrolment letter: 30 days, each guardian enrols once.
+
+    Only a hash is kept; printing the letters again issues a new code and revokes the old one.
+    """
+
+    __tablename__ = "family_code"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    code_hash: str = Field(unique=True, max_length=64)  # sha256 hex of the normalised code
+    created_at: datetime | None = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=False)
+    revoked_at: datetime | None = _ts()
+
+
+class Enrolment(SQLModel, table=True):
+    """Someone who enrolled for a student (a letter's code, or the family's Dapodik number):
+    who they said they are, their consent, and the homeroom teacher's answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    family_code_id: int | None = Field(default=None, foreign_key="family_code.id", index=True)
+    account_id: int = Field(foreign_key="channel_account.id", index=True)
+    # The roster guardian they said they are (None: "Lainnya", a person the roster lacks).
+    roster_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)  # linked as
+    relation: str  # ayah | ibu | wali | orang tua asuh | student (the number is the student's own)
+    name: str  # as they introduced themselves
+    consent_at: datetime | None = _ts()  # UU 27/2022: when they agreed, and on which channel
+    consent_channel: str | None = None
+    # pending (waits for the homeroom teacher) | linked | refused | student_own
+    status: str = Field(default="pending", index=True)
+    created_at: datetime | None = _ts(nullable=False, index=True)
+    decided_at: datetime | None = _ts()
+    decided_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    escalated_at: datetime | None = _ts()  # unanswered for two days: sent to the office
+
+
+class CodeAttempt(SQLModel, table=True):
+    """A family code typed by one sender, right or wrong: the guard against guessing codes."""
+
+    __tablename__ = "code_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(index=True)  # sha256 of channel:external id (a WhatsApp id is a phone)
+    ok: bool
+    at: datetime | None = _ts(nullable=False, index=True)

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Button, Outbound, Recipient
+from storage.phones import has_phone
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
@@ -91,7 +92,7 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
         accounts = [a for a in accounts if a.channel != "simulator"]
     if accounts:
         return accounts[0]
-    if simulator_enabled:
+    if simulator_enabled and has_phone(out.to.phone):
         # In the simulator anyone of the roster can be "on the phone": give them a chat there.
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
                                  phone=out.to.phone, linked_at=now)

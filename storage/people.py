@@ -47,14 +47,15 @@ async def staff_by_phone(session: AsyncSession, phone: str) -> list[Staff]:
 
 
 async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> list[Child]:
-    """Children of these guardian rows, ordered by class then name; a proxy link counts too."""
+    """Children of these guardian rows, ordered by class then name; a proxy link counts too;
+    a child who left the school is no longer routed to."""
     if not guardian_ids:
         return []
     result = await session.exec(
         select(Student, SchoolClass, GuardianStudent)
         .join(SchoolClass, col(SchoolClass.id) == Student.class_id)
         .join(GuardianStudent, col(GuardianStudent.student_id) == Student.id)
-        .where(col(GuardianStudent.guardian_id).in_(guardian_ids))
+        .where(col(GuardianStudent.guardian_id).in_(guardian_ids), col(Student.left_at).is_(None))
         .order_by(SchoolClass.name, Student.name)
     )
     seen: set[int] = set()

@@ -63,3 +63,18 @@ def mask_phone(e164: str) -> str:
     if len(national) <= 5:
         return f"+{country}" + "*" * len(national)
     return f"+{country}{national[:3]}" + "*" * (len(national) - 5) + national[-2:]
+
+
+# A guardian the roster names without a number (Dapodik lists parents' names only) is held under
+# a key that is no phone number: nothing can be sent there until the person enrols.
+_PLACEHOLDER = "nophone:"
+
+
+def placeholder_phone(nisn: str, relation: str) -> str:
+    """The key of a guardian without a number: one per student and relation."""
+    return f"{_PLACEHOLDER}{nisn}:{relation}"
+
+
+def has_phone(value: str | None) -> bool:
+    """Whether a stored guardian/staff ``phone`` is a real E.164 number (not a placeholder)."""
+    return bool(value) and not str(value).startswith(_PLACEHOLDER)

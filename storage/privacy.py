@@ -23,6 +23,7 @@ from storage.models import (
     Availability,
     BroadcastAnswer,
     ChannelAccount,
+    Enrolment,
     Concern,
     ConcernHandover,
     ConcernMessage,
@@ -137,6 +138,8 @@ async def _erase(session: AsyncSession, guardian: Guardian, now: datetime) -> No
                 col(OutboxMessage.account_id).in_(accounts)).values(text="", buttons=[], account_id=None))
             await session.exec(update(LinkCode).where(  # type: ignore[call-overload]
                 col(LinkCode.used_by_account_id).in_(accounts)).values(used_by_account_id=None))
+            # How they enrolled (the name they gave, on which account) goes with the account.
+            await session.exec(delete(Enrolment).where(col(Enrolment.account_id).in_(accounts)))  # type: ignore[call-overload]
             await session.exec(delete(Conversation).where(col(Conversation.account_id).in_(accounts)))  # type: ignore[call-overload]
             await session.exec(delete(ChannelAccount).where(col(ChannelAccount.id).in_(accounts)))  # type: ignore[call-overload]
     guardian.erased_at = now

@@ -1,4 +1,4 @@
-"""Roster import (CONTRACT section 5): staff, students and guardians from CSV files or a workbook.
+"""Roster import: staff, students and guardians from CSV files, a workbook or a Dapodik export.
 
 ``read_roster`` reads and checks everything that can be checked without the database and
 reports every bad row at once as ``file:line: column: reason``; ``import_roster`` then upserts
@@ -11,6 +11,11 @@ Students, staff and guardians that are missing from a new roster are kept (never
 concerns and messages refer to them); only guardian-student links missing from it are removed,
 so a guardian no longer listed for a child stops hearing about that child.
 An empty ``language`` cell keeps a language the person already chose in chat (``id`` for new rows).
+
+A Dapodik export (storage/dapodik.py), alone or beside ``staff.csv``, gives students and the
+names of their parents and guardian, without numbers: each such guardian is held under a
+placeholder key until they enrol (handlers/enrolment.py). Students it no longer lists are
+marked as left. ``school.yaml`` beside the roster gives the school's letterhead.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import yaml
+
 from scheduler.office_hours import parse_office_hours
+from storage import dapodik
 from storage.models import Guardian, GuardianStudent, School, SchoolClass, Staff, Student
-from storage.phones import InvalidPhone, normalize_phone
+from storage.phones import InvalidPhone, has_phone, normalize_phone, placeholder_phone
 
 KINDS = ("staff", "students", "guardians")
 COLUMNS = {
@@ -81,10 +90,16 @@ class ImportResult:
     created: int
     updated: int
     errors: list[str] = field(default_factory=list)
+    ignored_columns: list[str] | None = None  # a Dapodik export's columns that were not read
+    left: int = 0  # students marked as having left (no longer in the Dapodik export)
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON document for ``jembatan roster import --json``."""
-        return asdict(self)
+        data = asdict(self)
+        data.pop("left")
+        if self.ignored_columns is None:
+            data.pop("ignored_columns")
+        return data
 
 
 # ---------------------------------------------------------------- parsed rows
@@ -111,6 +126,8 @@ class StudentRow:
     nisn: str
     name: str
     class_name: str
+    birth_date: date | None = None  # Dapodik only
+    family_phone: str | None = None  # Dapodik HP (else Telepon): the family's, owner unknown
 
 
 @dataclass
@@ -142,6 +159,12 @@ class ParsedRoster:
     staff: list[StaffRow]
     students: list[StudentRow]
     guardians: list[GuardianRow]
+    # A Dapodik export: guardians by NISN as (relation, name), without phones; staff only when a
+    # staff.csv came with it; columns not read; students missing from it have left.
+    dapodik_guardians: dict[str, list[tuple[str, str]]] | None = None
+    staff_given: bool = True
+    ignored_columns: list[str] | None = None
+    letterhead: dict[str, Any] | None = None  # school.yaml beside the roster
 
     @property
     def links(self) -> list[LinkRow]:
@@ -217,20 +240,36 @@ def _csv_lines(text: str) -> Iterator[tuple[int, list[object]]]:
         start = reader.line_num + 1  # a quoted cell may span lines
 
 
-def _read_folder(folder: Path, errors: list[str]) -> dict[str, _Table]:
+def _decode(path: Path, errors: list[str]) -> str | None:
+    """A CSV file's text; a file that is not UTF-8 (Excel's "CSV" in Windows-1252) is an error
+    naming the line and column of the first byte that cannot be read."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
+        delimiter = ";" if ";" in header and "," not in header else ","
+        prefix = before.rsplit(b"\n", 1)[-1]
+        position = prefix.count(delimiter.encode())
+        names = [name.strip() for name in header.split(delimiter)]
+        column = names[position] if position < len(names) and names[position] else "text"
+        errors.append(f"{path.name}:{line}: {column}: not UTF-8 text (byte 0x{data[exc.start]:02x}, "
+                      "an accent saved as Windows-1252?): save the file as \"CSV UTF-8\"")
+        return None
+
+
+def _read_folder(folder: Path, errors: list[str], kinds: tuple[str, ...] = KINDS) -> dict[str, _Table]:
     files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
     tables: dict[str, _Table] = {}
-    for kind in KINDS:
+    for kind in kinds:
         path = files.get(f"{kind}.csv")
         if path is None:
             errors.append(f"{kind}.csv: file missing in {folder}")
             continue
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[:exc.start].count(b"\n") + 1
-            errors.append(f"{path.name}:{line}: not UTF-8 text (save the file as \"CSV UTF-8\")")
+        text = _decode(path, errors)
+        if text is None:
             continue
         table = _table(path.name, kind, _csv_lines(text), errors)
         if table is not None:
@@ -238,30 +277,129 @@ def _read_folder(folder: Path, errors: list[str]) -> dict[str, _Table]:
     return tables
 
 
-def _read_workbook(path: Path, errors: list[str]) -> dict[str, _Table]:
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted workbook, or an old .xls
+
+
+def _open_workbook(path: Path, errors: list[str]) -> Any:
+    """A read-only workbook, or None with a precise error for a file openpyxl cannot read."""
+    from zipfile import BadZipFile
+
     from openpyxl import load_workbook  # only needed for workbooks
 
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if magic == _OLE2:
+        errors.append(f"{path.name}: the workbook is password-protected or an old .xls file: "
+                      "open it in Excel and save it as .xlsx without a password")
+        return None
     try:
-        workbook = load_workbook(path, data_only=True)
-    except Exception as exc:  # openpyxl raises several kinds for a file that is not a workbook
-        errors.append(f"{path.name}: cannot open the workbook ({exc})")
-        return {}
+        return load_workbook(path, read_only=True, data_only=True)
+    except BadZipFile:
+        errors.append(f"{path.name}: not a readable .xlsx workbook (the file is damaged or is "
+                      "not a workbook): download or save it again")
+    except Exception as exc:  # openpyxl raises several kinds for a broken workbook
+        errors.append(f"{path.name}: cannot open the workbook ({type(exc).__name__}: {exc})")
+    return None
+
+
+@dataclass
+class _Workbook:
+    tables: dict[str, _Table]
+    export: dapodik.DapodikExport | None = None
+
+
+def _read_workbook(path: Path, errors: list[str], *, allow_roster: bool = True) -> _Workbook:
+    """A Dapodik export (any sheet whose header says so), else the three roster sheets."""
+    workbook = _open_workbook(path, errors)
+    if workbook is None:
+        return _Workbook({})
     try:
-        sheets = {ws.title.strip().lower(): ws for ws in workbook.worksheets}
-        tables: dict[str, _Table] = {}
-        for kind in KINDS:
-            sheet = sheets.get(kind)
-            if sheet is None:
-                present = ", ".join(repr(ws.title) for ws in workbook.worksheets)
-                errors.append(f"{path.name}: missing sheet {kind!r} (the workbook has {present})")
-                continue
-            lines = ((row[0].row, [c.value for c in row]) for row in sheet.iter_rows() if row)
-            table = _table(f"{path.name}[{sheet.title}]", kind, lines, errors)
-            if table is not None:
-                tables[kind] = table
-        return tables
+        sheets = [(ws.title, dapodik.sheet_rows(path, ws)) for ws in workbook.worksheets]
     finally:
         workbook.close()
+    for title, rows in sheets:
+        header = dapodik.looks_like_dapodik(rows)
+        if header is not None:
+            label = path.name if len(sheets) == 1 else f"{path.name}[{title}]"
+            return _Workbook({}, dapodik.parse_rows(label, rows, header, errors))
+    by_name = {title.strip().lower(): (title, rows) for title, rows in sheets}
+    if not allow_roster or not any(kind in by_name for kind in KINDS):
+        present = ", ".join(repr(title) for title, _ in sheets)
+        errors.append(f"{path.name}: neither a Dapodik student export (no header with Nama, NISN "
+                      f"and Rombel Saat Ini in its first {dapodik.HEADER_SCAN_ROWS} rows) nor a "
+                      f"roster workbook with sheets staff, students and guardians (it has {present})")
+        return _Workbook({})
+    tables: dict[str, _Table] = {}
+    for kind in KINDS:
+        if kind not in by_name:
+            present = ", ".join(repr(title) for title, _ in sheets)
+            errors.append(f"{path.name}: missing sheet {kind!r} (the workbook has {present})")
+            continue
+        title, rows = by_name[kind]
+        lines = ((n, list(row)) for n, row in enumerate(rows, start=1))
+        table = _table(f"{path.name}[{title}]", kind, lines, errors)
+        if table is not None:
+            tables[kind] = table
+    return _Workbook(tables)
+
+
+LETTERHEAD_KEYS = ("name", "address", "city", "phone", "email", "principal", "principal_nip",
+                   "logo", "letter_number")
+_LOGO_LIMIT = 512 * 1024
+
+
+def read_letterhead(path: Path) -> dict[str, Any]:
+    """``school.yaml``: the letterhead printed on letters; the logo PNG is kept inside it."""
+    import base64
+
+    label = path.name
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise RosterError([f"{label}:{line}: yaml: not readable YAML ({exc})"]) from exc
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise RosterError([f"{label}:1: school: expected fields like name: and address:"])
+    errors: list[str] = []
+    letterhead: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key not in LETTERHEAD_KEYS:
+            errors.append(f"{label}:{line}: {key}: unknown field (expected one of "
+                          f"{', '.join(LETTERHEAD_KEYS)})")
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            errors.append(f"{label}:{line}: {key}: expected text")
+            continue
+        value = " ".join(str(value_node.value).split())
+        if key == "logo" and value:
+            logo = (path.parent / value)
+            if not logo.is_file():
+                errors.append(f"{label}:{line}: logo: no such file {value!r} (a PNG beside {label})")
+                continue
+            data = logo.read_bytes()
+            if not data.startswith(b"\x89PNG"):
+                errors.append(f"{label}:{line}: logo: {value!r} is not a PNG image")
+                continue
+            if len(data) > _LOGO_LIMIT:
+                errors.append(f"{label}:{line}: logo: {value!r} is over 512 KB")
+                continue
+            letterhead["logo_png"] = base64.b64encode(data).decode("ascii")
+            continue
+        if key == "letter_number" and value:
+            try:
+                value.format(seq=1, roman_month="XII", month=12, year=2026)
+            except (KeyError, ValueError, IndexError) as exc:
+                errors.append(f"{label}:{line}: letter_number: cannot fill {value!r} ({exc}); "
+                              "use {seq:03d}, {roman_month}, {month}, {year}")
+                continue
+        letterhead[key] = value
+    if errors:
+        raise RosterError(errors)
+    return letterhead
 
 
 # ---------------------------------------------------------------- checking rows
@@ -276,6 +414,14 @@ def class_grade(name: str) -> int | None:
 def normalize_class(raw: str) -> str:
     """``vii - a`` -> ``VII-A``: upper case, no spaces around the dashes."""
     return re.sub(r"\s*-\s*", "-", " ".join(raw.split())).upper()
+
+
+def canonical_class(raw: str) -> str:
+    """A roster's class however it is written: ``7A``, ``Kelas 7 A``, ``VII A`` -> ``VII-A``."""
+    basic = normalize_class(raw)
+    if not basic or class_grade(basic) is not None:
+        return basic
+    return dapodik.class_key(raw) or basic
 
 
 def _split(raw: str) -> list[str]:
@@ -350,7 +496,7 @@ def _check_students(check: _Checker, table: _Table) -> tuple[list[StudentRow], d
         if not name:
             check.add(table, "students", line, "name", "missing name")
             ok = False
-        class_name = normalize_class(row["class"])
+        class_name = canonical_class(row["class"])
         grade = class_grade(class_name)
         if not class_name:
             check.add(table, "students", line, "class", "missing class")
@@ -406,7 +552,7 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
         homeroom: str | None = None
         raw_homeroom = row.get("homeroom_class", "")
         if raw_homeroom.strip():
-            homeroom = normalize_class(raw_homeroom)
+            homeroom = canonical_class(raw_homeroom)
             if class_grade(homeroom) is None:
                 bad("homeroom_class",
                     f"malformed class name {raw_homeroom!r} (expected e.g. VII-A)")
@@ -434,7 +580,7 @@ def _check_staff(check: _Checker, table: _Table, classes: dict[str, int],
                 else:
                     covered.append(str(grade))
                 continue
-            class_name = normalize_class(item)
+            class_name = canonical_class(item)
             if class_grade(class_name) is None:
                 bad("classes", f"malformed class name {item!r} (expected e.g. VII-A)")
             elif class_name not in classes:
@@ -515,22 +661,116 @@ def _check_guardians(check: _Checker, table: _Table, nisns: set[str],
     return list(guardians.values())
 
 
+def _check_dapodik(export: dapodik.DapodikExport, errors: list[str]) -> tuple[
+        list[StudentRow], dict[str, int], dict[str, list[tuple[str, str]]]]:
+    """The students, classes and named guardians of a Dapodik export; problems go to ``errors``."""
+    students: list[StudentRow] = []
+    classes: dict[str, int] = {}
+    guardians: dict[str, list[tuple[str, str]]] = {}
+    seen: dict[str, int] = {}
+    label = export.label
+    for row in export.rows:
+        ok = True
+
+        def bad(column: str, reason: str, line: int = row.line) -> None:
+            errors.append(f"{label}:{line}: {column}: {reason}")
+
+        if not row.nisn:
+            bad("NISN", f"missing NISN for {row.name or 'a student'}")
+            ok = False
+        elif not row.nisn.isdigit():
+            bad("NISN", f"NISN {row.nisn!r} is not a number")
+            ok = False
+        elif row.nisn in seen:
+            bad("NISN", f"duplicate NISN {row.nisn!r} (also on line {seen[row.nisn]})")
+            ok = False
+        else:
+            seen[row.nisn] = row.line
+        if not row.name:
+            bad("Nama", "missing name")
+            ok = False
+        class_name = canonical_class(row.class_raw) if row.class_raw else ""
+        grade = class_grade(class_name) if class_name else None
+        if not row.class_raw:
+            bad("Rombel Saat Ini", f"{row.name or row.nisn} has no class")
+            ok = False
+        elif grade is None:
+            bad("Rombel Saat Ini", f"cannot read the class {row.class_raw!r} "
+                                   "(expected e.g. 7A, Kelas 7A, VII A or VII-A)")
+            ok = False
+        try:
+            birth_date = dapodik.read_birth_date(row.birth_date_raw)
+        except ValueError as exc:
+            bad("Tanggal Lahir", str(exc))
+            ok = False
+        try:
+            # The family's number is a help, not a requirement: one that cannot be a phone
+            # ("-", "0", a typo) is left out rather than blocking the school's import.
+            family_phone = normalize_phone(row.phone_raw) if row.phone_raw else None
+        except InvalidPhone:
+            family_phone = None
+        if ok:
+            classes.setdefault(class_name, grade)  # type: ignore[arg-type]
+            students.append(StudentRow(row.line, row.nisn, row.name, class_name, birth_date,
+                                       family_phone))
+            guardians[row.nisn] = row.guardians
+    return students, classes, guardians
+
+
 def read_roster(path: Path) -> ParsedRoster:
-    """Read a roster folder (three CSVs) or ``.xlsx`` workbook and check every row.
+    """Read a roster folder (three CSVs, or a Dapodik export with staff.csv), a roster workbook
+    or a Dapodik export, and check every row.
 
     Raises ``RosterError`` listing every problem, not just the first.
     """
     path = Path(path)
     errors: list[str] = []
+    export: dapodik.DapodikExport | None = None
     if path.is_dir():
-        tables = _read_folder(path, errors)
+        names = {p.name.lower() for p in path.iterdir() if p.is_file()}
+        workbooks = sorted(p for p in path.iterdir() if p.is_file()
+                           and p.suffix.lower() in (".xlsx", ".xlsm") and not p.name.startswith("~$"))
+        if workbooks and "students.csv" not in names:
+            if len(workbooks) > 1:
+                shown = ", ".join(p.name for p in workbooks)
+                raise RosterError([f"{path}: several workbooks ({shown}): keep only the Dapodik "
+                                   "export beside staff.csv"])
+            export = _read_workbook(workbooks[0], errors, allow_roster=False).export
+            tables = _read_folder(path, errors, ("staff",)) if "staff.csv" in names else {}
+        else:
+            tables = _read_folder(path, errors)
+        letterhead_path = path / "school.yaml"
     elif path.is_file() and path.suffix.lower() in (".xlsx", ".xlsm"):
-        tables = _read_workbook(path, errors)
+        book = _read_workbook(path, errors)
+        tables, export = book.tables, book.export
+        letterhead_path = path.parent / "school.yaml"
     elif path.exists():
         raise RosterError([f"{path}: expected a folder with staff.csv, students.csv and "
-                           "guardians.csv, or an .xlsx workbook"])
+                           "guardians.csv, a Dapodik export (.xlsx) or a roster workbook"])
     else:
         raise RosterError([f"{path}: no such file or folder"])
+    letterhead: dict[str, Any] | None = None
+    if letterhead_path.is_file():
+        try:
+            letterhead = read_letterhead(letterhead_path)
+        except RosterError as exc:
+            errors.extend(exc.errors)
+
+    if export is not None:
+        students, classes, guardians = _check_dapodik(export, errors)
+        staff: list[StaffRow] = []
+        if "staff" in tables:
+            check = _Checker()
+            staff = _check_staff(check, tables["staff"], classes, export.label)
+            errors.extend(check.messages())
+        if errors:
+            raise RosterError(errors)
+        return ParsedRoster(
+            source=str(path), labels={"staff": tables["staff"].label if "staff" in tables else "",
+                                      "students": export.label, "guardians": export.label},
+            classes=classes, staff=staff, students=students, guardians=[],
+            dapodik_guardians=guardians, staff_given="staff" in tables,
+            ignored_columns=export.ignored_columns, letterhead=letterhead)
     if errors or len(tables) != len(KINDS):
         raise RosterError(errors)
 
@@ -539,12 +779,13 @@ def read_roster(path: Path) -> ParsedRoster:
     students_label = tables["students"].label
     staff = _check_staff(check, tables["staff"], classes, students_label)
     nisns = {row["student_id"].strip() for _, row in tables["students"].rows}
-    guardians = _check_guardians(check, tables["guardians"], nisns, students_label)
+    guardians_rows = _check_guardians(check, tables["guardians"], nisns, students_label)
     if check.errors:
         raise RosterError(check.messages())
     return ParsedRoster(
         source=str(path), labels={kind: tables[kind].label for kind in KINDS},
-        classes=classes, staff=staff, students=students, guardians=guardians,
+        classes=classes, staff=staff, students=students, guardians=guardians_rows,
+        letterhead=letterhead,
     )
 
 
@@ -655,21 +896,112 @@ async def _write_staff(session: AsyncSession, school_id: int, roster: ParsedRost
 
 
 async def _write_students(session: AsyncSession, school_id: int, roster: ParsedRoster,
-                          class_ids: dict[str, int], counts: _Counts) -> dict[str, int]:
+                          class_ids: dict[str, int], counts: _Counts, *,
+                          now: datetime | None = None) -> tuple[dict[str, int], int]:
+    """Upsert the roster's students; with a Dapodik export (``now`` given), students it no longer
+    lists are marked as left (kept: their history stays) and returning ones are back.
+    Returns NISN -> id and how many were newly marked as left."""
     rows = (await session.exec(select(Student).where(Student.school_id == school_id))).all()
     existing = {row.nisn: row for row in rows}
+    full = roster.dapodik_guardians is not None
+    new: list[dict[str, Any]] = []  # inserted in one statement: a whole school's export at once
     for item in roster.students:
-        values = {"name": item.name, "class_id": class_ids[item.class_name]}
+        values: dict[str, Any] = {"name": item.name, "class_id": class_ids[item.class_name]}
+        if full:
+            values.update(birth_date=item.birth_date, family_phone=item.family_phone, left_at=None)
         row = existing.get(item.nisn)
         if row is None:
-            existing[item.nisn] = row = Student(school_id=school_id, nisn=item.nisn, **values)
-            session.add(row)
-            counts.created += 1
+            new.append({"school_id": school_id, "nisn": item.nisn, **values})
         elif _assign(row, values):
             session.add(row)
             counts.updated += 1
+    left = 0
+    if full and now is not None:
+        listed = {item.nisn for item in roster.students}
+        for nisn, row in existing.items():
+            if nisn not in listed and row.left_at is None:
+                row.left_at = now
+                session.add(row)
+                counts.updated += 1
+                left += 1
     await session.flush()
-    return {nisn: row.id for nisn, row in existing.items() if row.id is not None}
+    ids = {nisn: row.id for nisn, row in existing.items() if row.id is not None}
+    if new:
+        inserted = await session.exec(insert(Student).returning(Student.id, Student.nisn),  # type: ignore[call-overload]
+                                      params=new)
+        ids.update({nisn: student_id for student_id, nisn in inserted.all()})
+        counts.created += len(new)
+    return ids, left
+
+
+async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster: ParsedRoster,
+                                   student_ids: dict[str, int], counts: _Counts) -> int:
+    """Father, mother and guardian of each student by name, without a number until they enrol.
+
+    A guardian is found again by (student, relation). One who has not enrolled yet follows the
+    export (renamed, or unlinked when the export no longer names them); one who has enrolled is
+    a person the school confirmed and is left as they are. Returns how many guardians are named.
+    """
+    assert roster.dapodik_guardians is not None
+    guardians = {row.id: row for row in (await session.exec(
+        select(Guardian).where(Guardian.school_id == school_id))).all()}
+    links = (await session.exec(
+        select(GuardianStudent).where(GuardianStudent.school_id == school_id))).all()
+    by_phone = {row.phone: row for row in guardians.values()}
+    by_student: dict[int, list[GuardianStudent]] = {}
+    for link in links:
+        by_student.setdefault(link.student_id, []).append(link)
+    named = 0
+    new_guardians: list[dict[str, Any]] = []
+    new_links: list[tuple[str, int, str]] = []  # (guardian key, student id, relation)
+    for nisn, wanted in roster.dapodik_guardians.items():
+        student_id = student_ids[nisn]
+        current = by_student.get(student_id, [])
+        kept: set[int] = set()
+        for relation, name in wanted:
+            named += 1
+            same = [link for link in current if link.relation == relation and link.id not in kept]
+            same.sort(key=lambda link: guardians[link.guardian_id].name.casefold() != name.casefold())
+            if same:
+                link = same[0]
+                kept.add(link.id)  # type: ignore[arg-type]
+                guardian = guardians[link.guardian_id]
+                if not has_phone(guardian.phone) and guardian.name != name:
+                    guardian.name = name
+                    session.add(guardian)
+                    counts.updated += 1
+                continue
+            key = placeholder_phone(nisn, relation)
+            existing = by_phone.get(key)
+            if existing is not None:  # named again after a gap: the same key, renamed if need be
+                if existing.name != name:
+                    existing.name = name
+                    session.add(existing)
+                    counts.updated += 1
+            else:
+                new_guardians.append({"school_id": school_id, "name": name, "phone": key,
+                                      "language": "id"})
+            new_links.append((key, student_id, relation))
+        for link in current:
+            if link.id in kept or link.relation not in ("ayah", "ibu", "wali"):
+                continue
+            if not has_phone(guardians[link.guardian_id].phone):
+                await session.delete(link)  # the export no longer names them
+                counts.updated += 1
+    await session.flush()
+    # New rows in two statements (a first import is thousands of guardians and links).
+    ids = {key: row.id for key, row in by_phone.items()}
+    if new_guardians:
+        inserted = await session.exec(insert(Guardian).returning(Guardian.id, Guardian.phone),  # type: ignore[call-overload]
+                                      params=new_guardians)
+        ids.update({key: guardian_id for guardian_id, key in inserted.all()})
+        counts.created += len(new_guardians)
+    if new_links:
+        await session.exec(insert(GuardianStudent), params=[  # type: ignore[call-overload]
+            {"school_id": school_id, "guardian_id": ids[key], "student_id": student_id,
+             "relation": relation, "proxy": False} for key, student_id, relation in new_links])
+        counts.created += len(new_links)
+    return named
 
 
 async def _write_guardians(session: AsyncSession, school_id: int, roster: ParsedRoster,
@@ -744,18 +1076,31 @@ async def _write_guardians(session: AsyncSession, school_id: int, roster: Parsed
     await session.flush()
 
 
-async def apply_roster(session: AsyncSession, school: School, roster: ParsedRoster) -> ImportResult:
+async def apply_roster(session: AsyncSession, school: School, roster: ParsedRoster, *,
+                       now: datetime | None = None) -> ImportResult:
     """Upsert a checked roster into ``school`` inside the caller's transaction."""
     assert school.id is not None
     counts = _Counts()
+    if roster.letterhead is not None and school.letterhead != roster.letterhead:
+        if school.letterhead is not None:
+            counts.updated += 1  # a new school's first letterhead is part of creating it
+        school.letterhead = roster.letterhead
+        session.add(school)
     class_ids = await _write_classes(session, school.id, roster, counts)
-    await _write_staff(session, school.id, roster, counts)
-    student_ids = await _write_students(session, school.id, roster, class_ids, counts)
-    await _write_guardians(session, school.id, roster, student_ids, counts)
+    if roster.staff_given:
+        await _write_staff(session, school.id, roster, counts)
+    student_ids, left = await _write_students(session, school.id, roster, class_ids, counts,
+                                              now=now or datetime.now(UTC))
+    if roster.dapodik_guardians is not None:
+        guardians = await _write_dapodik_guardians(session, school.id, roster, student_ids, counts)
+    else:
+        await _write_guardians(session, school.id, roster, student_ids, counts)
+        guardians = len(roster.guardians)
     return ImportResult(
-        school=school.code, students=len(roster.students), guardians=len(roster.guardians),
+        school=school.code, students=len(roster.students), guardians=guardians,
         staff=len(roster.staff), classes=len(roster.classes),
         created=counts.created, updated=counts.updated, errors=[],
+        ignored_columns=roster.ignored_columns, left=left,
     )
 
 
@@ -778,7 +1123,8 @@ async def import_roster(
     roster = read_roster(path)
     async with sessions() as session:
         try:
-            school = await _school(session, school_code, school_name, timezone)
+            name = school_name or (roster.letterhead or {}).get("name")
+            school = await _school(session, school_code, name, timezone)
             result = await apply_roster(session, school, roster)
         except IntegrityError as exc:
             await session.rollback()

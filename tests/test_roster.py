@@ -465,7 +465,8 @@ def test_missing_files_and_unreadable_text_are_reported(tmp_path: Path) -> None:
     with pytest.raises(RosterError) as caught:
         read_roster(folder)
     assert caught.value.errors == [
-        'students.csv:2: not UTF-8 text (save the file as "CSV UTF-8")',
+        'students.csv:2: name: not UTF-8 text (byte 0xfc, an accent saved as Windows-1252?): '
+        'save the file as "CSV UTF-8"',
         f"guardians.csv: file missing in {folder}",
     ]
     with pytest.raises(RosterError) as caught:

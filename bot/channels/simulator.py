@@ -27,6 +27,7 @@ from starlette.routing import Route
 from bot.inbox import Inbox
 from bot.web import BadInput, read_json
 from handlers.messages import Inbound
+from storage.phones import has_phone
 from storage.models import (
     ChannelAccount,
     Guardian,
@@ -173,6 +174,8 @@ class SimulatorChannel:
              "school": schools[s.school_id].name} for s in staff]
         guardians: dict[int, dict[str, Any]] = {}
         for guardian, link, student, school_class in rows:
+            if not has_phone(guardian.phone):
+                continue  # named by Dapodik, not enrolled yet: nobody can be them here
             entry = guardians.setdefault(guardian.id, {  # type: ignore[arg-type]
                 "id": f"guardian:{guardian.id}", "phone": mask_phone(guardian.phone), "name": guardian.name, "kind": "guardian", "role": link.relation,
                 "children": [], "school": schools[guardian.school_id].name})

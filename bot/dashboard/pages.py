@@ -281,7 +281,9 @@ async def class_page(view: View, name: str) -> Page:
         (w["families"], row.families, ""), (w["linked"], share(row.linked, row.families).text, "good"),
         (w["opted_out"], row.opted_out, "warn"),
         (w["unreachable"], row.unreachable, "bad" if row.unreachable else "good")],
-        "homeroom": w["homeroom"].format(name=homeroom.name) if homeroom else None, **_year_context(view)}
+        "homeroom": w["homeroom"].format(name=homeroom.name) if homeroom else None,
+        "letters": f"/dashboard/classes/{school_class.name}/letters"
+        if view.staff.role in ("admin", "principal") else None, **_year_context(view)}
     return page
 
 

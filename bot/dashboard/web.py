@@ -9,7 +9,9 @@ a changed role or a removed person takes effect at once. No page runs a script.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -47,6 +49,7 @@ from bot.dashboard.counsel_pages import (
 )
 from bot.dashboard.tables import to_csv
 from bot.settings import Settings
+from handlers.letters import NoStudents, print_enrolment_letters
 from storage.dashboard import scope_for
 from storage.audit import record_action
 from storage.dashboard_access import link_holder, redeem_link, shared_secret
@@ -87,6 +90,7 @@ class Dashboard:
         return [
             Route("/dashboard", page(lambda view, _: reach_page(view)), methods=["GET"]),
             Route("/dashboard/classes/{name}", page(lambda view, p: class_page(view, p["name"])), methods=["GET"]),
+            Route("/dashboard/classes/{name}/letters", self.class_letters, methods=["POST"]),
             Route("/dashboard/meetings", page(lambda view, _: meetings_page(view)), methods=["GET"]),
             Route("/dashboard/meetings/{id:int}", page(lambda view, p: meeting_page(view, p["id"])),
                   methods=["GET"]),
@@ -233,6 +237,39 @@ class Dashboard:
         response.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="lax",
                                secure=self._secure(request))
         return response
+
+    async def class_letters(self, request: Request) -> Response:
+        """Admins and the principal print a class's enrolment letters: fresh codes, one PDF."""
+        if not self._same_origin(request):
+            return self._notice(request, "cross_site", status=403)
+        name = request.path_params["name"]
+        services = request.app.state.services
+        telegram_bot = services.telegram.username if services.telegram is not None else None
+        now = self.clock.now()
+        with tempfile.TemporaryDirectory(prefix="jembatan-letters-") as folder:
+            out = Path(folder) / "letters.pdf"
+            async with self._sessions(request)() as session, session.begin():
+                staff = await self._signed_in(request, session)
+                if staff is None:
+                    return self._notice(request, "needed", status=401)
+                if staff.role not in ("admin", "principal"):
+                    return self._notice(request, "forbidden", status=403, staff=staff)
+                school = await session.get(School, staff.school_id)
+                scope = await scope_for(session, staff)
+                school_class = scope.class_named(name)
+                if school is None or school_class is None:
+                    return self._notice(request, "not_found", status=404, staff=staff)
+                try:
+                    await print_enrolment_letters(
+                        session, schools=[school], audience=f"class:{school_class.name}", now=now, out=out,
+                        telegram_bot=telegram_bot, whatsapp_from=self.settings.twilio_whatsapp_from)
+                except NoStudents:
+                    return self._notice(request, "not_found", status=404, staff=staff)
+                record_action(session, staff, "print_letters", f"class:{school_class.name}", now=now)
+            data = out.read_bytes()
+        log.info("dashboard: staff %s printed the letters of %s", staff.id, school_class.name)
+        return Response(data, media_type="application/pdf", headers={
+            **HEADERS, "Content-Disposition": f'attachment; filename="surat-pendaftaran-{school_class.name}.pdf"'})
 
     async def _signed_in(self, request: Request, session: AsyncSession) -> Staff | None:
         cookies, value = await self._cookies(request), request.cookies.get(COOKIE)
