@@ -19,6 +19,22 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("id", "en")
 
+# A value that ends in a full stop ("Dewi Kartikasari, S.Psi.") carries this invisible mark out
+# of the template; a full stop the template writes right after it is then dropped, so a name
+# with an academic title may end a sentence without "S.Psi.." (see ``_finish``).
+_ENDS_WITH_STOP = "\u2063"
+
+
+def _mark_full_stop(value: Any) -> Any:
+    if isinstance(value, str) and value.endswith("."):
+        return value + _ENDS_WITH_STOP
+    return value
+
+
+def _finish(text: str) -> str:
+    """The rendered text without the marks: one full stop where a value and the template met."""
+    return text.replace(_ENDS_WITH_STOP + ".", "").replace(_ENDS_WITH_STOP, "")
+
 _ZONE_ABBREVIATIONS = {
     "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB",
     "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT",
@@ -74,6 +90,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=_mark_full_stop,
     )
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
@@ -99,7 +116,7 @@ def render(lang: str, name: str, context: dict[str, Any] | None = None) -> str:
     lang = language_or_default(lang)
     template = environment().get_template(f"{lang}/{name}.j2")
     text = template.render(lang=lang, w=words(lang), **(context or {}))
-    return text.strip()
+    return _finish(text).strip()
 
 
 def label(lang: str, key: str) -> str:
@@ -112,4 +129,4 @@ def label(lang: str, key: str) -> str:
 
 def render_page(name: str, context: dict[str, Any]) -> str:
     """Render a web page from ``web/`` (autoescaped)."""
-    return environment().get_template(f"web/{name}").render(**context)
+    return _finish(environment().get_template(f"web/{name}").render(**context))
