@@ -125,12 +125,12 @@ async def _save(turn: Turn) -> None:
     await turn.session.flush()
     tz = await _timezone(turn)
     guardians = await _parents(turn.session, student)
-    for guardian in guardians:
+    for guardian, relation in guardians:
         turn.send(Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
                            template="agreement_to_guardian", caused_by_staff_id=staff.id,
                            context={"child_name": student.name, "text": agreement.text, "staff_name": staff.name,
                                     "role": staff.role, "check_in_at": check_in_at, "tz": tz,
-                                    "guardian_name": guardian.name}))
+                                    "guardian_name": guardian.name, "relation": relation}))
     turn.reply("agreement_saved", {"child_name": student.name, "check_in_at": check_in_at, "tz": tz,
                                    "families": len(guardians)})
 
@@ -190,12 +190,13 @@ async def send_due_check_ins(sessions: async_sessionmaker[AsyncSession], *, now:
             staff_phone = await _staff_phone(session, agreement.staff_id)
             if student is None:
                 continue
-            for guardian in await _parents(session, student):
+            for guardian, relation in await _parents(session, student):
                 outs.append(Outbound(
                     to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
                     template="check_in_question",
                     context={"child_name": student.name, "agreement": agreement.text,
-                             "guardian_name": guardian.name, "has_staff": bool(staff_phone)},
+                             "guardian_name": guardian.name, "relation": relation,
+                             "has_staff": bool(staff_phone)},
                     buttons=[[Button(key=f"check_in.{a}", data=f"fu:{agreement.id}:{a}")] for a in CHECK_IN_ANSWERS]))
         await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
     return len(due)
@@ -222,10 +223,12 @@ def parse_check_in(text: str, today: date) -> date | None:
     return None
 
 
-async def _parents(session: AsyncSession, student: Student) -> list[Guardian]:
-    return list((await session.exec(select(Guardian).join(
-        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
-        GuardianStudent.student_id == student.id, col(GuardianStudent.proxy).is_(False)))).all())
+async def _parents(session: AsyncSession, student: Student) -> list[tuple[Guardian, str]]:
+    """The student's guardians (not proxies), each with their relation (ayah, ibu, wali)."""
+    return [(guardian, relation) for guardian, relation in (await session.exec(
+        select(Guardian, GuardianStudent.relation).join(
+            GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+            GuardianStudent.student_id == student.id, col(GuardianStudent.proxy).is_(False)))).all()]
 
 
 async def _guardian_of(turn: Turn, agreement: Agreement) -> Guardian | None:

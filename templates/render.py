@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from babel.dates import format_datetime
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("id", "en")
@@ -81,6 +82,22 @@ def words(lang: str) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+@pass_context
+def addressed(context: Context, name: str) -> str:
+    """A guardian's name with how the school addresses them: 'Bapak Yusuf Maulana' for a father,
+    'Ibu Ratna Pratiwi' for a mother, 'Bapak/Ibu ...' when the roster says wali or nothing.
+
+    The relation is the context's ``relation`` (that guardian's, as meeting and concern texts
+    carry it), else the one relation all of ``children`` share (welcome, menu).
+    """
+    relation = context.get("relation")
+    if not relation:
+        found = {c.get("relation") for c in context.get("children") or [] if isinstance(c, dict)}
+        relation = found.pop() if len(found) == 1 else None
+    honorific = context["w"]["honorific"]
+    return f"{honorific.get(relation, honorific['default'])} {name}"
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -95,6 +112,7 @@ def environment() -> Environment:
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
     env.filters["hours"] = office_hours_text
+    env.filters["addressed"] = addressed
     env.filters["slot"] = lambda start, end, lang, tz: f"{format_slot(start, end, lang, tz)} {zone_abbreviation(tz)}"
     env.filters["clock"] = lambda dt, lang, tz: (
         format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)

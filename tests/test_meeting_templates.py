@@ -115,7 +115,7 @@ def test_invitation_renders(lang: str, meeting_type: str, variant: str) -> None:
 def test_indonesian_dates(meeting_type: str) -> None:
     one = render("id", f"invitation_{meeting_type}", context(meeting_type))
     assert "Sabtu, 19 Desember 2026 pukul 08.00 WIB" in one
-    assert "Bapak/Ibu Rahmat Hidayat" in one
+    assert "Bapak Rahmat Hidayat" in one  # the context says ayah
 
     window = render("id", f"invitation_{meeting_type}", context(meeting_type, **VARIANTS["many slots one day"]))
     assert "Sabtu, 19 Desember 2026, pukul 08.00 WIB – 12.00 WIB" in window
