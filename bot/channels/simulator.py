@@ -29,7 +29,7 @@ from storage.models import (
     Student,
 )
 from storage.phones import InvalidPhone, normalize_phone
-from templates.render import render_page
+from templates.render import render_page, words
 
 MAX_TEXT = 4096
 
@@ -39,6 +39,23 @@ def payload_to_inbound(payload: dict[str, Any]) -> Inbound:
     return Inbound(channel="simulator", sender_id=phone, chat_id=phone, phone=phone,
                    message_id=payload.get("id"), text=payload.get("text"), callback=payload.get("callback"),
                    reply_to=payload.get("reply_to"), display_name=payload.get("name", ""))
+
+
+def _staff_role(staff: Staff, said: dict[str, Any]) -> str:
+    role = "homeroom_teacher" if staff.role == "teacher" and staff.homeroom_class else staff.role
+    return str(said["roles"].get(role, role))
+
+
+def _staff_detail(staff: Staff, said: dict[str, Any]) -> str:
+    """What a staff member looks after, in words: 'kelas VII-A · Matematika', 'kelas 8, 9'."""
+    parts = []
+    if staff.homeroom_class:
+        parts.append(said["audience"]["class"].format(name=staff.homeroom_class))
+    if staff.subjects:
+        parts.append(staff.subjects.replace(";", ", "))
+    if staff.classes and not parts:
+        parts.append(said["audience"]["class"].format(name=staff.classes.replace(";", ", ")))
+    return " · ".join(parts)
 
 
 class SimulatorChannel:
@@ -78,14 +95,15 @@ class SimulatorChannel:
                 .join(Student, col(Student.id) == GuardianStudent.student_id)
                 .join(SchoolClass, col(SchoolClass.id) == Student.class_id)
                 .order_by(SchoolClass.name, Student.name))).all()
+        said = words("en" if request.query_params.get("lang") == "en" else "id")
         people: list[dict[str, Any]] = [
-            {"phone": s.phone, "name": s.name, "kind": "staff", "role": s.role,
-             "detail": s.homeroom_class or s.subjects.replace(";", ", ") or s.classes,
-             "school": schools[s.school_id].name} for s in staff]
+            {"phone": s.phone, "name": s.name, "kind": "staff", "role": _staff_role(s, said),
+             "detail": _staff_detail(s, said), "school": schools[s.school_id].name} for s in staff]
         guardians: dict[int, dict[str, Any]] = {}
         for guardian, link, student, school_class in rows:
             entry = guardians.setdefault(guardian.id, {  # type: ignore[arg-type]
-                "phone": guardian.phone, "name": guardian.name, "kind": "guardian", "role": link.relation,
+                "phone": guardian.phone, "name": guardian.name, "kind": "guardian",
+                "role": said["relations"].get(link.relation, link.relation),
                 "children": [], "school": schools[guardian.school_id].name})
             entry["children"].append(f"{student.name} ({school_class.name})")
         people.extend(guardians.values())

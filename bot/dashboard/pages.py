@@ -36,6 +36,7 @@ from storage.dashboard import (
     timetable,
     week_bounds,
 )
+from storage.audience import audience_in_words
 from storage.audit import record_action
 from storage.models import School, Staff
 from storage.reports import ParticipationRow
@@ -441,7 +442,7 @@ async def concerns_page(view: View) -> Page:
     listing = page.table(view, Table("list", wc["list_table_all"] if oversight else wc["list_table_mine"], [
         Column("number", wc["number"], True), Column("received", wc["received"]), Column("class", wc["class"]),
         Column("student", wc["student"]), Column("category", wc["category"]), Column("handled_by", wc["handled_by"]),
-        Column("status", wc["status"]), Column("open", "")]))
+        Column("status", wc["status"]), Column("open", "", in_csv=False)]))
     for concern in waiting:
         _concern_row(view, listing, concern)
     start, end = week_bounds(view.now, view.tz)
@@ -470,8 +471,8 @@ def _concern_row(view: View, table: Table, concern: ConcernFacts) -> None:
     table.add(number=concern.id, received=cell(view.when(concern.created_at), csv=view.iso(concern.created_at)),
               **{"class": concern.class_name}, student=concern.student_name,
               category=view.label("categories", concern.category), handled_by=handler,
-              status=cell(wc["states"][state], csv=state, css="bad" if state == "overdue" else ""),
-              open=cell(wc["open_thread"], href=f"/dashboard/concerns/{concern.id}", csv=""))
+              status=cell(wc["states"][state], css="bad" if state == "overdue" else ""),
+              open=cell(wc["open_thread"], href=f"/dashboard/concerns/{concern.id}"))
 
 
 async def concern_page(view: View, concern_id: int) -> Page:
@@ -526,7 +527,9 @@ async def broadcasts_page(view: View) -> Page:
     for row in await broadcasts(view.session, view.scope, since=since, until=until):
         preview = row.text if len(row.text) <= TEXT_PREVIEW else row.text[:TEXT_PREVIEW - 1] + "…"
         table.add(date=cell(view.when(row.created_at), csv=view.iso(row.created_at)),
-                  author=row.author_name, audience=row.audience + (f" ({wb['urgent']})" if row.urgent else ""),
+                  author=row.author_name, audience=await audience_in_words(
+                      view.session, view.school.id, row.audience, view.lang) + (  # type: ignore[arg-type]
+                      f" ({wb['urgent']})" if row.urgent else ""),
                   text=cell(preview, csv=row.text), recipients=row.recipients, waiting=row.waiting, sent=row.sent,
                   delivered=row.delivered, read=row.read, read_share=share(row.read, row.recipients),
                   failed=cell(row.failed, css="bad" if row.failed else ""), held=row.held,
@@ -551,7 +554,9 @@ async def audit_page(view: View) -> Page:
             href = f"/dashboard/concerns/{number}"
         elif number.isdigit() and kind == "meeting":
             href = f"/dashboard/meetings/{number}"
-        subject = cell(entry.subject, href=href)
+        # What the action was about, in words ("Pertemuan #2"), never the stored code ("meeting:2").
+        said = wa["subjects"].get(kind, "") if number else ""
+        subject = cell(said.format(n=number) if said else "", href=href)
         table.add(at=cell(view.when(entry.at), csv=view.iso(entry.at)), staff=entry.staff_name,
                   role=view.label("roles", entry.staff_role),
                   action=wa["actions"].get(entry.action, entry.action), subject=subject)
