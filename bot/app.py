@@ -65,7 +65,8 @@ def policy_from(settings: Settings) -> Policy:
     return Policy(default_language=settings.default_language, default_timezone=settings.school_timezone,
                   answer_limit_hours=settings.concern_answer_limit_hours,
                   link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled,
-                  simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url)
+                  simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url,
+                  served_at=settings.served_at)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -466,6 +468,19 @@ async def _bot_username(settings: Settings) -> str | None:
         return None
 
 
+def served_address(host: str, port: int) -> str:
+    """The address people reach this server at: the host given, or for 0.0.0.0 / :: this
+    machine's address on its local network (what a school's phones and laptops can open)."""
+    if host in ("0.0.0.0", "::", ""):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks a route
+                host = probe.getsockname()[0]
+            except OSError:
+                host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
@@ -473,6 +488,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
     if workers < 1:
         raise UserError("--workers: at least 1")
+    if not settings.served_at:
+        # Links in messages (the dashboard's) point where this server listens; the workers and
+        # the background process read it from the environment like every other setting.
+        os.environ["SERVED_AT"] = served_address(host, port)
+        settings = settings.model_copy(update={"served_at": os.environ["SERVED_AT"]})
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
         return 0

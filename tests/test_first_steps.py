@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
+
+import httpx
 
 from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
-from tests.harness import AHMAD, HENDRA, MAYA, RAHMAT, RINA, running_school
+from tests.harness import AHMAD, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, running_school
 from tests.test_dashboard import csv_rows, signed_in, visible_text
 
 MEETING = """\
@@ -69,3 +78,43 @@ async def test_people_read_words_never_the_codes_behind_them(database_url: str) 
         assert said["Hendra Wijaya"].startswith("Ayah · ")
         english = (await school.client.get("/simulator/api/people", params={"lang": "en"})).json()["people"]
         assert {p["role"] for p in english} >= {"Guidance Counselor (Guru BK)", "Principal", "Father"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_dashboard_link_points_where_the_server_was_started(tmp_path: Path) -> None:
+    """`jembatan serve --port P` without PUBLIC_BASE_URL: the `dasbor` link opens on port P."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "SERVED_AT"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", "LOG_LEVEL": "WARNING"})
+    for args in (("db", "upgrade"), ("roster", "import", str(SCHOOL), "--school", "UJI")):
+        assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                              capture_output=True, timeout=120).returncode == 0
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                assert server.poll() is None, "jembatan serve exited"
+                await asyncio.sleep(0.1)
+            await client.post("/simulator/api/send", json={"phone": SRI, "text": "dasbor"})
+            link = None
+            for _ in range(100):  # the sender delivers within a second
+                said = (await client.get("/simulator/api/messages", params={"phone": SRI})).json()["messages"]
+                link = next((m["text"] for m in said if m["from"] == "bot" and "/dashboard/login/" in m["text"]), None)
+                if link:
+                    break
+                await asyncio.sleep(0.1)
+            assert link and f"{origin}/dashboard/login/" in link, link
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
