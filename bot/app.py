@@ -28,6 +28,7 @@ from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_in
 from bot.channels.whatsapp import WhatsAppChannel, signature_is_valid
 from bot.clock import Clock, SystemClock
 from bot.dashboard import Dashboard
+from bot.favicon import favicon
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
 from bot.sender import ChannelClient, Sender
@@ -264,6 +265,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,23 @@ async def test_the_dashboard_link_points_where_the_server_was_started(tmp_path: 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+async def test_an_invitation_says_when_the_meeting_ends_and_the_tab_has_an_icon(sqlite_url: str,
+                                                                               tmp_path: Path) -> None:
+    async with running_school(sqlite_url) as school:
+        path = tmp_path / "meeting.yaml"
+        path.write_text(MEETING)
+        meeting = await create_meeting(school.services.sessions, path, default_timezone="Asia/Jakarta")
+        async with school.services.sessions() as session, session.begin():
+            await invite_meeting(session, meeting.id, now=school.clock.now(), simulator_enabled=True)
+        invitation = (await school.inbox(HENDRA))[0]["text"]
+        assert "Waktu: Sabtu, 19 Desember 2026 pukul 08.00 WIB – 12.00 WIB" in invitation
+
+        icon = await school.client.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+        # An ICO directory of one 16×16 32-bit image whose bitmap fills the rest of the file.
+        assert struct.unpack_from("<HHH", icon.content) == (0, 1, 1)
+        width, height, _, _, _, bits, size, offset = struct.unpack_from("<BBBBHHII", icon.content, 6)
+        assert (width, height, bits) == (16, 16, 32) and offset + size == len(icon.content)
+        assert struct.unpack_from("<Iii", icon.content, offset) == (40, 16, 32)
