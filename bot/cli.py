@@ -432,7 +432,7 @@ async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace
         if args.json:
             print(json.dumps({"errors": exc.errors}, ensure_ascii=False))
         raise UserError("meeting not created, nothing was changed:\n" + "\n".join(exc.errors)) from exc
-    return result.as_json(), f"Meeting {result.id} created with {result.slots} slots."
+    return result.as_json(), f"Meeting {result.id} created with {result.slots} slot{'' if result.slots == 1 else 's'}."
 
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
