@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.dashboard import dashboard_address
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.audience import audience_students
@@ -437,4 +438,6 @@ async def show_timetable(turn: Turn, argument: str) -> None:
                              "tz": school.timezone if school else turn.policy.default_timezone,
                              "slots": [s for s in slots if s["count"]], "empty_slots": sum(1 for s in slots if not s["count"]),
                              "without_time": [f.as_json() for f in table.without_time][:TIMETABLE_LINES],
-                             "without_time_count": len(table.without_time), "declined_count": len(table.declined)})
+                             "without_time_count": len(table.without_time), "declined_count": len(table.declined),
+                             "shortened": any(s["hidden"] for s in slots) or len(table.without_time) > TIMETABLE_LINES,
+                             "dashboard": dashboard_address(turn, f"/dashboard/meetings/{meeting.id}")})
