@@ -28,6 +28,7 @@ from storage.models import (
     Student,
 )
 from storage.outbox import enqueue
+from storage.people import students_named
 
 CHECK_IN_ANSWERS = ("improved", "same", "worse", "note")
 CHECK_IN_HOUR = time(9, 0)  # families are asked at nine in the morning, school time
@@ -69,17 +70,15 @@ async def on_flow_text(turn: Turn) -> None:
     text = (turn.inbound.text or "").strip()
     step, data = turn.conversation.step, turn.conversation.data
     if step == "student":
-        school_ids = [s.school_id for s in turn.staff]
-        student = (await turn.session.exec(select(Student).where(
-            col(Student.school_id).in_(school_ids), Student.nisn == text))).first()
-        if student is None:
-            matches = (await turn.session.exec(select(Student).where(
-                col(Student.school_id).in_(school_ids), col(Student.name).icontains(text)))).all() if text else []
-            student = matches[0] if len(matches) == 1 else None
-        if student is None:
+        found = await students_named(turn.session, [s.school_id for s in turn.staff], text, limit=10)
+        if len(found) > 1:  # the same way `panggil` and `hadir` ask: which one of them?
+            turn.reply("agreement_ask_student", {"recent": [], "text": text, "several": True},
+                       buttons=[[Button(label=f"{s.name} ({c.name})", data=f"ks:student:{s.id}")] for s, c in found])
+            return
+        if not found:
             turn.reply("agreement_unknown_student", {"text": text})
             return
-        _ask_text(turn, student)
+        _ask_text(turn, found[0][0])
     elif step == "text":
         if not text:
             _ask_text(turn, await turn.session.get(Student, data["student_id"]))  # type: ignore[arg-type]

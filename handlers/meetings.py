@@ -34,6 +34,7 @@ from handlers.meeting_context import family_students, meeting_context, organizer
 from handlers.slot_offers import offer_freed_place, offer_message
 from storage.booking import free_place
 from storage.outbox import enqueue
+from storage.people import students_named
 from storage.reports import participation
 from storage.timetable import timetable
 
@@ -279,21 +280,35 @@ async def _family_row(session: AsyncSession, meeting: Meeting, family: _Family, 
     return row
 
 
+def _named_students(argument: str) -> list[str]:
+    """`hadir 0071000001 0071000002`, `hadir Gilang`, `hadir Gilang, Bunga Maharani`: who is meant."""
+    parts = [part.strip() for part in argument.split(",") if part.strip()]
+    named = []
+    for part in parts:
+        words = part.split()
+        named += words if all(word.isdigit() for word in words) else [part]  # NISNs, or one name
+    return named
+
+
 async def record_attendance(turn: Turn, argument: str) -> None:
-    """`hadir NISN [NISN...]`: the families of these students came to today's meeting."""
+    """`hadir <name or NISN>[, ...]`: the families of these students came to today's meeting."""
     school_ids = {s.school_id for s in turn.staff}
-    nisns = [part for part in argument.replace(",", " ").split() if part]
-    if not nisns:
+    named = _named_students(argument)
+    if not named:
         await _attendance_list(turn)
         return
     recorded: dict[int, list[Student]] = {}
-    for nisn in nisns:
-        student = (await turn.session.exec(select(Student).where(
-            Student.nisn == nisn, col(Student.school_id).in_(school_ids)))).first()
-        meeting_student = await _current_meeting_of(turn, student) if student else None
-        if student is None or meeting_student is None:
-            turn.reply("attendance_unknown_student", {"nisn": nisn})
+    for text in named:
+        found = [(student, meeting_student) for student, _ in await students_named(turn.session, school_ids, text)
+                 if (meeting_student := await _current_meeting_of(turn, student))]
+        if len(found) > 1:  # two Gilangs at today's meetings: ask, never guess
+            turn.reply("attendance_which_student", {"text": text},
+                       buttons=[[Button(label=f"{s.name} ({s.nisn})", data=f"hd:{s.nisn}")] for s, _ in found][:20])
             continue
+        if not found:
+            turn.reply("attendance_unknown_student", {"text": text})
+            continue
+        student, meeting_student = found[0]
         family = await turn.session.get(MeetingFamily, meeting_student.family_id)
         assert family is not None
         family.attended, family.attended_at = True, turn.now

@@ -48,7 +48,7 @@ from storage.models import (
     Staff,
     Student,
 )
-from storage.people import covers_class, split_list
+from storage.people import covers_class, split_list, students_named
 from storage.roster import normalize_class
 from storage.stated_availability import staff_free_windows
 from storage.routing import role_for_class
@@ -87,7 +87,6 @@ CHOOSE_LENGTH = {"surat_panggilan": timedelta(minutes=30), "konsultasi": timedel
 
 def _family_may_choose(flow: str, data: dict[str, Any]) -> bool:
     return flow == SUMMONS or data.get("type") in CHOOSE_LENGTH
-_NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")
 
 
 # ---------------------------------------------------------------- reading a date and time
@@ -537,20 +536,7 @@ async def _pick_student(turn: Turn, data: dict[str, Any], student_id: int) -> No
 
 async def _find_students(turn: Turn, text: str) -> list[tuple[Student, SchoolClass]]:
     """Students of the staff member's school(s) by NISN, or whose name holds every typed word."""
-    school_ids = [s.school_id for s in turn.staff]
-    query = select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id).where(
-        col(Student.school_id).in_(school_ids))
-    nisn = _NISN.fullmatch(text.casefold().replace(" ", ""))
-    if nisn:
-        query = query.where(Student.nisn == nisn[1])
-    else:
-        words = list(dict.fromkeys(re.findall(r"\w+", text)))
-        if not words or len(words) > 12:
-            return []  # a name is a few words; a pasted paragraph is not one (nor a 1,000-term query)
-        for word in words:
-            query = query.where(col(Student.name).icontains(word))
-    rows = (await turn.session.exec(query.order_by(SchoolClass.name, Student.name).limit(50))).all()
-    return [(student, school_class) for student, school_class in rows]
+    return await students_named(turn.session, [s.school_id for s in turn.staff], text)
 
 
 # ---------------------------------------------------------------- the audience of an invitation

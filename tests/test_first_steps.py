@@ -11,10 +11,12 @@ import socket
 import struct
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from bot.clock import ManualClock
 from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
 from tests.harness import AHMAD, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, running_school
@@ -139,3 +141,28 @@ async def test_an_invitation_says_when_the_meeting_ends_and_the_tab_has_an_icon(
         width, height, _, _, _, bits, size, offset = struct.unpack_from("<BBBBHHII", icon.content, 6)
         assert (width, height, bits) == (16, 16, 32) and offset + size == len(icon.content)
         assert struct.unpack_from("<Iii", icon.content, offset) == (40, 16, 32)
+
+
+async def test_a_student_is_named_the_same_way_everywhere_and_asked_about_when_unclear(
+        database_url: str, tmp_path: Path) -> None:
+    """`hadir`, `kesepakatan` and `panggil` all take a name or a NISN, and ask which when several fit."""
+    async with running_school(database_url, clock=ManualClock(datetime(2026, 12, 19, 1, 30, tzinfo=UTC))) as school:
+        path = tmp_path / "meeting.yaml"
+        path.write_text(MEETING.replace("class:VII-A", "class:VII-A+class:VII-B"))
+        meeting = await create_meeting(school.services.sessions, path, default_timezone="Asia/Jakarta")
+        async with school.services.sessions() as session, session.begin():
+            await invite_meeting(session, meeting.id, now=school.clock.now(), simulator_enabled=True)
+
+        recorded = (await school.say(SRI, "hadir Citra"))[-1]["text"]
+        assert "Citra Lestari" in recorded and "tidak ditemukan" not in recorded
+        unknown = (await school.say(SRI, "hadir Gilang"))[-1]["text"]
+        assert "Gilang tidak ditemukan" in unknown and "nama atau NISN" in unknown
+        which = (await school.say(SRI, "hadir wijaya"))[-1]
+        assert [b["label"] for row in which["buttons"] for b in row] == [
+            "Ani Wijaya (0071000001)", "Bima Wijaya (0071000002)"]
+        assert "Bima Wijaya" in (await school.say(SRI, press=which["buttons"][1][0]["data"]))[-1]["text"]
+
+        await school.say(RINA, "kesepakatan")
+        asked = (await school.say(RINA, "Wijaya"))[-1]
+        assert "Siswa yang mana" in asked["text"]
+        assert "Bima Wijaya" in (await school.say(RINA, press=asked["buttons"][1][0]["data"]))[-1]["text"]

@@ -249,7 +249,7 @@ def test_attendance_texts(lang: str) -> None:
     check_plain(recorded)
     assert "Rahmat Hidayat dan Wati Lestari" in recorded and "5" in recorded and "28" in recorded
     assert "Budi Santoso (VII-A)" in recorded
-    unknown = render(lang, "attendance_unknown_student", {"nisn": "0071999999"})
+    unknown = render(lang, "attendance_unknown_student", {"text": "0071999999"})
     check_plain(unknown)
     assert "0071999999" in unknown
     which = render(lang, "attendance_which_meeting", {
