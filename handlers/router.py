@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import availability, broadcasts, concerns, digest, follow_ups, meetings, menu, onboarding, privacy, replies, slot_offers, summons
+from handlers import availability, broadcasts, concerns, digest, follow_ups, greetings, meetings, menu, onboarding, privacy, replies, slot_offers, summons
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
@@ -97,11 +97,12 @@ async def dispatch(turn: Turn) -> None:
         await _on_command(turn, *command)
         return
     if inbound.has_media and not concerns.attachments(turn) and turn.guardians:
-        turn.reply("media_unsupported")  # a voice note, a sticker, a video...
+        # A voice note, a sticker, a shared location...: say what we can take on this channel.
+        turn.reply("media_unsupported", {"channel": inbound.channel})
         if not (inbound.text or "").strip():
             return
     elif not (inbound.text or "").strip() and not (turn.guardians and concerns.attachments(turn)):
-        turn.reply("media_unsupported" if inbound.has_media else "empty_message")
+        turn.reply("media_unsupported" if inbound.has_media else "empty_message", {"channel": inbound.channel})
         return
     if turn.conversation.flow == availability.FLOW:
         await availability.on_flow_text(turn)
@@ -123,6 +124,10 @@ async def dispatch(turn: Turn) -> None:
         return
     if turn.conversation.flow == "concern":
         await concerns.on_flow_text(turn)
+        return
+    greeting = greetings.greeting_in(inbound.text)
+    if greeting is not None and turn.guardians and await concerns.open_concern_of(turn) is None:
+        await menu.show_menu(turn, greeting=greeting)  # "halo", "selamat pagi bu": not a concern yet
         return
     await concerns.on_guardian_text(turn)
 

@@ -19,8 +19,12 @@ import httpx
 from bot.clock import ManualClock
 from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
-from tests.harness import AHMAD, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, running_school
+from tests.fakes.telegram_updates import text_update
+from tests.fakes.twilio_forms import inbound_form, new_message_sid
+from tests.harness import AHMAD, BUDI, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, YULIA, running_school
+from tests.phones import network
 from tests.test_dashboard import csv_rows, signed_in, visible_text
+from tests.test_telegram import STRANGER_TG, telegram_school
 
 MEETING = """\
 type: rapat_komite
@@ -166,3 +170,39 @@ async def test_a_student_is_named_the_same_way_everywhere_and_asked_about_when_u
         asked = (await school.say(RINA, "Wijaya"))[-1]
         assert "Siswa yang mana" in asked["text"]
         assert "Bima Wijaya" in (await school.say(RINA, press=asked["buttons"][1][0]["data"]))[-1]["text"]
+
+
+async def test_a_greeting_is_answered_with_a_greeting_and_the_menu(database_url: str) -> None:
+    async with running_school(database_url) as school:
+        await school.say(HENDRA, "menu")
+        morning = (await school.say(HENDRA, "Selamat pagi bu"))[-1]["text"]
+        assert morning.startswith("Selamat pagi, Bapak Hendra Wijaya") and "Yang dapat Bapak/Ibu lakukan" in morning
+        salam = (await school.say(HENDRA, "Assalamualaikum"))[-1]["text"]
+        assert salam.startswith("Waalaikumsalam warahmatullahi wabarakatuh, Bapak Hendra Wijaya")
+        assert (await school.say(YULIA, "Hi"))[-1]["text"].startswith("Hello, Yulia Lestari")
+        assert await school.inbox(SRI) == [] and await school.inbox(BUDI) == [], "no concern was started"
+        # More than a greeting is a concern, as before.
+        asked = (await school.say(HENDRA, "Halo bu, PR IPA kemarin kurang jelas"))[-1]["text"]
+        assert "Yang dapat Bapak/Ibu lakukan" not in asked
+
+
+async def test_a_whatsapp_location_is_told_what_the_bot_can_take(sqlite_url: str) -> None:
+    async with network(sqlite_url) as net:
+        maya = await net.phone("whatsapp", MAYA)
+        await maya.say("menu")
+        await maya.new()
+        form = inbound_form(message_sid=new_message_sid(), from_phone=MAYA, body="")
+        form.update({"Latitude": "-6.2088", "Longitude": "106.8456", "MessageType": "location"})
+        assert (await net.post_twilio("/webhooks/whatsapp", form)).status_code == 200
+        told = (await maya.new())[-1]["text"]
+        assert "kosong" not in told and "lokasi" in told and "foto (JPG/PNG), dan dokumen PDF" in told
+
+
+async def test_an_unknown_telegram_user_is_welcomed_once_then_reminded_briefly(sqlite_url: str) -> None:
+    async with telegram_school(sqlite_url) as school:
+        first = await school.send(text_update(school.uid(), STRANGER_TG, "Halo"))
+        assert "Selamat datang di Jembatan" in first[0]["text"]
+        for words in ("Anak saya kelas VII-A", "Halo?"):
+            again = (await school.send(text_update(school.uid(), STRANGER_TG, words)))[0]
+            assert "Selamat datang" not in again["text"] and "Bagikan nomor telepon saya" in again["text"]
+            assert again["reply_markup"]["keyboard"][0][0]["request_contact"] is True
