@@ -31,6 +31,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "academic": ("academic",),
     "absence": ("absence",),
     "admin": ("fees", "documents"),
+    "other": ("other",),  # only ever chosen by the guardian ("Lainnya"), never by the classifier
 }
 _GROUP_OF = {category: group for group, members in GROUPS.items() for category in members}
 

@@ -206,3 +206,19 @@ async def test_an_unknown_telegram_user_is_welcomed_once_then_reminded_briefly(s
             again = (await school.send(text_update(school.uid(), STRANGER_TG, words)))[0]
             assert "Selamat datang" not in again["text"] and "Bagikan nomor telepon saya" in again["text"]
             assert again["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+
+
+async def test_a_parent_of_two_may_answer_both_and_something_else_goes_to_the_wali_kelas(
+        database_url: str) -> None:
+    async with running_school(database_url) as school:
+        await school.say(HENDRA, "menu")
+        which = (await school.say(HENDRA, "Mau tanya sesuatu tentang anak saya"))[-1]
+        assert '"batal"' in which["text"] and '"keduanya"' in which["text"]
+        category = (await school.say(HENDRA, "dua-duanya"))[-1]
+        assert "Ani Wijaya (VII-A) dan Bima Wijaya (VII-B)" in category["text"]
+        assert '"batal"' in category["text"] and "Lainnya" in [b["label"] for row in category["buttons"] for b in row]
+        told = await school.say(HENDRA, "lainnya")
+        assert len([m for m in told if "sudah kami teruskan" in m["text"]]) == 2  # one concern per child
+        sri, budi = await school.inbox(SRI), await school.inbox(BUDI)  # each child's wali kelas
+        assert "Ani Wijaya" in sri[-1]["text"] and "Bima Wijaya" in budi[-1]["text"]
+        assert "Mau tanya sesuatu" in sri[-1]["text"] and "Mau tanya sesuatu" in budi[-1]["text"]
