@@ -412,8 +412,14 @@ async def show_meetings(turn: Turn, argument: str = "") -> None:
     items = []
     for meeting in meetings:
         total = (await participation(turn.session, meeting.id))[0]  # type: ignore[arg-type]
-        first = (await turn.session.exec(select(MeetingSlot.starts_at).where(
-            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).first()
+        slots = list((await turn.session.exec(select(MeetingSlot).where(
+            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).all())
+        families = list((await turn.session.exec(select(MeetingFamily).where(
+            MeetingFamily.meeting_id == meeting.id))).all())
+        # One family choosing among many free times: the time it booked, not the first candidate.
+        booked = [slot for slot in slots if any(f.slot_id == slot.id for f in families)]
+        one_family = len(families) == 1 and len(slots) > 1
+        shown = booked[0] if one_family and booked else None if one_family else (slots[0] if slots else None)
         students = list((await turn.session.exec(select(Student).join(
             MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
             MeetingStudent.meeting_id == meeting.id))).all())
@@ -422,7 +428,9 @@ async def show_meetings(turn: Turn, argument: str = "") -> None:
             agreement = (await turn.session.exec(select(Agreement).where(
                 col(Agreement.student_id).in_([s.id for s in students])).order_by(col(Agreement.id).desc()))).first()
         items.append({"id": meeting.id, "title": meeting.title, "type": meeting.type, "status": meeting.status,
-                      "starts_at": first, "counts": total.as_json(),
+                      "starts_at": shown.starts_at if shown else None, "ends_at": shown.ends_at if shown else None,
+                      "choosing": one_family and not booked, "counts": total.as_json(),
+                      "other_time": sum(1 for f in families if f.response == "other_time"),
                       "students": [s.name for s in students] if len(students) <= 3 else [],
                       "agreement": agreement.text if agreement else None,
                       "check_in_answer": agreement.answer if agreement else None})

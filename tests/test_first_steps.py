@@ -222,3 +222,33 @@ async def test_a_parent_of_two_may_answer_both_and_something_else_goes_to_the_wa
         sri, budi = await school.inbox(SRI), await school.inbox(BUDI)  # each child's wali kelas
         assert "Ani Wijaya" in sri[-1]["text"] and "Bima Wijaya" in budi[-1]["text"]
         assert "Mau tanya sesuatu" in sri[-1]["text"] and "Mau tanya sesuatu" in budi[-1]["text"]
+
+
+async def test_staff_see_the_time_a_family_booked_not_the_first_free_time(sqlite_url: str) -> None:
+    """A summons where the family picks: `rapat` and the dashboard show the booked time, and the
+    meeting's page lists the sessions held with a count of the empty ones."""
+    async with running_school(sqlite_url) as school:
+        await school.say(RINA, "jadwal")
+        await school.say(RINA, "Selasa 13.00-14.00, Sabtu 09.00-10.00")
+        await school.say(HENDRA, "jadwal")
+        await school.say(HENDRA, "Sabtu 08.00-12.00")
+        await school.say(RINA, "panggil")
+        await school.say(RINA, "Bima")
+        when = await school.say(RINA, "Bima sering terlambat masuk kelas.")
+        await school.say(RINA, press=next(b["data"] for row in when[-1]["buttons"] for b in row
+                                          if b["data"].endswith(":when:choose")))
+        await school.say(RINA, "Ruang BK")
+        await school.say(RINA, press="pg:confirm")
+        assert "Waktu dipilih keluarga; belum memilih." in (await school.say(RINA, "rapat"))[-1]["text"]
+        offer = (await school.inbox(HENDRA))[-1]
+        saturday = next(b for row in offer["buttons"] for b in row if b["data"].startswith("sl:t:"))
+        await school.say(HENDRA, press=saturday["data"])  # "Sab, 28 Nov 09.00–09.30"
+
+        overview = (await school.say(RINA, "rapat"))[-1]["text"]
+        booked_clock = saturday["label"].split(" ")[-1]  # 09.00–09.30
+        start, end = booked_clock.split("–")
+        assert f"pukul {start} WIB – {end} WIB" in overview and "Selasa" not in overview
+        page = visible_text((await (await signed_in(school, RINA)).get("/dashboard/meetings/1")).text)
+        assert re.search(rf"Tanggal \d+ \w+ 2026, {start}–{end} ", page), page
+        assert "sesi lain masih kosong" in page
+        assert page.count("Belum ada keluarga di sesi ini") == 0

@@ -357,24 +357,31 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
                 Column("family", wm["family"]), Column("who", wm["who"]), Column("rsvp", wm["rsvp"]),
                 Column("attendance", wm["attendance"])]
     table = page.table(view, Table("timetable", wm["timetable_table"], columns_))
-    slots = []
+    totals = found.totals
+    slots, empty_slots = [], 0
     for slot in found.slots:
         span = f"{view.when(slot.starts_at)}–{_clock(view, slot.ends_at)}"
         booked = f"{slot.booked}/{slot.capacity}"
         rows = [_family_cells(view, family) for family in slot.families]
         for row in rows or [{}]:
             table.add(slot=cell(span, csv=view.iso(slot.starts_at)), room=room, booked=booked, **row)
-        slots.append({"span": span, "booked": booked, "rows": rows})
+        if rows:  # the page lists the sessions someone holds and counts the rest (the CSV has all)
+            slots.append({"span": span, "booked": booked, "rows": rows})
+        else:
+            empty_slots += 1
+    # A one-to-one meeting (a summons the family picks a time for): its time is the one booked.
+    held = [slot for slot in found.slots if slot.families]
+    when = (f"{view.when(held[0].starts_at)}–{_clock(view, held[0].ends_at)}"
+            if totals.invited == 1 and held else view.when(meeting.starts_at))
     unassigned = page.table(view, Table("unassigned", wm["unassigned_table"], columns_[3:]))
     for family in found.unassigned:
         unassigned.add(**_family_cells(view, family))
-    totals = found.totals
     page.context = {
         "meeting": meeting, "room": room, "slots": slots,
         "facts": [(wm["type"], view.label("meeting_types", meeting.type)), (wm["organizer"], meeting.organizer_name),
                   (wm["location"], room), (wm["capacity"], wm["families_at_once"].format(n=meeting.room_capacity)),
                   (wm["status"], wm["statuses"].get(meeting.status, meeting.status)),
-                  (wm["date"], view.when(meeting.starts_at))],
+                  (wm["date"], when)], "empty_slots": empty_slots,
         "tiles": [(wm["invited"], totals.invited, ""), (wm["read"], totals.read, "read"),
                   (wm["accepted"], totals.accepted, "good"), (wm["attended"], totals.attended, "good"),
                   (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else "")]}
