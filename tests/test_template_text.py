@@ -11,7 +11,7 @@ import pytest
 from templates.render import HERE, LANGUAGES, render
 
 # A line a reader sees glued to the next: "...08.00 WIBTempat: Ruang VII-A", "...Ibu.Tempat:".
-GLUED = re.compile(r"[a-z0-9.)](Tempat|Waktu|Pukul|Ruang|Acara|Where|When|Kesepakatan|Pilih|Choose)\b")
+GLUED = re.compile(r"[A-Za-z0-9.)](Tempat|Waktu|Pukul|Ruang|Acara|Where|When|Kesepakatan|Pilih|Choose)\b")
 TAG = re.compile(r"\{%.*?%\}|\{#.*?#\}")
 TITLED = {"counselor": "Dewi Kartikasari, S.Psi.", "principal": "Drs. Suryadi Wirawan, M.Pd."}
 
