@@ -188,7 +188,8 @@ async def on_rsvp(turn: Turn, data: str) -> None:
         if freed is not None:
             await offer_freed_place(turn.session, freed, now=turn.now, send=turn.send)
     turn.reply("rsvp_thanks", {**context, "answer": answer})
-    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, proxy_name=proxy_name)
+    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, proxy_name=proxy_name,
+                                    family=family)
     if notice is not None:
         turn.send(notice)
 

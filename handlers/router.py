@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import availability, broadcasts, concerns, digest, follow_ups, greetings, meetings, menu, onboarding, privacy, replies, slot_offers, summons
+from handlers import availability, broadcasts, concerns, digest, follow_ups, greetings, meetings, menu, onboarding, other_time, privacy, replies, slot_offers, summons
 from handlers.dashboard import send_link as send_dashboard_link
 from handlers.turn import Turn
 
@@ -113,6 +113,9 @@ async def dispatch(turn: Turn) -> None:
     if turn.staff and turn.conversation.flow == "broadcast":
         await broadcasts.on_flow_text(turn)
         return
+    if turn.staff and turn.conversation.flow == other_time.FLOW:
+        await other_time.on_flow_text(turn)
+        return
     if turn.staff and turn.conversation.flow == "agreement":
         await follow_ups.on_flow_text(turn)
         return
@@ -149,6 +152,7 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "hd": ("staff", meetings.on_attendance_button),
     "sb": ("staff", broadcasts.on_callback),
     "ks": ("staff", follow_ups.on_callback),
+    "ot": ("staff", other_time.on_callback),
 }
 
 # Commands for staff only, with their argument (a guardian is told these are for teachers).

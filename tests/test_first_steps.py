@@ -252,3 +252,35 @@ async def test_staff_see_the_time_a_family_booked_not_the_first_free_time(sqlite
         assert re.search(rf"Tanggal \d+ \w+ 2026, {start}–{end} ", page), page
         assert "sesi lain masih kosong" in page
         assert page.count("Belum ada keluarga di sesi ini") == 0
+
+
+async def test_after_another_time_is_asked_the_organizer_sees_when_the_family_is_free_and_offers_a_time(
+        database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url) as school:
+        await school.say(HENDRA, "jadwal")
+        await school.say(HENDRA, "Sabtu pagi")
+        path = tmp_path / "meeting.yaml"
+        path.write_text(MEETING)
+        meeting = await create_meeting(school.services.sessions, path, default_timezone="Asia/Jakarta")
+        async with school.services.sessions() as session, session.begin():
+            await invite_meeting(session, meeting.id, now=school.clock.now(), simulator_enabled=True)
+        invitation = (await school.inbox(HENDRA))[-1]
+        await school.say(HENDRA, press=next(b["data"] for row in invitation["buttons"] for b in row
+                                            if b["data"].endswith(":other_time")))
+        notice = (await school.inbox(SRI))[-1]
+        assert "meminta waktu lain" in notice["text"] and "Sabtu pagi" in notice["text"]
+        labels = {b["label"]: b["data"] for row in notice["buttons"] for b in row}
+        assert set(labels) == {"Tawarkan waktu yang masih kosong", "Usulkan waktu baru"}
+        assert "minta waktu lain 1" in (await school.say(SRI, "rapat"))[-1]["text"]
+
+        offered = (await school.say(SRI, press=labels["Tawarkan waktu yang masih kosong"]))[-1]["text"]
+        assert "Terkirim kepada Hendra Wijaya (Rapat Komite): Sab, 19 Des 08.00–12.00 WIB" in offered
+        assert "Sab, 19 Des 08.00–12.00" in (await school.inbox(HENDRA))[-1]["buttons"][0][0]["label"]
+        asked = (await school.say(SRI, press=labels["Usulkan waktu baru"]))[-1]["text"]
+        assert "misalnya" in asked and '"batal"' in asked
+        assert "Terkirim kepada Hendra Wijaya" in (await school.say(SRI, "Sabtu 26 Desember 09.00"))[-1]["text"]
+        offer = (await school.inbox(HENDRA))[-1]
+        assert "mengusulkan waktu berikut" in offer["text"] and "Sab, 26 Des 09.00–13.00" in offer["buttons"][0][0]["label"]
+        booked = (await school.say(HENDRA, press=offer["buttons"][0][0]["data"]))[-1]["text"]
+        assert "sudah kami catat" in booked
+        assert any("memesan waktu" in m["text"] for m in await school.inbox(SRI))
