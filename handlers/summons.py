@@ -30,7 +30,7 @@ from handlers.meetings import audience_recipients, ensure_invited, invite_meetin
 from handlers.messages import Button
 from handlers.slot_offers import offer_message
 from handlers.turn import Turn
-from scheduler.availability import describe_availability
+from scheduler.availability import AvailabilityError, describe_availability, parse_availability
 from scheduler.slots import slots_from_windows
 from storage.audience import audience_students
 from storage.audit import record_action
@@ -168,6 +168,28 @@ def _split_time(text: str) -> tuple[str, time, time | None] | None:
     return None
 
 
+_RANGE_WORDS = re.compile(r"sampai|hingga|s\.?d\.?|until|\bto\b|-")
+
+
+def _spoken_time(text: str) -> tuple[str, time, time | None] | None:
+    """The time the way people say it, read by the availability reader (one reader of times):
+    "Sabtu 19 Desember jam 8 pagi sampai jam 12", "besok jam 7 malam", "14/12 pukul 1 siang"."""
+    for cut in [m.end() for m in re.finditer(r"\s+", text)]:
+        tail = text[cut:]
+        if not re.search(r"\d", tail):
+            continue
+        try:
+            windows = parse_availability(tail)
+        except AvailabilityError:
+            continue
+        spans = {(w.start, w.end) for w in windows}
+        if len(windows) != 7 or len(spans) != 1:  # a day named in the tail: not just a time
+            continue
+        start, end = spans.pop()
+        return text[:cut].strip(), start, end if _RANGE_WORDS.search(tail) else None
+    return None
+
+
 def _year_for(month: int, day: int, today: date) -> date:
     """The date with no year written: this year's, or next year's once this year's is long gone."""
     try:
@@ -245,15 +267,20 @@ def parse_when(text: str, now: datetime, tz: str) -> tuple[datetime, datetime | 
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise WhenProblem("unreadable")
-    found = _split_time(cleaned)
-    if found is None:
+    splits = [found for found in (_split_time(cleaned), _spoken_time(cleaned)) if found is not None]
+    if not splits:
         try:
             _read_date(cleaned, today, time(0), zone)
         except WhenProblem:
             raise WhenProblem("unreadable") from None
         raise WhenProblem("no_time")
-    date_text, start_time, end_time = found
-    day = _read_date(date_text, today, start_time, zone)
+    for number, (date_text, start_time, end_time) in enumerate(splits):
+        try:
+            day = _read_date(date_text, today, start_time, zone)
+            break
+        except WhenProblem as problem:  # "jam 12" read as the time left "... jam 8 pagi sampai"
+            if problem.code != "unreadable" or number == len(splits) - 1:
+                raise
     start = datetime.combine(day, start_time, tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day, end_time, tzinfo=zone).astimezone(UTC) if end_time else None
     if start <= now:

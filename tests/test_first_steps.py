@@ -284,3 +284,20 @@ async def test_after_another_time_is_asked_the_organizer_sees_when_the_family_is
         booked = (await school.say(HENDRA, press=offer["buttons"][0][0]["data"]))[-1]["text"]
         assert "sudah kami catat" in booked
         assert any("memesan waktu" in m["text"] for m in await school.inbox(SRI))
+
+
+async def test_undang_takes_a_date_as_people_say_it_and_a_refusal_shows_one_that_works(sqlite_url: str) -> None:
+    async with running_school(sqlite_url) as school:
+        await school.say(SRI, "undang")
+        await school.say(SRI, "VII-A")
+        await school.say(SRI, press="ug:type:rapat_komite")
+        when = (await school.say(SRI, press="ug:title"))[-1]["text"]
+        assert "Sabtu 19 Desember jam 8 pagi sampai jam 12" in when  # an example that works
+        refused = (await school.say(SRI, "Sabtu sore nanti"))[-1]["text"]
+        assert "belum dapat membaca" in refused and "Sabtu 19 Desember jam 8 pagi sampai jam 12" in refused
+        where = (await school.say(SRI, "Sabtu 19 Desember jam 8 pagi sampai jam 12"))[-1]["text"]
+        assert "belum dapat membaca" not in where
+        summary = (await school.say(SRI, "Aula"))[-1]["text"]
+        while "Kirim sekarang?" not in summary:  # "what to bring": nothing
+            summary = (await school.say(SRI, "tidak ada"))[-1]["text"]
+        assert "Waktu: Sabtu, 19 Desember 2026 pukul 08.00 WIB – 12.00 WIB" in summary
