@@ -101,8 +101,12 @@ async def ensure_invited(session: AsyncSession, meeting: Meeting, *, now: dateti
 
 
 async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
-                         default_language: str = "id") -> InviteResult:
-    """Invite every family of the audience once; safe to run again (only the new get one)."""
+                         default_language: str = "id", offer_slots: bool = False) -> InviteResult:
+    """Invite every family of the audience once; safe to run again (only the new get one).
+
+    ``offer_slots``: each family picks its own time (a summons from chat where the family
+    chooses): the invitation itself carries the times that suit it, one message, one choice.
+    """
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise UnknownMeeting(f"no meeting with id {meeting_id}")
@@ -118,7 +122,8 @@ async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
             invitations.append(invitation)
             outs.append(await invitation_message(
                 session, meeting, guardian, invited.family.students,
-                offer_proxy=bool(invited.family.proxies and invited.family.parents)))
+                offer_proxy=bool(invited.family.proxies and invited.family.parents),
+                pick_from=invited.row if offer_slots else None, now=now))
     meeting.status = "invited"
     session.add(meeting)
     rows = await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
@@ -136,9 +141,19 @@ async def audience_recipients(session: AsyncSession, school_id: int, audience: s
 
 
 async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
-                             *, offer_proxy: bool, proxy_for: str | None = None) -> Outbound:
-    """The invitation for one guardian, naming only their own children among ``students``."""
+                             *, offer_proxy: bool, proxy_for: str | None = None,
+                             pick_from: MeetingFamily | None = None, now: datetime | None = None) -> Outbound:
+    """The invitation for one guardian, naming only their own children among ``students``.
+
+    With ``pick_from`` (the family) the times it may book are the buttons, with "another time"
+    and "cannot attend": no separate slot offer after the letter."""
     context = await meeting_context(session, meeting, guardian, students, proxy_for=proxy_for)
+    if pick_from is not None and now is not None:
+        offer = await offer_message(session, meeting, pick_from, guardian, now=now)
+        slot_rows = [row for row in offer.buttons if row[0].data.startswith(("sl:t:", "sl:a:"))]
+        return Outbound(to=offer.to, template=f"invitation_{meeting.type}",
+                        context={**context, "pick_slot": True, "pick_fitting": offer.context["fitting"]},
+                        buttons=slot_rows + [[Button(key="rsvp.decline", data=f"rv:{meeting.id}:decline")]])
     buttons = [[Button(key=f"rsvp.{answer}", data=f"rv:{meeting.id}:{answer}")]
                for answer in RSVP_ANSWERS if answer != "proxy" or offer_proxy]
     return Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),

@@ -26,9 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import col, select
 
-from handlers.meetings import audience_recipients, ensure_invited, invite_meeting
+from handlers.meetings import audience_recipients, invite_meeting
 from handlers.messages import Button
-from handlers.slot_offers import offer_message
 from handlers.turn import Turn
 from scheduler.availability import AvailabilityError, describe_availability, parse_availability
 from scheduler.slots import slots_from_windows
@@ -803,15 +802,11 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
     await turn.session.flush()
     result = await invite_meeting(turn.session, meeting.id, now=turn.now,  # type: ignore[arg-type]
                                   simulator_enabled=_simulator_enabled(turn),
-                                  default_language=turn.policy.default_language)
+                                  default_language=turn.policy.default_language, offer_slots=choose)
     unreachable = (await turn.session.exec(select(Guardian.name).join(
         MeetingInvitation, col(MeetingInvitation.guardian_id) == Guardian.id).join(
         OutboxMessage, col(OutboxMessage.id) == MeetingInvitation.outbox_id).where(
         MeetingInvitation.meeting_id == meeting.id, OutboxMessage.status == "held").order_by(Guardian.name))).all()
-    if choose:  # each family is offered the times that suit it right away
-        for invited in await ensure_invited(turn.session, meeting, now=turn.now):
-            for guardian, _, _ in invited.invitations:
-                turn.send(await offer_message(turn.session, meeting, invited.row, guardian, now=turn.now))
     turn.clear_state()
     turn.reply("summons_sent", {"flow": flow, "meeting_id": meeting.id, "title": title, "families": result.families,
                                 "invited": result.invited, "unreachable": list(unreachable), "choose": choose,

@@ -240,7 +240,12 @@ async def test_staff_see_the_time_a_family_booked_not_the_first_free_time(sqlite
         await school.say(RINA, "Ruang BK")
         await school.say(RINA, press="pg:confirm")
         assert "Waktu dipilih keluarga; belum memilih." in (await school.say(RINA, "rapat"))[-1]["text"]
-        offer = (await school.inbox(HENDRA))[-1]
+        received = await school.inbox(HENDRA)
+        assert len(received) == 1, "the summons is one message with one choice"
+        offer = received[0]
+        labels = [b["label"] for row in offer["buttons"] for b in row]
+        assert labels[-2:] == ["Minta waktu lain kepada guru", "Tidak dapat hadir"] and "Hadir" not in labels
+        assert "silakan pilih salah satu waktu di bawah" in offer["text"] and "Jam pastinya" not in offer["text"]
         saturday = next(b for row in offer["buttons"] for b in row if b["data"].startswith("sl:t:"))
         await school.say(HENDRA, press=saturday["data"])  # "Sab, 28 Nov 09.00–09.30"
 
