@@ -106,6 +106,17 @@ async def test_the_demo_as_a_parent_a_teacher_a_counselor_and_the_principal(tmp_
         people = await page.locator("#person option").all_inner_texts()
         assert any("Guru BK · kelas 7" in p for p in people) and any("Ayah · " in p for p in people), people
 
+        # Too long for one message: said so, nothing cut, nothing sent.
+        await sim.as_(YUSUF)
+        await page.fill("#text", "Bu, " + "nilai Bunga turun. " * 260)
+        await page.click("#send")
+        notice = page.locator("#notice")
+        await notice.wait_for(state="visible")
+        assert "4.096" in await notice.inner_text()
+        mine = (await live.http.get(f"{live.base}/simulator/api/messages", params={"phone": YUSUF})).json()
+        assert [m for m in mine["messages"] if m["from"] == "me"] == [], "nothing was sent"
+        await page.fill("#text", "")
+
         # A father: a greeting, the invitation, a concern about his daughter.
         greeted = await sim.say(YUSUF, "Selamat pagi bu")
         assert greeted[-1]["text"].startswith("Selamat pagi, Bapak Yusuf Maulana")
