@@ -484,15 +484,13 @@ def served_address(host: str, port: int) -> str:
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import SERVED_AT, create_app
 
     if workers < 1:
         raise UserError("--workers: at least 1")
-    if not settings.served_at:
-        # Links in messages (the dashboard's) point where this server listens; the workers and
-        # the background process read it from the environment like every other setting.
-        os.environ["SERVED_AT"] = served_address(host, port)
-        settings = settings.model_copy(update={"served_at": os.environ["SERVED_AT"]})
+    # Links in messages (the dashboard's) point where this server listens; the workers and the
+    # background process inherit it from this process's environment.
+    os.environ[SERVED_AT] = served_address(host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
         return 0

@@ -35,9 +35,6 @@ class Settings(BaseSettings):
     twilio_sms_from: str | None = None  # a Twilio number for SMS (families without WhatsApp)
 
     public_base_url: str | None = None
-    # Where this server was started (`jembatan serve` sets it from --host/--port for its workers):
-    # links in messages point here when PUBLIC_BASE_URL is unset. Not a setting to write by hand.
-    served_at: str | None = None
     simulator: bool | None = None  # None: on when no channel is configured
     log_level: str = "INFO"
 

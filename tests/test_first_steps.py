@@ -97,7 +97,7 @@ async def test_the_dashboard_link_points_where_the_server_was_started(tmp_path: 
     """`jembatan serve --port P` without PUBLIC_BASE_URL: the `dasbor` link opens on port P."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "SERVED_AT"))}
+           if not k.startswith(("TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "JEMBATAN_SERVED_AT"))}
     env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", "LOG_LEVEL": "WARNING"})
     for args in (("db", "upgrade"), ("roster", "import", str(SCHOOL), "--school", "UJI")):
         assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,

@@ -344,6 +344,9 @@ async def meetings_page(view: View) -> Page:
     return page
 
 
+LISTED_SLOTS = 12  # more sessions than this: the empty ones are counted, not listed
+
+
 async def meeting_page(view: View, meeting_id: int) -> Page:
     """One meeting's timetable by slot and room: who comes, for which child, RSVP and attendance."""
     wm = view.w["meetings"]
@@ -358,6 +361,9 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
                 Column("attendance", wm["attendance"])]
     table = page.table(view, Table("timetable", wm["timetable_table"], columns_))
     totals = found.totals
+    # A one-to-one meeting (the family picked from the organizer's free times) or a long day:
+    # the page lists the sessions someone holds and counts the empty ones (the CSV has them all).
+    collapse = totals.invited == 1 or len(found.slots) > LISTED_SLOTS
     slots, empty_slots = [], 0
     for slot in found.slots:
         span = f"{view.when(slot.starts_at)}–{_clock(view, slot.ends_at)}"
@@ -365,7 +371,7 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
         rows = [_family_cells(view, family) for family in slot.families]
         for row in rows or [{}]:
             table.add(slot=cell(span, csv=view.iso(slot.starts_at)), room=room, booked=booked, **row)
-        if rows:  # the page lists the sessions someone holds and counts the rest (the CSV has all)
+        if rows or not collapse:
             slots.append({"span": span, "booked": booked, "rows": rows})
         else:
             empty_slots += 1
