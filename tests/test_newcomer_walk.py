@@ -156,13 +156,28 @@ async def test_the_demo_as_a_parent_a_teacher_a_counselor_and_the_principal(tmp_
         await sim.press(DEWI, "Kirim")
         await sim.say(DEWI, "rapat")
 
+        # The wali kelas and the guru BK look at their dashboards, each in their own browser.
+        pages: dict[str, str] = {}
+        for phone in (RINA, DEWI):
+            context = await browser.new_context(viewport=PHONE)
+            own = await context.new_page()
+            link = LINK.search((await sim.say(phone, "dasbor"))[-1]["text"])
+            assert link and link.group(0).startswith(live.base)
+            await own.goto(link.group(0))
+            await own.click("button[type=submit]")
+            await own.wait_for_url(f"{live.base}/dashboard")
+            for url in ("/dashboard", "/dashboard/meetings", "/dashboard/concerns", "/dashboard/broadcasts"):
+                response = await own.goto(f"{live.base}{url}")
+                assert response is not None and response.status == 200, (phone, url)
+                pages[f"{phone} {url}"] = await own.inner_text("body")
+            await context.close()
+
         # The principal signs in from the bot's link and opens every page.
         link = LINK.search((await sim.say(PRINCIPAL, "dasbor"))[-1]["text"])
         assert link and link.group(0).startswith(live.base)
         await page.goto(link.group(0))
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{live.base}/dashboard")
-        pages: dict[str, str] = {}
         for url in ("/dashboard", "/dashboard/classes/VII-A", "/dashboard/meetings", f"/dashboard/meetings/{meeting.id}",
                     f"/dashboard/meetings/{meeting.id + 1}", "/dashboard/concerns", "/dashboard/concerns/1",
                     "/dashboard/broadcasts", "/dashboard/audit"):
