@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -28,6 +29,7 @@ from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_in
 from bot.channels.whatsapp import WhatsAppChannel, form_to_inbound, signature_is_valid
 from bot.clock import Clock, SystemClock
 from bot.dashboard import Dashboard
+from bot.favicon import favicon
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
 from bot.logs import install as install_log_redaction
@@ -66,11 +68,18 @@ class Services:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
+# Where `jembatan serve` listens (set by it from --host/--port, inherited by its workers and the
+# background process): links in messages point there when PUBLIC_BASE_URL is unset. Not a
+# setting anyone writes, so not in Settings or .env.example.
+SERVED_AT = "JEMBATAN_SERVED_AT"
+
+
 def policy_from(settings: Settings) -> Policy:
     return Policy(default_language=settings.default_language, default_timezone=settings.school_timezone,
                   answer_limit_hours=settings.concern_answer_limit_hours,
                   link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled,
-                  simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url)
+                  simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url,
+                  served_at=os.environ.get(SERVED_AT))
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -293,6 +302,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),

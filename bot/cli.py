@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -517,7 +519,7 @@ async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace
         if args.json:
             print(json.dumps({"errors": exc.errors}, ensure_ascii=False))
         raise UserError("meeting not created, nothing was changed:\n" + "\n".join(exc.errors)) from exc
-    return result.as_json(), f"Meeting {result.id} created with {result.slots} slots."
+    return result.as_json(), f"Meeting {result.id} created with {result.slots} slot{'' if result.slots == 1 else 's'}."
 
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
@@ -593,10 +595,23 @@ async def _bot_username(settings: Settings) -> str | None:
         return None
 
 
+def served_address(host: str, port: int) -> str:
+    """The address people reach this server at: the host given, or for 0.0.0.0 / :: this
+    machine's address on its local network (what a school's phones and laptops can open)."""
+    if host in ("0.0.0.0", "::", ""):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks a route
+                host = probe.getsockname()[0]
+            except OSError:
+                host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import SERVED_AT, create_app
     from bot.protocol import KEEP_ALIVE_SECONDS, GuardedH11Protocol
 
     # Slow clients are dropped: idle connections after a few seconds, a request head that
@@ -610,6 +625,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         raise UserError(f"SIMULATOR=on beside real channels would let anyone who reaches {host}:{port} read "
                         "families' data and chat as any staff member: set SIMULATOR_SECRET (16+ characters), "
                         "turn the simulator off (SIMULATOR=off), or serve on 127.0.0.1")
+    # Links in messages (the dashboard's) point where this server listens; the workers and the
+    # background process inherit it from this process's environment.
+    os.environ[SERVED_AT] = served_address(host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=log_config(settings.log_level), **timeouts)

@@ -34,7 +34,7 @@ from handlers import bk_series
 from handlers.messages import Button, Outbound, Recipient
 from handlers.summons import WhenProblem, audience_choices, parse_when, read_audience
 from handlers.turn import Turn
-from storage.audience import audience_students
+from storage.audience import audience_in_words, audience_students
 from storage.audit import record_action
 from storage.digest import digest_due
 from storage.models import (
@@ -678,7 +678,7 @@ async def _confirm(turn: Turn) -> None:
         "broadcast_confirm",
         {
             "text": data["text"],
-            "audience": data["audience"],
+            "audience": await audience_in_words(turn.session, author.school_id, data["audience"], turn.language),
             "recipients": len(recipients),
             "opted_out": len(plan.opted_out),
             "unreachable": [g.name for g in plan.unreachable],

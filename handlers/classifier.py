@@ -33,6 +33,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "admin": ("fees", "documents"),
 }
 _GROUP_OF = {category: group for group, members in GROUPS.items() for category in members}
+# "Lainnya": only ever chosen by the guardian, never by the router; it goes to the wali kelas.
+_GROUP_OF["other"] = "other"
 
 MIN_SCORE = 2.0      # one clear word ("izin", "dibully", "SPP") is enough, one weak word is not
 MARGIN = 1.0         # over the best category of another group, else ask

@@ -31,17 +31,22 @@ from storage.routing import (
 )
 from storage.routing_examples import record_correction
 
-GROUP_CHOICES = ("academic", "absence", "counseling", "admin")
+GROUP_CHOICES = ("academic", "absence", "counseling", "admin", "other")
+# Typed instead of pressing "Lainnya", or instead of naming one child ("both of them").
+OTHER_WORDS = {"lainnya", "lain", "lain-lain", "lain lain", "other", "others", "something else"}
+ALL_CHILDREN_WORDS = {"keduanya", "dua-duanya", "dua duanya", "duanya", "semua", "semuanya", "both",
+                      "both of them", "all", "all of them"}
 # Which staff answer each group, first choice first (the rest cover a school that lacks one).
 ROUTES = {
     "counseling": ("counselor", "homeroom_teacher", "principal"),
     "academic": ("subject_teacher", "homeroom_teacher", "principal"),
     "absence": ("homeroom_teacher", "counselor", "admin", "principal"),
     "admin": ("admin", "principal", "homeroom_teacher"),
+    "other": ("homeroom_teacher", "counselor", "principal"),  # the wali kelas: the general contact
 }
 T = TypeVar("T")
 FALLBACK_CATEGORY = {"counseling": "behaviour", "academic": "academic", "absence": "absence",
-                     "admin": "fees"}
+                     "admin": "fees", "other": "other"}
 
 
 async def on_guardian_text(turn: Turn) -> None:
@@ -149,25 +154,36 @@ async def on_flow_text(turn: Turn) -> None:
         await on_guardian_text(turn)
         return
     if turn.conversation.step == "child":
+        if len(children) > 1 and text.casefold().strip(" .!") in ALL_CHILDREN_WORDS:
+            await _after_child(turn, *children)
+            return
         child = _choice(text, children, key=lambda c: c.first_name) or _mentioned_child(text, children)
         if child is None:
             _ask_child(turn, children, again=True)
             return
         await _after_child(turn, child)
         return
-    child = next((c for c in children if c.student.id == data.get("student_id")), None)
-    if child is None:
+    chosen = _chosen_children(children, data)
+    if not chosen:
         turn.clear_state()
         await on_guardian_text(turn)
         return
-    group = _choice(text, list(GROUP_CHOICES), key=lambda g: g)
+    child = chosen[0]
+    group = _choice(text, list(GROUP_CHOICES), key=lambda g: g) or (
+        "other" if text.casefold().strip(" .!") in OTHER_WORDS else None)
     if group is None:
         result = await classify_message(turn.session, child.student.school_id, f"{data.get('text', '')} {text}")
         group = result.group if result.confident else None
     if group is None:
-        _ask_category(turn, child, again=True)
+        _ask_category(turn, *chosen, again=True)
         return
-    await _after_category(turn, child, group)
+    await _after_category(turn, group, *chosen)
+
+
+def _chosen_children(children: list[Child], data: dict) -> list[Child]:
+    """The child (or, for "keduanya", the children) the concern being written is about."""
+    wanted = data.get("student_ids") or [data.get("student_id")]
+    return [c for c in children if c.student.id in wanted]
 
 
 async def on_callback(turn: Turn, data: str) -> None:
@@ -176,9 +192,9 @@ async def on_callback(turn: Turn, data: str) -> None:
     state = turn.conversation
     children = await _children(turn)
     if kind == "cc" and state.flow == "concern" and state.step == "child":
-        child = next((c for c in children if str(c.student.id) == value), None)
-        if child is not None:
-            await _after_child(turn, child)
+        chosen = [c for c in children if str(c.student.id) == value]
+        if chosen:
+            await _after_child(turn, *chosen)
             return
     if kind == "cw" and state.flow == "concern" and state.step == "which":
         text, media = state.data.get("text", ""), list(state.data.get("media", []))
@@ -195,46 +211,53 @@ async def on_callback(turn: Turn, data: str) -> None:
             await _follow_up(turn, concern, text, media)
             return
     if kind == "cg" and state.flow == "concern" and state.step == "category" and value in GROUP_CHOICES:
-        child = next((c for c in children if c.student.id == state.data.get("student_id")), None)
-        if child is not None:
-            await _after_category(turn, child, value)
+        chosen = _chosen_children(children, state.data)
+        if chosen:
+            await _after_category(turn, value, *chosen)
             return
     turn.reply("stale_button")
 
 
-async def _after_child(turn: Turn, child: Child) -> None:
+async def _after_child(turn: Turn, *chosen: Child) -> None:
+    """The child is known — or, for "keduanya", the children: one concern per child, each to its
+    own teacher (the two may be in different classes), with the same words."""
     data = turn.conversation.data
     if data.get("category"):
         turn.clear_state()
-        await create_concern(turn, child, data["text"], data["category"], data.get("subject"), data.get("media", []),
-                             new_topic=bool(data.get("new_topic")))
+        for child in chosen:
+            await create_concern(turn, child, data["text"], data["category"], data.get("subject"),
+                                 data.get("media", []), new_topic=bool(data.get("new_topic")))
         return
-    turn.set_state("concern", "category", text=data.get("text", ""), student_id=child.student.id,
-                   subject=data.get("subject"), media=data.get("media", []), new_topic=data.get("new_topic", False))
-    _ask_category(turn, child)
+    turn.set_state("concern", "category", text=data.get("text", ""), student_id=chosen[0].student.id,
+                   student_ids=[c.student.id for c in chosen], subject=data.get("subject"),
+                   media=data.get("media", []), new_topic=data.get("new_topic", False))
+    _ask_category(turn, *chosen)
 
 
-async def _after_category(turn: Turn, child: Child, group: str) -> None:
+async def _after_category(turn: Turn, group: str, *chosen: Child) -> None:
     data = turn.conversation.data
     turn.clear_state()
     subject = data.get("subject") if group == "academic" else None
-    concern = await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject,
-                                   data.get("media", []), new_topic=bool(data.get("new_topic")))
-    if concern is not None:  # the guardian's own answer is the school's label for these words
-        record_correction(turn.session, school_id=concern.school_id, text=data.get("text", ""), group=group,
-                          category=concern.category, source="asked", now=turn.now,
-                          guardian_id=concern.guardian_id, concern_id=concern.id)
+    for child in chosen:
+        concern = await create_concern(turn, child, data.get("text", ""), FALLBACK_CATEGORY[group], subject,
+                                       data.get("media", []), new_topic=bool(data.get("new_topic")))
+        if concern is not None and group != "other":  # the guardian's own answer labels these words
+            record_correction(turn.session, school_id=concern.school_id, text=data.get("text", ""),
+                              group=group, category=concern.category, source="asked", now=turn.now,
+                              guardian_id=concern.guardian_id, concern_id=concern.id)
 
 
 def _ask_child(turn: Turn, children: list[Child], again: bool = False) -> None:
+    # One button per child; "keduanya" (both) is typed, as the question says.
     turn.reply("ask_child", {"again": again, "children": [
         {"name": c.name, "class_name": c.school_class.name} for c in children]},
         buttons=[[Button(label=f"{c.name} ({c.school_class.name})", data=f"cc:{c.student.id}")]
                  for c in children])
 
 
-def _ask_category(turn: Turn, child: Child, again: bool = False) -> None:
-    turn.reply("ask_category", {"again": again, "child_name": child.name},
+def _ask_category(turn: Turn, *chosen: Child, again: bool = False) -> None:
+    turn.reply("ask_category", {"again": again, "child_name": chosen[0].name,
+                                "children": [{"name": c.name, "class_name": c.school_class.name} for c in chosen]},
                buttons=[[Button(key=f"groups.{g}", data=f"cg:{g}")] for g in GROUP_CHOICES])
 
 

@@ -28,6 +28,7 @@ from storage.models import (
     Student,
 )
 from storage.outbox import enqueue
+from storage.people import students_named
 
 CHECK_IN_ANSWERS = ("improved", "same", "worse", "note")
 CHECK_IN_HOUR = time(9, 0)  # families are asked at nine in the morning, school time
@@ -69,17 +70,15 @@ async def on_flow_text(turn: Turn) -> None:
     text = (turn.inbound.text or "").strip()
     step, data = turn.conversation.step, turn.conversation.data
     if step == "student":
-        school_ids = [s.school_id for s in turn.staff]
-        student = (await turn.session.exec(select(Student).where(
-            col(Student.school_id).in_(school_ids), Student.nisn == text))).first()
-        if student is None:
-            matches = (await turn.session.exec(select(Student).where(
-                col(Student.school_id).in_(school_ids), col(Student.name).icontains(text)))).all() if text else []
-            student = matches[0] if len(matches) == 1 else None
-        if student is None:
+        found = await students_named(turn.session, [s.school_id for s in turn.staff], text, limit=10)
+        if len(found) > 1:  # the same way `panggil` and `hadir` ask: which one of them?
+            turn.reply("agreement_ask_student", {"recent": [], "text": text, "several": True},
+                       buttons=[[Button(label=f"{s.name} ({c.name})", data=f"ks:student:{s.id}")] for s, c in found])
+            return
+        if not found:
             turn.reply("agreement_unknown_student", {"text": text})
             return
-        _ask_text(turn, student)
+        _ask_text(turn, found[0][0])
     elif step == "text":
         if not text:
             _ask_text(turn, await turn.session.get(Student, data["student_id"]))  # type: ignore[arg-type]
@@ -125,12 +124,12 @@ async def _save(turn: Turn) -> None:
     await turn.session.flush()
     tz = await _timezone(turn)
     guardians = await _parents(turn.session, student)
-    for guardian in guardians:
+    for guardian, relation in guardians:
         turn.send(Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
                            template="agreement_to_guardian", caused_by_staff_id=staff.id,
                            context={"child_name": student.name, "text": agreement.text, "staff_name": staff.name,
                                     "role": staff.role, "check_in_at": check_in_at, "tz": tz,
-                                    "guardian_name": guardian.name}))
+                                    "guardian_name": guardian.name, "relation": relation}))
     turn.reply("agreement_saved", {"child_name": student.name, "check_in_at": check_in_at, "tz": tz,
                                    "families": len(guardians)})
 
@@ -190,12 +189,13 @@ async def send_due_check_ins(sessions: async_sessionmaker[AsyncSession], *, now:
             staff_phone = await _staff_phone(session, agreement.staff_id)
             if student is None:
                 continue
-            for guardian in await _parents(session, student):
+            for guardian, relation in await _parents(session, student):
                 outs.append(Outbound(
                     to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
                     template="check_in_question",
                     context={"child_name": student.name, "agreement": agreement.text,
-                             "guardian_name": guardian.name, "has_staff": bool(staff_phone)},
+                             "guardian_name": guardian.name, "relation": relation,
+                             "has_staff": bool(staff_phone)},
                     buttons=[[Button(key=f"check_in.{a}", data=f"fu:{agreement.id}:{a}")] for a in CHECK_IN_ANSWERS]))
         await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
     return len(due)
@@ -224,13 +224,15 @@ def parse_check_in(text: str, today: date) -> date | None:
 
 async def parents_of(session: AsyncSession, student: Student) -> list[Guardian]:
     """A student's parents and guardians, without proxy guardians."""
-    return await _parents(session, student)
+    return [guardian for guardian, _ in await _parents(session, student)]
 
 
-async def _parents(session: AsyncSession, student: Student) -> list[Guardian]:
-    return list((await session.exec(select(Guardian).join(
-        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
-        GuardianStudent.student_id == student.id, col(GuardianStudent.proxy).is_(False)))).all())
+async def _parents(session: AsyncSession, student: Student) -> list[tuple[Guardian, str]]:
+    """The student's guardians (not proxies), each with their relation (ayah, ibu, wali)."""
+    return [(guardian, relation) for guardian, relation in (await session.exec(
+        select(Guardian, GuardianStudent.relation).join(
+            GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id).where(
+            GuardianStudent.student_id == student.id, col(GuardianStudent.proxy).is_(False)))).all()]
 
 
 async def _guardian_of(turn: Turn, agreement: Agreement) -> Guardian | None:

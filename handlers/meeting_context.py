@@ -10,11 +10,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Outbound, Recipient
+from scheduler.availability import describe_availability
 from storage.models import (
     Guardian,
     GuardianStudent,
     Meeting,
     MeetingFamily,
+    MeetingInvitation,
     MeetingSlot,
     MeetingStudent,
     School,
@@ -23,6 +25,7 @@ from storage.models import (
     Student,
 )
 from storage.routing import role_for_class
+from storage.stated_availability import family_windows
 
 
 async def meeting_context(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
@@ -62,16 +65,29 @@ async def family_students(session: AsyncSession, family: MeetingFamily) -> list[
 
 
 async def organizer_notice(session: AsyncSession, meeting: Meeting, guardian: Guardian, context: dict[str, Any],
-                           answer: str, *, proxy_name: str | None = None,
-                           slot: MeetingSlot | None = None) -> Outbound | None:
-    """What the organizer is told when a family answers (or books ``slot``); None without one."""
+                           answer: str, *, proxy_name: str | None = None, slot: MeetingSlot | None = None,
+                           family: MeetingFamily | None = None) -> Outbound | None:
+    """What the organizer is told when a family answers (or books ``slot``); None without one.
+
+    For "another time" the notice says when the family said it can come and offers the
+    organizer two buttons: the meeting's open times, or a new time (``handlers.other_time``).
+    """
     organizer = await session.get(Staff, meeting.organizer_staff_id)
     if organizer is None:
         return None
+    availability, buttons = None, []
+    if answer == "other_time" and family is not None and family.id is not None:
+        from handlers.other_time import organizer_buttons  # the buttons' handler imports this module
+
+        invited = list((await session.exec(select(MeetingInvitation.guardian_id).where(
+            MeetingInvitation.family_id == family.id))).all())
+        windows = await family_windows(session, invited)
+        availability = describe_availability(windows, organizer.language) if windows else None
+        buttons = organizer_buttons(family.id)
     return Outbound(
         to=Recipient(phone=organizer.phone, staff_id=organizer.id, school_id=organizer.school_id),
         template="rsvp_to_organizer",
         context={"title": meeting.title, "meeting_id": meeting.id, "answer": answer, "guardian_name": guardian.name,
                  "relation": context["relation"], "children": context["children"], "proxy_name": proxy_name,
                  "slot_start": slot.starts_at if slot else None, "slot_end": slot.ends_at if slot else None,
-                 "tz": context["tz"]})
+                 "tz": context["tz"], "availability": availability}, buttons=buttons)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.dashboard import dashboard_address
 from handlers.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.audience import audience_students
@@ -33,6 +34,7 @@ from handlers.meeting_context import family_students, meeting_context, organizer
 from handlers.slot_offers import offer_freed_place, offer_message
 from storage.booking import free_place
 from storage.outbox import enqueue
+from storage.people import students_named
 from storage.reports import participation
 from storage.timetable import timetable
 
@@ -99,8 +101,12 @@ async def ensure_invited(session: AsyncSession, meeting: Meeting, *, now: dateti
 
 
 async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetime, simulator_enabled: bool,
-                         default_language: str = "id") -> InviteResult:
-    """Invite every family of the audience once; safe to run again (only the new get one)."""
+                         default_language: str = "id", offer_slots: bool = False) -> InviteResult:
+    """Invite every family of the audience once; safe to run again (only the new get one).
+
+    ``offer_slots``: each family picks its own time (a summons from chat where the family
+    chooses): the invitation itself carries the times that suit it, one message, one choice.
+    """
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise UnknownMeeting(f"no meeting with id {meeting_id}")
@@ -116,7 +122,8 @@ async def invite_meeting(session: AsyncSession, meeting_id: int, *, now: datetim
             invitations.append(invitation)
             outs.append(await invitation_message(
                 session, meeting, guardian, invited.family.students,
-                offer_proxy=bool(invited.family.proxies and invited.family.parents)))
+                offer_proxy=bool(invited.family.proxies and invited.family.parents),
+                pick_from=invited.row if offer_slots else None, now=now))
     meeting.status = "invited"
     session.add(meeting)
     rows = await enqueue(session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language)
@@ -134,9 +141,19 @@ async def audience_recipients(session: AsyncSession, school_id: int, audience: s
 
 
 async def invitation_message(session: AsyncSession, meeting: Meeting, guardian: Guardian, students: list[Student],
-                             *, offer_proxy: bool, proxy_for: str | None = None) -> Outbound:
-    """The invitation for one guardian, naming only their own children among ``students``."""
+                             *, offer_proxy: bool, proxy_for: str | None = None,
+                             pick_from: MeetingFamily | None = None, now: datetime | None = None) -> Outbound:
+    """The invitation for one guardian, naming only their own children among ``students``.
+
+    With ``pick_from`` (the family) the times it may book are the buttons, with "another time"
+    and "cannot attend": no separate slot offer after the letter."""
     context = await meeting_context(session, meeting, guardian, students, proxy_for=proxy_for)
+    if pick_from is not None and now is not None:
+        offer = await offer_message(session, meeting, pick_from, guardian, now=now)
+        slot_rows = [row for row in offer.buttons if row[0].data.startswith(("sl:t:", "sl:a:"))]
+        return Outbound(to=offer.to, template=f"invitation_{meeting.type}",
+                        context={**context, "pick_slot": True, "pick_fitting": offer.context["fitting"]},
+                        buttons=slot_rows + [[Button(key="rsvp.decline", data=f"rv:{meeting.id}:decline")]])
     buttons = [[Button(key=f"rsvp.{answer}", data=f"rv:{meeting.id}:{answer}")]
                for answer in RSVP_ANSWERS if answer != "proxy" or offer_proxy]
     return Outbound(to=Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
@@ -202,7 +219,8 @@ async def on_rsvp(turn: Turn, data: str) -> None:
         if freed is not None:
             await offer_freed_place(turn.session, freed, now=turn.now, send=turn.send)
     turn.reply("rsvp_thanks", {**context, "answer": answer})
-    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, proxy_name=proxy_name)
+    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, proxy_name=proxy_name,
+                                    family=family)
     if notice is not None:
         turn.send(notice)
 
@@ -294,21 +312,35 @@ async def _family_row(session: AsyncSession, meeting: Meeting, family: _Family, 
     return row
 
 
+def _named_students(argument: str) -> list[str]:
+    """`hadir 0071000001 0071000002`, `hadir Gilang`, `hadir Gilang, Bunga Maharani`: who is meant."""
+    parts = [part.strip() for part in argument.split(",") if part.strip()]
+    named = []
+    for part in parts:
+        words = part.split()
+        named += words if all(word.isdigit() for word in words) else [part]  # NISNs, or one name
+    return named
+
+
 async def record_attendance(turn: Turn, argument: str) -> None:
-    """`hadir NISN [NISN...]`: the families of these students came to today's meeting."""
+    """`hadir <name or NISN>[, ...]`: the families of these students came to today's meeting."""
     school_ids = {s.school_id for s in turn.staff}
-    nisns = [part for part in argument.replace(",", " ").split() if part]
-    if not nisns:
+    named = _named_students(argument)
+    if not named:
         await _attendance_list(turn)
         return
     recorded: dict[int, list[Student]] = {}
-    for nisn in nisns:
-        student = (await turn.session.exec(select(Student).where(
-            Student.nisn == nisn, col(Student.school_id).in_(school_ids)))).first()
-        meeting_student = await _current_meeting_of(turn, student) if student else None
-        if student is None or meeting_student is None:
-            turn.reply("attendance_unknown_student", {"nisn": nisn})
+    for text in named:
+        found = [(student, meeting_student) for student, _ in await students_named(turn.session, school_ids, text)
+                 if (meeting_student := await _current_meeting_of(turn, student))]
+        if len(found) > 1:  # two Gilangs at today's meetings: ask, never guess
+            turn.reply("attendance_which_student", {"text": text},
+                       buttons=[[Button(label=f"{s.name} ({s.nisn})", data=f"hd:{s.nisn}")] for s, _ in found][:20])
             continue
+        if not found:
+            turn.reply("attendance_unknown_student", {"text": text})
+            continue
+        student, meeting_student = found[0]
         family = await turn.session.get(MeetingFamily, meeting_student.family_id)
         assert family is not None
         family.attended, family.attended_at = True, turn.now
@@ -412,8 +444,14 @@ async def show_meetings(turn: Turn, argument: str = "") -> None:
     items = []
     for meeting in meetings:
         total = (await participation(turn.session, meeting.id))[0]  # type: ignore[arg-type]
-        first = (await turn.session.exec(select(MeetingSlot.starts_at).where(
-            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).first()
+        slots = list((await turn.session.exec(select(MeetingSlot).where(
+            MeetingSlot.meeting_id == meeting.id).order_by(MeetingSlot.starts_at))).all())
+        families = list((await turn.session.exec(select(MeetingFamily).where(
+            MeetingFamily.meeting_id == meeting.id))).all())
+        # One family choosing among many free times: the time it booked, not the first candidate.
+        booked = [slot for slot in slots if any(f.slot_id == slot.id for f in families)]
+        one_family = len(families) == 1 and len(slots) > 1
+        shown = booked[0] if one_family and booked else None if one_family else (slots[0] if slots else None)
         students = list((await turn.session.exec(select(Student).join(
             MeetingStudent, col(MeetingStudent.student_id) == Student.id).where(
             MeetingStudent.meeting_id == meeting.id))).all())
@@ -422,7 +460,9 @@ async def show_meetings(turn: Turn, argument: str = "") -> None:
             agreement = (await turn.session.exec(select(Agreement).where(
                 col(Agreement.student_id).in_([s.id for s in students])).order_by(col(Agreement.id).desc()))).first()
         items.append({"id": meeting.id, "title": meeting.title, "type": meeting.type, "status": meeting.status,
-                      "starts_at": first, "counts": total.as_json(),
+                      "starts_at": shown.starts_at if shown else None, "ends_at": shown.ends_at if shown else None,
+                      "choosing": one_family and not booked, "counts": total.as_json(),
+                      "other_time": sum(1 for f in families if f.response == "other_time"),
                       "students": [s.name for s in students] if len(students) <= 3 else [],
                       "agreement": agreement.text if agreement else None,
                       "check_in_answer": agreement.answer if agreement else None})
@@ -453,4 +493,6 @@ async def show_timetable(turn: Turn, argument: str) -> None:
                              "tz": school.timezone if school else turn.policy.default_timezone,
                              "slots": [s for s in slots if s["count"]], "empty_slots": sum(1 for s in slots if not s["count"]),
                              "without_time": [f.as_json() for f in table.without_time][:TIMETABLE_LINES],
-                             "without_time_count": len(table.without_time), "declined_count": len(table.declined)})
+                             "without_time_count": len(table.without_time), "declined_count": len(table.declined),
+                             "shortened": any(s["hidden"] for s in slots) or len(table.without_time) > TIMETABLE_LINES,
+                             "dashboard": dashboard_address(turn, f"/dashboard/meetings/{meeting.id}")})

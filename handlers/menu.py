@@ -39,8 +39,9 @@ def menu_buttons(turn: Turn) -> list[list[Button]]:
     return rows
 
 
-async def show_menu(turn: Turn) -> None:
-    turn.reply("menu", await greeting_context(turn), buttons=menu_buttons(turn))
+async def show_menu(turn: Turn, greeting: str | None = None) -> None:
+    """The menu; ``greeting`` (a words.yaml ``greetings`` key) answers a "halo" in kind."""
+    turn.reply("menu", {**await greeting_context(turn), "greeting": greeting}, buttons=menu_buttons(turn))
 
 
 async def start(turn: Turn) -> None:

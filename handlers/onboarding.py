@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from handlers import bk_series
 from handlers.menu import greeting_context, menu_buttons
 from handlers.messages import Button
 from handlers.turn import Turn
-from storage.models import LinkCode
+from storage.models import LinkCode, OutboxMessage
 from storage.people import guardians_by_phone, schools, staff_by_phone
 from storage.phones import InvalidPhone, normalize_phone
 
@@ -28,7 +28,11 @@ async def handle_unlinked(turn: Turn) -> None:
     if parts and parts[0].lower().lstrip("/").split("@")[0] == "start" and len(parts) == 2:
         await redeem_link_code(turn, parts[1].strip())
         return
-    turn.reply("ask_contact", {"office": await office_contacts(turn)},
+    # The full welcome once; after it a short reminder of the one thing to do.
+    welcomed = (await turn.session.exec(select(OutboxMessage.id).where(  # school_id: indexed, None before linking
+        col(OutboxMessage.school_id).is_(None), OutboxMessage.account_id == turn.account.id,
+        OutboxMessage.template == "ask_contact"))).first()
+    turn.reply("ask_contact", {"office": await office_contacts(turn), "again": welcomed is not None},
                buttons=[[Button(key="buttons.share_contact", request_contact=True)]])
 
 

@@ -12,11 +12,13 @@ from handlers import (
     digest,
     enrolment,
     follow_ups,
+    greetings,
     home_visits,
     meetings,
     menu,
     moves,
     onboarding,
+    other_time,
     privacy,
     replies,
     slot_offers,
@@ -130,11 +132,12 @@ async def dispatch(turn: Turn) -> None:
     if turn.guardians and inbound.reply_to is not None and await violence_reports.continue_report(turn):
         return
     if inbound.has_media and not concerns.attachments(turn) and turn.guardians:
-        turn.reply("media_unsupported")  # a voice note, a sticker, a video...
+        # A voice note, a sticker, a shared location...: say what we can take on this channel.
+        turn.reply("media_unsupported", {"channel": inbound.channel})
         if not (inbound.text or "").strip():
             return
     elif not (inbound.text or "").strip() and not (turn.guardians and concerns.attachments(turn)):
-        turn.reply("media_unsupported" if inbound.has_media else "empty_message")
+        turn.reply("media_unsupported" if inbound.has_media else "empty_message", {"channel": inbound.channel})
         return
     if turn.conversation.flow == availability.FLOW:
         await availability.on_flow_text(turn)
@@ -151,6 +154,9 @@ async def dispatch(turn: Turn) -> None:
     if turn.staff and turn.conversation.flow == home_visits.FLOW:
         await home_visits.on_flow_text(turn)
         return
+    if turn.staff and turn.conversation.flow == other_time.FLOW:
+        await other_time.on_flow_text(turn)
+        return
     if turn.staff and turn.conversation.flow == "agreement":
         await follow_ups.on_flow_text(turn)
         return
@@ -162,6 +168,10 @@ async def dispatch(turn: Turn) -> None:
         return
     if turn.conversation.flow == "concern":
         await concerns.on_flow_text(turn)
+        return
+    greeting = greetings.greeting_in(inbound.text)
+    if greeting is not None and turn.guardians and await concerns.open_concern_of(turn) is None:
+        await menu.show_menu(turn, greeting=greeting)  # "halo", "selamat pagi bu": not a concern yet
         return
     await concerns.on_guardian_text(turn)
 
@@ -196,6 +206,7 @@ CALLBACKS: dict[str, tuple[str, Action]] = {
     "sa": ("staff", replies.on_which_callback),
     "lr": ("guardian", violence_reports.on_callback),
     "kr": ("staff", home_visits.on_callback),
+    "ot": ("staff", other_time.on_callback),
 }
 
 # Commands for staff only, with their argument (a guardian is told these are for teachers).

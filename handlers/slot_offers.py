@@ -184,10 +184,11 @@ async def _take(turn: Turn, meeting: Meeting, family: MeetingFamily, guardian: G
         turn.send(await offer_message(turn.session, meeting, family, guardian, now=turn.now, exclude=slot.id,
                                       reason="full"))
         return
+    asked_another_time = family.response == "other_time"  # the organizer offered it: tell them
     _record_attending(turn, family, guardian)
     await _set_invitation(turn, family, guardian, "attend")
     turn.reply("slot_booked", {**await _context(turn, meeting, family, guardian, slot), "again": False})
-    if meeting.type in ONE_TO_ONE:
+    if meeting.type in ONE_TO_ONE or asked_another_time:
         await _tell_organizer(turn, meeting, family, guardian, "booked", slot)
     if old is not None and old != slot.id:
         await offer_freed_place(turn.session, old, now=turn.now, send=turn.send)
@@ -249,7 +250,7 @@ async def _set_invitation(turn: Turn, family: MeetingFamily, guardian: Guardian,
 async def _tell_organizer(turn: Turn, meeting: Meeting, family: MeetingFamily, guardian: Guardian, answer: str,
                           slot: MeetingSlot | None = None) -> None:
     context = await _context(turn, meeting, family, guardian, slot)
-    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, slot=slot)
+    notice = await organizer_notice(turn.session, meeting, guardian, context, answer, slot=slot, family=family)
     if notice is not None:
         turn.send(notice)
 

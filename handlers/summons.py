@@ -26,11 +26,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import col, select
 
-from handlers.meetings import audience_recipients, ensure_invited, invite_meeting
+from handlers.meetings import audience_recipients, invite_meeting
 from handlers.messages import Button
-from handlers.slot_offers import offer_message
 from handlers.turn import Turn
-from scheduler.availability import describe_availability
+from scheduler.availability import AvailabilityError, describe_availability, parse_availability
 from scheduler.slots import slots_from_windows
 from storage.audience import audience_students
 from storage.audit import record_action
@@ -48,7 +47,7 @@ from storage.models import (
     Staff,
     Student,
 )
-from storage.people import covers_class, split_list
+from storage.people import covers_class, split_list, students_named
 from storage.roster import normalize_class
 from storage.stated_availability import staff_free_windows
 from storage.summons_levels import earlier_summons, next_level
@@ -88,7 +87,6 @@ CHOOSE_LENGTH = {"surat_panggilan": timedelta(minutes=30), "konsultasi": timedel
 
 def _family_may_choose(flow: str, data: dict[str, Any]) -> bool:
     return flow == SUMMONS or data.get("type") in CHOOSE_LENGTH
-_NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")
 
 
 # ---------------------------------------------------------------- reading a date and time
@@ -170,6 +168,28 @@ def _split_time(text: str) -> tuple[str, time, time | None] | None:
     return None
 
 
+_RANGE_WORDS = re.compile(r"sampai|hingga|s\.?d\.?|until|\bto\b|-")
+
+
+def _spoken_time(text: str) -> tuple[str, time, time | None] | None:
+    """The time the way people say it, read by the availability reader (one reader of times):
+    "Sabtu 19 Desember jam 8 pagi sampai jam 12", "besok jam 7 malam", "14/12 pukul 1 siang"."""
+    for cut in [m.end() for m in re.finditer(r"\s+", text)]:
+        tail = text[cut:]
+        if not re.search(r"\d", tail):
+            continue
+        try:
+            windows = parse_availability(tail)
+        except AvailabilityError:
+            continue
+        spans = {(w.start, w.end) for w in windows}
+        if len(windows) != 7 or len(spans) != 1:  # a day named in the tail: not just a time
+            continue
+        start, end = spans.pop()
+        return text[:cut].strip(), start, end if _RANGE_WORDS.search(tail) else None
+    return None
+
+
 def _year_for(month: int, day: int, today: date) -> date:
     """The date with no year written: this year's, or next year's once this year's is long gone."""
     try:
@@ -247,15 +267,20 @@ def parse_when(text: str, now: datetime, tz: str) -> tuple[datetime, datetime | 
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise WhenProblem("unreadable")
-    found = _split_time(cleaned)
-    if found is None:
+    splits = [found for found in (_split_time(cleaned), _spoken_time(cleaned)) if found is not None]
+    if not splits:
         try:
             _read_date(cleaned, today, time(0), zone)
         except WhenProblem:
             raise WhenProblem("unreadable") from None
         raise WhenProblem("no_time")
-    date_text, start_time, end_time = found
-    day = _read_date(date_text, today, start_time, zone)
+    for number, (date_text, start_time, end_time) in enumerate(splits):
+        try:
+            day = _read_date(date_text, today, start_time, zone)
+            break
+        except WhenProblem as problem:  # "jam 12" read as the time left "... jam 8 pagi sampai"
+            if problem.code != "unreadable" or number == len(splits) - 1:
+                raise
     start = datetime.combine(day, start_time, tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day, end_time, tzinfo=zone).astimezone(UTC) if end_time else None
     if start <= now:
@@ -542,20 +567,7 @@ async def _pick_student(turn: Turn, data: dict[str, Any], student_id: int) -> No
 
 async def _find_students(turn: Turn, text: str) -> list[tuple[Student, SchoolClass]]:
     """Students of the staff member's school(s) by NISN, or whose name holds every typed word."""
-    school_ids = [s.school_id for s in turn.staff]
-    query = select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id).where(
-        col(Student.school_id).in_(school_ids))
-    nisn = _NISN.fullmatch(text.casefold().replace(" ", ""))
-    if nisn:
-        query = query.where(Student.nisn == nisn[1])
-    else:
-        words = list(dict.fromkeys(re.findall(r"\w+", text)))
-        if not words or len(words) > 12:
-            return []  # a name is a few words; a pasted paragraph is not one (nor a 1,000-term query)
-        for word in words:
-            query = query.where(col(Student.name).icontains(word))
-    rows = (await turn.session.exec(query.order_by(SchoolClass.name, Student.name).limit(50))).all()
-    return [(student, school_class) for student, school_class in rows]
+    return await students_named(turn.session, [s.school_id for s in turn.staff], text)
 
 
 # ---------------------------------------------------------------- the audience of an invitation
@@ -800,15 +812,11 @@ async def _send(turn: Turn, flow: str, data: dict[str, Any]) -> None:
     await turn.session.flush()
     result = await invite_meeting(turn.session, meeting.id, now=turn.now,  # type: ignore[arg-type]
                                   simulator_enabled=_simulator_enabled(turn),
-                                  default_language=turn.policy.default_language)
+                                  default_language=turn.policy.default_language, offer_slots=choose)
     unreachable = (await turn.session.exec(select(Guardian.name).join(
         MeetingInvitation, col(MeetingInvitation.guardian_id) == Guardian.id).join(
         OutboxMessage, col(OutboxMessage.id) == MeetingInvitation.outbox_id).where(
         MeetingInvitation.meeting_id == meeting.id, OutboxMessage.status == "held").order_by(Guardian.name))).all()
-    if choose:  # each family is offered the times that suit it right away
-        for invited in await ensure_invited(turn.session, meeting, now=turn.now):
-            for guardian, _, _ in invited.invitations:
-                turn.send(await offer_message(turn.session, meeting, invited.row, guardian, now=turn.now))
     turn.clear_state()
     turn.reply("summons_sent", {"flow": flow, "meeting_id": meeting.id, "title": title, "families": result.families,
                                 "invited": result.invited, "unreachable": list(unreachable), "choose": choose,

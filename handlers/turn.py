@@ -23,6 +23,7 @@ class Policy:
     sms_enabled: bool = False
     simulator_enabled: bool = False
     public_base_url: str | None = None  # where links in messages point (the dashboard sign-in)
+    served_at: str | None = None  # else the address `jembatan serve` was started on
 
 
 @dataclass

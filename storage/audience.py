@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.meetings import AudiencePart, parse_audience
+from storage.meetings import AudienceError, AudiencePart, parse_audience
 from storage.models import SchoolClass, Student
+from templates.render import language_or_default, words
 
 
 async def audience_students(session: AsyncSession, school_id: int, audience: str | list[AudiencePart]) -> list[Student]:
@@ -26,3 +27,31 @@ async def audience_students(session: AsyncSession, school_id: int, audience: str
                 chosen.setdefault(student.id, student)  # type: ignore[arg-type]
     order = {student.id: n for n, (student, _) in enumerate(rows)}
     return sorted(chosen.values(), key=lambda s: order[s.id])
+
+
+async def audience_in_words(session: AsyncSession, school_id: int, audience: str, lang: str) -> str:
+    """An audience as a person reads it: 'kelas VII-A, Bunga Maulana (VII-B)', never 'class:VII-A'.
+
+    An audience that cannot be read (an old or hand-made row) is said as 'other recipients'
+    rather than shown as code.
+    """
+    said = words(language_or_default(lang))["audience"]
+    try:
+        parts = parse_audience(audience)
+    except AudienceError:
+        return said["unknown"]
+    nisns = [nisn for part in parts if part.kind == "student" for nisn in part.values]
+    students = {student.nisn: f"{student.name} ({school_class.name})" for student, school_class in (
+        await session.exec(select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id)
+                           .where(Student.school_id == school_id, col(Student.nisn).in_(nisns)))).all()} if nisns else {}
+    described = []
+    for part in parts:
+        if part.kind == "school":
+            described.append(said["school"])
+        elif part.kind == "grade":
+            described.append(said["grade"].format(grade=part.values[0]))
+        elif part.kind == "class":
+            described.append(said["class"].format(name=part.values[0]))
+        else:
+            described += [students.get(nisn, said["student"].format(nisn=nisn)) for nisn in part.values]
+    return ", ".join(described)

@@ -128,9 +128,26 @@ class MeetingFileError(Exception):
     Each reads ``FILE:LINE: field: reason``; ``str()`` is all of them, one per line.
     """
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], references: MeetingReferences | None = None) -> None:
         super().__init__("\n".join(errors))
         self.errors = list(errors)
+        # What the file names in the roster (organizer, audience), when it could be read that far:
+        # ``create_meeting`` checks those too, so every problem is reported in one go.
+        self.references = references
+
+
+@dataclass
+class MeetingReferences:
+    """The parts of a meeting file that point into the roster, with the file's lines."""
+
+    source: str
+    organizer: str | None
+    audience_parts: list[AudiencePart]
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def error(self, name: str, reason: str) -> str:
+        """A ``FILE:LINE: field: reason`` message at ``name``'s line (line 1 if it has none)."""
+        return f"{self.source}:{self.lines.get(name, 1)}: {name}: {reason}"
 
 
 @dataclass
@@ -520,7 +537,7 @@ def parse_meeting_file(path: Path) -> MeetingSpec:
                    f"gives {len(slots)} slots, more than {MAX_SLOTS}: check minutes and dates")
 
     if errors:
-        raise MeetingFileError(errors.messages())
+        raise MeetingFileError(errors.messages(), MeetingReferences(source, organizer, parts, lines))
     assert meeting_type and title and organizer and audience and capacity
     return MeetingSpec(
         source=source, type=meeting_type, title=title, organizer=organizer, audience=audience,
@@ -532,53 +549,72 @@ def parse_meeting_file(path: Path) -> MeetingSpec:
 # ---------------------------------------------------------------- checking against the roster
 
 
-async def _organizer(session: AsyncSession, spec: MeetingSpec,
-                     school_code: str | None) -> tuple[Staff, School]:
+async def _organizer(session: AsyncSession, refs: MeetingReferences,
+                     school_code: str | None) -> tuple[Staff, School] | str:
+    """The organizer and their school, or what is wrong with the file's ``organizer``."""
+    assert refs.organizer is not None
     query = (select(Staff, School).join(School, col(School.id) == col(Staff.school_id))
-             .where(func.lower(Staff.staff_code) == spec.organizer.lower()))
+             .where(func.lower(Staff.staff_code) == refs.organizer.lower()))
     if school_code is not None:
-        school = (await session.exec(select(School).where(School.code == school_code))).first()
-        if school is None:
-            raise MeetingFileError([f"--school: unknown school {school_code!r}"])
         query = query.where(School.code == school_code)
     found = list((await session.exec(query)).all())
     if not found:
         where = f"the roster of {school_code}" if school_code is not None else "any school's roster"
-        raise MeetingFileError([spec.error(
-            "organizer", f"unknown staff_id {spec.organizer!r} (not in {where})")])
+        return refs.error("organizer", f"unknown staff_id {refs.organizer!r} (not in {where})")
     if len(found) > 1:
         codes = ", ".join(sorted(school.code for _, school in found))
-        raise MeetingFileError([spec.error(
-            "organizer", f"staff_id {spec.organizer!r} is in several schools ({codes})")])
+        return refs.error("organizer", f"staff_id {refs.organizer!r} is in several schools ({codes})")
     staff, school = found[0]
     return staff, school
 
 
-async def _audience_errors(session: AsyncSession, spec: MeetingSpec, school: School) -> list[str]:
+async def _audience_errors(session: AsyncSession, refs: MeetingReferences, school: School) -> list[str]:
     """One message per class, grade or NISN of the audience that the school does not have."""
     classes = (await session.exec(
         select(SchoolClass).where(SchoolClass.school_id == school.id))).all()
     names = {row.name for row in classes}
     grades = {row.grade for row in classes}
-    nisns = [nisn for part in spec.audience_parts if part.kind == "student" for nisn in part.values]
+    nisns = [nisn for part in refs.audience_parts if part.kind == "student" for nisn in part.values]
     known: set[str] = set()
     if nisns:
         known = set((await session.exec(select(Student.nisn).where(
             Student.school_id == school.id, col(Student.nisn).in_(nisns)))).all())
     errors: list[str] = []
-    for part in spec.audience_parts:
+    for part in refs.audience_parts:
         if part.kind == "class" and part.values[0] not in names:
             listed = ", ".join(sorted(names)[:12]) or "no classes"
-            errors.append(spec.error("audience", f"unknown class {part.values[0]!r} "
+            errors.append(refs.error("audience", f"unknown class {part.values[0]!r} "
                                                  f"({school.code} has {listed})"))
         elif part.kind == "grade" and int(part.values[0]) not in grades:
-            errors.append(spec.error("audience",
+            errors.append(refs.error("audience",
                                      f"no class in grade {part.values[0]} at {school.code}"))
         elif part.kind == "student":
-            errors += [spec.error("audience", f"unknown student NISN {nisn!r} (not in the roster "
+            errors += [refs.error("audience", f"unknown student NISN {nisn!r} (not in the roster "
                                               f"of {school.code})")
                        for nisn in part.values if nisn not in known]
     return errors
+
+
+async def _roster_errors(session: AsyncSession, refs: MeetingReferences,
+                         school_code: str | None) -> tuple[list[str], tuple[Staff, School] | None]:
+    """What the file names that the roster does not have, and the organizer with their school."""
+    if school_code is not None and (await session.exec(
+            select(School).where(School.code == school_code))).first() is None:
+        return [f"--school: unknown school {school_code!r}"], None
+    if refs.organizer is None:
+        return [], None
+    organizer = await _organizer(session, refs, school_code)
+    if isinstance(organizer, str):
+        return [organizer], None
+    return await _audience_errors(session, refs, organizer[1]), organizer
+
+
+def _in_file_order(errors: list[str]) -> list[str]:
+    """Messages sorted by their line (a message without one, like --school's, first)."""
+    def line(message: str) -> int:
+        found = re.match(r".*?:(\d+): ", message)
+        return int(found.group(1)) if found else 0
+    return sorted(errors, key=line)
 
 
 def _timezone(spec: MeetingSpec, school: School, default_timezone: str) -> str:
@@ -605,13 +641,21 @@ async def create_meeting(
     read in that school's timezone, ``default_timezone`` when it has none. Raises
     ``MeetingFileError`` (nothing written) when the file or its roster references are invalid.
     """
-    spec = parse_meeting_file(path)
+    spec: MeetingSpec | None = None
+    try:
+        spec = parse_meeting_file(path)
+        refs, file_errors = MeetingReferences(spec.source, spec.organizer, spec.audience_parts, spec.lines), []
+    except MeetingFileError as exc:
+        if exc.references is None:
+            raise
+        refs, file_errors = exc.references, exc.errors
     try:
         async with transaction(sessions) as session:
-            staff, school = await _organizer(session, spec, school_code)
-            errors = await _audience_errors(session, spec, school)
-            if errors:
-                raise MeetingFileError(errors)
+            # The file's own problems and what it names that the roster lacks, all in one report.
+            roster_errors, organizer = await _roster_errors(session, refs, school_code)
+            if file_errors or roster_errors or spec is None or organizer is None:
+                raise MeetingFileError(_in_file_order(file_errors + roster_errors))
+            staff, school = organizer
             tz = _timezone(spec, school, default_timezone)
             assert school.id is not None and staff.id is not None
             created_at = now or utcnow()
@@ -643,4 +687,4 @@ async def create_meeting(
     except IntegrityError as exc:
         # The checks above should prevent this; report it as a file problem, not a crash.
         raise MeetingFileError(
-            [f"{spec.source}: the database refused the meeting ({exc.orig})"]) from exc
+            [f"{refs.source}: the database refused the meeting ({exc.orig})"]) from exc

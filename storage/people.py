@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -109,3 +110,28 @@ async def linked_accounts(session: AsyncSession, phone: str) -> list[ChannelAcco
                   col(ChannelAccount.id).desc())
     )
     return list(result.all())
+
+
+NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")  # "0071000001", "NISN 0071000001", "nisn: 0071..."
+
+
+async def students_named(session: AsyncSession, school_ids: Iterable[int], text: str,
+                         limit: int = 50) -> list[tuple[Student, SchoolClass]]:
+    """The one way staff name a student in chat: by NISN, or by name — every typed word in it.
+
+    Students of the given schools, by class then name; several when the name is shared (the
+    caller asks which one), none when nothing matches.
+    """
+    query = select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id).where(
+        col(Student.school_id).in_(list(school_ids)))
+    nisn = NISN.fullmatch(text.casefold().replace(" ", ""))
+    if nisn:
+        query = query.where(Student.nisn == nisn[1])
+    else:
+        words = list(dict.fromkeys(re.findall(r"\w+", text)))
+        if not words or len(words) > 12:
+            return []  # a name is a few words; a pasted paragraph is not one (nor a 1,000-term query)
+        for word in words:
+            query = query.where(col(Student.name).icontains(word))
+    rows = (await session.exec(query.order_by(SchoolClass.name, Student.name).limit(limit))).all()
+    return [(student, school_class) for student, school_class in rows]

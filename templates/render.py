@@ -14,10 +14,27 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from babel.dates import format_date, format_datetime
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("id", "en")
+
+# A value that ends in a full stop ("Dewi Kartikasari, S.Psi.") carries this invisible mark out
+# of the template; a full stop the template writes right after it is then dropped, so a name
+# with an academic title may end a sentence without "S.Psi.." (see ``_finish``).
+_ENDS_WITH_STOP = "\u2063"
+
+
+def _mark_full_stop(value: Any) -> Any:
+    if isinstance(value, str) and value.endswith("."):
+        return value + _ENDS_WITH_STOP
+    return value
+
+
+def _finish(text: str) -> str:
+    """The rendered text without the marks: one full stop where a value and the template met."""
+    return text.replace(_ENDS_WITH_STOP + ".", "").replace(_ENDS_WITH_STOP, "")
 
 _ZONE_ABBREVIATIONS = {
     "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB",
@@ -65,6 +82,22 @@ def words(lang: str) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+@pass_context
+def addressed(context: Context, name: str) -> str:
+    """A guardian's name with how the school addresses them: 'Bapak Yusuf Maulana' for a father,
+    'Ibu Ratna Pratiwi' for a mother, 'Bapak/Ibu ...' when the roster says wali or nothing.
+
+    The relation is the context's ``relation`` (that guardian's, as meeting and concern texts
+    carry it), else the one relation all of ``children`` share (welcome, menu).
+    """
+    relation = context.get("relation")
+    if not relation:
+        found = {c.get("relation") for c in context.get("children") or [] if isinstance(c, dict)}
+        relation = found.pop() if len(found) == 1 else None
+    honorific = context["w"]["honorific"]
+    return f"{honorific.get(relation, honorific['default'])} {name}"
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -74,6 +107,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=_mark_full_stop,
     )
     env.filters["when"] = lambda dt, lang, tz: format_when(dt, lang, tz)
     env.filters["day"] = lambda dt, lang, tz: format_day(dt, lang, tz)
@@ -81,6 +115,7 @@ def environment() -> Environment:
     env.filters["longdate"] = lambda d, lang: format_date(d, "EEEE, d MMMM y", locale=lang)
     # ISO-8601 text (the case book's JSON) as a school date and time; empty stays empty.
     env.filters["isowhen"] = lambda s, lang, tz: format_when(datetime.fromisoformat(s), lang, tz) if s else ""
+    env.filters["addressed"] = addressed
     env.filters["slot"] = lambda start, end, lang, tz: f"{format_slot(start, end, lang, tz)} {zone_abbreviation(tz)}"
     env.filters["clock"] = lambda dt, lang, tz: (
         format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)
@@ -102,7 +137,7 @@ def render(lang: str, name: str, context: dict[str, Any] | None = None) -> str:
     lang = language_or_default(lang)
     template = environment().get_template(f"{lang}/{name}.j2")
     text = template.render(lang=lang, w=words(lang), **(context or {}))
-    return text.strip()
+    return _finish(text).strip()
 
 
 def label(lang: str, key: str) -> str:
@@ -115,4 +150,4 @@ def label(lang: str, key: str) -> str:
 
 def render_page(name: str, context: dict[str, Any]) -> str:
     """Render a web page from ``web/`` (autoescaped)."""
-    return environment().get_template(f"web/{name}").render(**context)
+    return _finish(environment().get_template(f"web/{name}").render(**context))

@@ -106,7 +106,8 @@ async def test_unclear_category_is_asked_with_buttons_or_a_number(database_url: 
         question = replies[-1]
         assert "termasuk yang mana" in question["text"]
         assert [b["data"] for row in question["buttons"] for b in row] == ["cg:academic", "cg:absence",
-                                                                           "cg:counseling", "cg:admin"]
+                                                                           "cg:counseling", "cg:admin",
+                                                                           "cg:other"]  # Lainnya
         ack = await school.say(MAYA, "3")  # typed number works as well as the button
         assert "Guru BK, Bapak/Ibu Rina Marlina" in ack[-1]["text"]
         forwarded = await school.inbox(RINA)

@@ -367,7 +367,7 @@ async def test_the_principal_may_open_any_thread_and_every_opening_is_audited(da
         # Read twice and downloaded once by the principal; Sri's look at her own case is no oversight.
         assert openings == [("Ahmad Fauzi", "concern:1")] * 3
         audit = visible_text((await principal.get("/dashboard/audit")).text)
-        assert "Ahmad Fauzi Kepala Sekolah membuka percakapan orang tua concern:1" in audit
+        assert "Ahmad Fauzi Kepala Sekolah membuka percakapan orang tua Pesan orang tua #1" in audit
         assert "Sri Wahyuni Guru masuk ke dasbor" in audit
         office = await signed_in(school, DEWI)
         assert (await office.get("/dashboard/audit")).status_code == 200
@@ -541,7 +541,7 @@ async def test_broadcasts_with_their_delivery_and_read_counts(sqlite_url: str) -
         assert "&lt;i&gt;rapat guru&lt;/i&gt;" in page.text
         rows = csv_rows(await principal.get("/dashboard/broadcasts?format=csv&table=broadcasts"))
         assert rows[0][4:10] == ["Penerima", "Menunggu", "Terkirim", "Diterima", "Dibaca", "% dibaca"]
-        assert rows[1][1:4] == ["Rina Marlina", "class:VII-A", "Besok pulang pukul 11.00 <i>rapat guru</i>"]
+        assert rows[1][1:4] == ["Rina Marlina", "kelas VII-A", "Besok pulang pukul 11.00 <i>rapat guru</i>"]
         assert rows[1][4:10] == [str(result.recipients), "0", str(result.recipients), "1", "1",
                                  str(round(100 / result.recipients, 1))]
 

@@ -511,8 +511,9 @@ def test_cli_meeting_create(tmp_path: Path) -> None:
     bad = write(tmp_path, base(organizer="T-099", room_capacity="0"), "bad.yaml")
     failed = jembatan("meeting", "create", str(bad), database_url=db, cwd=tmp_path)
     assert failed.returncode == 1 and failed.stdout == ""
-    assert failed.stderr.splitlines() == [
+    assert failed.stderr.splitlines() == [  # the file's problems and the roster's, all at once
         "jembatan: meeting not created, nothing was changed:",
+        f"{bad}:3: organizer: unknown staff_id 'T-099' (not in any school's roster)",
         f"{bad}:6: room_capacity: expected a whole number of families above 0, got '0'",
     ]
     unknown = write(tmp_path, base(organizer="T-099"), "unknown.yaml")
@@ -529,3 +530,17 @@ def test_cli_meeting_create(tmp_path: Path) -> None:
     again = jembatan("meeting", "create", str(MEETINGS / "rapat_komite.yaml"), "--json",
                      database_url=db, cwd=tmp_path)
     assert json.loads(again.stdout) == {"id": 3, "slots": 2}  # the failures used no id
+    one = write(tmp_path, base(), "one.yaml")
+    single = jembatan("meeting", "create", str(one), database_url=db, cwd=tmp_path)
+    assert single.returncode == 0 and single.stdout.strip() == "Meeting 4 created with 1 slot."
+
+
+async def test_every_problem_of_a_file_is_reported_in_one_go(sessions: Sessions, tmp_path: Path) -> None:
+    """A newcomer fixes a file once: its own mistakes and what the roster lacks, together."""
+    await school(sessions)
+    path = write(tmp_path, base(audience="class:VII-Z", room_capacity="lots", type="rapat_ortu"))
+    with pytest.raises(MeetingFileError) as raised:
+        await create_meeting(sessions, path, default_timezone=JAKARTA)
+    assert [error.split(": ")[1] for error in raised.value.errors] == ["type", "audience", "room_capacity"]
+    assert "unknown class 'VII-Z'" in raised.value.errors[1]
+    assert await count(sessions, Meeting) == 0

@@ -380,6 +380,9 @@ async def test_report_card_day_for_36_families_from_one_command(database_url: st
         assert "Sab, 19 Des 08.00–08.20" in table and "Ruang Kelas IX-A" in table
         assert "Siswa 07 (IX-A)" in table and "Orang Tua 07" in table
         assert "[usulan, belum dikonfirmasi]" in table
+        # The full list is a page away on the dashboard, never a command to run on a server.
+        assert f"http://127.0.0.1:8000/dashboard/meetings/{meeting_id}" in table
+        assert "jembatan" not in table and "--csv" not in table
 
 
 async def test_schedule_and_timetable_from_the_command_line(tmp_path: Path) -> None:

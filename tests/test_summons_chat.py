@@ -355,6 +355,12 @@ async def test_on_whatsapp_by_numbers_and_unreachable_families_are_named(sqlite_
     ("19/12 pukul 08.00 s.d. 12.00", (12, 19, 8, 0), (12, 19, 12, 0)),
     ("besok jam 9", (11, 24, 9, 0), None),
     ("Sabtu 08.00", (11, 28, 8, 0), None),
+    # Said as people say it, read by the availability reader (issue 20 item 10).
+    ("Sabtu 19 Desember jam 8 pagi sampai jam 12", (12, 19, 8, 0), (12, 19, 12, 0)),
+    ("19 Desember jam 1 siang sampai jam 3 sore", (12, 19, 13, 0), (12, 19, 15, 0)),
+    ("besok jam 7 malam", (11, 24, 19, 0), None),
+    ("14/12 pukul 1 siang", (12, 14, 13, 0), None),
+    ("Saturday 19 December 8am to 12", (12, 19, 8, 0), (12, 19, 12, 0)),
 ])
 def test_dates_staff_write(typed: str, start: tuple[int, int, int, int], end: tuple[int, int, int, int] | None) -> None:
     def local(parts: tuple[int, int, int, int]) -> datetime:

@@ -40,7 +40,7 @@ from storage.models import (
     Student,
 )
 from storage.phones import InvalidPhone, mask_phone, normalize_phone
-from templates.render import render_page
+from templates.render import render_page, words
 
 MAX_TEXT = 4096
 SECRET_HEADER = "X-Simulator-Secret"
@@ -54,6 +54,23 @@ def payload_to_inbound(payload: dict[str, Any]) -> Inbound:
     return Inbound(channel="simulator", sender_id=phone, chat_id=phone, phone=phone,
                    message_id=payload.get("id"), text=payload.get("text"), callback=payload.get("callback"),
                    reply_to=payload.get("reply_to"), display_name=payload.get("name", ""))
+
+
+def _staff_role(staff: Staff, said: dict[str, Any]) -> str:
+    role = "homeroom_teacher" if staff.role == "teacher" and staff.homeroom_class else staff.role
+    return str(said["roles"].get(role, role))
+
+
+def _staff_detail(staff: Staff, said: dict[str, Any]) -> str:
+    """What a staff member looks after, in words: 'kelas VII-A · Matematika', 'kelas 8, 9'."""
+    parts = []
+    if staff.homeroom_class:
+        parts.append(said["audience"]["class"].format(name=staff.homeroom_class))
+    if staff.subjects:
+        parts.append(staff.subjects.replace(";", ", "))
+    if staff.classes and not parts:
+        parts.append(said["audience"]["class"].format(name=staff.classes.replace(";", ", ")))
+    return " · ".join(parts)
 
 
 class SimulatorChannel:
@@ -168,16 +185,18 @@ class SimulatorChannel:
                 .join(Student, col(Student.id) == GuardianStudent.student_id)
                 .join(SchoolClass, col(SchoolClass.id) == Student.class_id)
                 .order_by(SchoolClass.name, Student.name))).all()
+        said = words("en" if request.query_params.get("lang") == "en" else "id")
         people: list[dict[str, Any]] = [
-            {"id": f"staff:{s.id}", "phone": mask_phone(s.phone), "name": s.name, "kind": "staff", "role": s.role,
-             "detail": s.homeroom_class or s.subjects.replace(";", ", ") or s.classes,
+            {"id": f"staff:{s.id}", "phone": mask_phone(s.phone), "name": s.name, "kind": "staff",
+             "role": _staff_role(s, said), "detail": _staff_detail(s, said),
              "school": schools[s.school_id].name} for s in staff]
         guardians: dict[int, dict[str, Any]] = {}
         for guardian, link, student, school_class in rows:
             if not has_phone(guardian.phone):
                 continue  # named by Dapodik, not enrolled yet: nobody can be them here
             entry = guardians.setdefault(guardian.id, {  # type: ignore[arg-type]
-                "id": f"guardian:{guardian.id}", "phone": mask_phone(guardian.phone), "name": guardian.name, "kind": "guardian", "role": link.relation,
+                "id": f"guardian:{guardian.id}", "phone": mask_phone(guardian.phone), "name": guardian.name,
+                "kind": "guardian", "role": said["relations"].get(link.relation, link.relation),
                 "children": [], "school": schools[guardian.school_id].name})
             entry["children"].append(f"{student.name} ({school_class.name})")
         people.extend(guardians.values())

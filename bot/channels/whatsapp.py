@@ -54,7 +54,9 @@ def form_to_inbound(form: dict[str, str], channel: str = "whatsapp") -> Inbound 
         phone=phone,
         message_id=form.get("MessageSid"), text=None if form.get("ButtonPayload") else text,
         callback=form.get("ButtonPayload") or None, reply_to=form.get("OriginalRepliedMessageSid") or None,
-        display_name=form.get("ProfileName", ""), has_media=bool(media), media=tuple(media),
+        # A shared location (Latitude/Longitude, no Body) is content we cannot pass on, like a sticker.
+        display_name=form.get("ProfileName", ""), has_media=bool(media) or "Latitude" in form,
+        media=tuple(media),
     )
 
 

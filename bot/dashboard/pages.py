@@ -40,6 +40,7 @@ from storage.dashboard import (
     timetable,
     week_bounds,
 )
+from storage.audience import audience_in_words
 from storage.audit import record_action
 from handlers.violence_reports import CATEGORY as VIOLENCE_REPORT
 from handlers.violence_reports import may_see_reporter
@@ -361,6 +362,9 @@ async def meetings_page(view: View) -> Page:
     return page
 
 
+LISTED_SLOTS = 12  # more sessions than this: the empty ones are counted, not listed
+
+
 async def meeting_page(view: View, meeting_id: int) -> Page:
     """One meeting's timetable by slot and room: who comes, for which child, RSVP and attendance."""
     wm = view.w["meetings"]
@@ -374,24 +378,34 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
                 Column("family", wm["family"]), Column("who", wm["who"]), Column("rsvp", wm["rsvp"]),
                 Column("attendance", wm["attendance"])]
     table = page.table(view, Table("timetable", wm["timetable_table"], columns_))
-    slots = []
+    totals = found.totals
+    # A one-to-one meeting (the family picked from the organizer's free times) or a long day:
+    # the page lists the sessions someone holds and counts the empty ones (the CSV has them all).
+    collapse = totals.invited == 1 or len(found.slots) > LISTED_SLOTS
+    slots, empty_slots = [], 0
     for slot in found.slots:
         span = f"{view.when(slot.starts_at)}–{_clock(view, slot.ends_at)}"
         booked = f"{slot.booked}/{slot.capacity}"
         rows = [_family_cells(view, family) for family in slot.families]
         for row in rows or [{}]:
             table.add(slot=cell(span, csv=view.iso(slot.starts_at)), room=room, booked=booked, **row)
-        slots.append({"span": span, "booked": booked, "rows": rows})
+        if rows or not collapse:
+            slots.append({"span": span, "booked": booked, "rows": rows})
+        else:
+            empty_slots += 1
+    # A one-to-one meeting (a summons the family picks a time for): its time is the one booked.
+    held = [slot for slot in found.slots if slot.families]
+    when = (f"{view.when(held[0].starts_at)}–{_clock(view, held[0].ends_at)}"
+            if totals.invited == 1 and held else view.when(meeting.starts_at))
     unassigned = page.table(view, Table("unassigned", wm["unassigned_table"], columns_[3:]))
     for family in found.unassigned:
         unassigned.add(**_family_cells(view, family))
-    totals = found.totals
     page.context = {
         "meeting": meeting, "room": room, "slots": slots,
         "facts": [(wm["type"], view.label("meeting_types", meeting.type)), (wm["organizer"], meeting.organizer_name),
                   (wm["location"], room), (wm["capacity"], wm["families_at_once"].format(n=meeting.room_capacity)),
                   (wm["status"], wm["statuses"].get(meeting.status, meeting.status)),
-                  (wm["date"], view.when(meeting.starts_at))],
+                  (wm["date"], when)], "empty_slots": empty_slots,
         "tiles": [(wm["invited"], totals.invited, ""), (wm["read"], totals.read, "read"),
                   (wm["accepted"], totals.accepted, "good"), (wm["attended"], totals.attended, "good"),
                   (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else "")]}
@@ -465,7 +479,7 @@ async def concerns_page(view: View) -> Page:
     listing = page.table(view, Table("list", wc["list_table_all"] if oversight else wc["list_table_mine"], [
         Column("number", wc["number"], True), Column("received", wc["received"]), Column("class", wc["class"]),
         Column("student", wc["student"]), Column("category", wc["category"]), Column("handled_by", wc["handled_by"]),
-        Column("status", wc["status"]), Column("open", "")]))
+        Column("status", wc["status"]), Column("open", "", in_csv=False)]))
     for concern in waiting:
         _concern_row(view, listing, concern)
     start, end = week_bounds(view.now, view.tz)
@@ -494,8 +508,8 @@ def _concern_row(view: View, table: Table, concern: ConcernFacts) -> None:
     table.add(number=concern.id, received=cell(view.when(concern.created_at), csv=view.iso(concern.created_at)),
               **{"class": concern.class_name}, student=concern.student_name,
               category=view.label("categories", concern.category), handled_by=handler,
-              status=cell(wc["states"][state], csv=state, css="bad" if state == "overdue" else ""),
-              open=cell(wc["open_thread"], href=f"/dashboard/concerns/{concern.id}", csv=""))
+              status=cell(wc["states"][state], css="bad" if state == "overdue" else ""),
+              open=cell(wc["open_thread"], href=f"/dashboard/concerns/{concern.id}"))
 
 
 async def concern_page(view: View, concern_id: int, reason: str | None = None) -> Page:
@@ -613,7 +627,9 @@ async def broadcasts_page(view: View) -> Page:
     for row in await broadcasts(view.session, view.scope, since=since, until=until):
         preview = row.text if len(row.text) <= TEXT_PREVIEW else row.text[:TEXT_PREVIEW - 1] + "…"
         table.add(date=cell(view.when(row.created_at), csv=view.iso(row.created_at)),
-                  author=row.author_name, audience=row.audience + (f" ({wb['urgent']})" if row.urgent else ""),
+                  author=row.author_name, audience=await audience_in_words(
+                      view.session, view.school.id, row.audience, view.lang) + (  # type: ignore[arg-type]
+                      f" ({wb['urgent']})" if row.urgent else ""),
                   text=cell(preview, csv=row.text), recipients=row.recipients, waiting=row.waiting, sent=row.sent,
                   delivered=row.delivered, read=row.read, read_share=share(row.read, row.recipients),
                   failed=cell(row.failed, css="bad" if row.failed else ""), held=row.held,
@@ -638,7 +654,9 @@ async def audit_page(view: View) -> Page:
             href = f"/dashboard/concerns/{number}"
         elif number.isdigit() and kind == "meeting":
             href = f"/dashboard/meetings/{number}"
-        subject = cell(entry.subject, href=href)
+        # What the action was about, in words ("Pertemuan #2"), never the stored code ("meeting:2").
+        said = wa["subjects"].get(kind, "") if number else ""
+        subject = cell(said.format(n=number) if said else "", href=href)
         table.add(at=cell(view.when(entry.at), csv=view.iso(entry.at)), staff=entry.staff_name,
                   role=view.label("roles", entry.staff_role),
                   action=wa["actions"].get(entry.action, entry.action), subject=subject, reason=entry.reason or "")

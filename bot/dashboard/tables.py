@@ -15,6 +15,7 @@ class Column:
     key: str
     label: str
     numeric: bool = False
+    in_csv: bool = True  # False for a page-only column (a link "Buka"): no empty column in the CSV
 
 
 class Cell(NamedTuple):
@@ -68,10 +69,11 @@ def to_csv(table: Table) -> str:
     """The table as CSV (UTF-8 with BOM, so Excel reads names with accents right)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([column.label for column in table.columns])
+    columns = [column for column in table.columns if column.in_csv]
+    writer.writerow([column.label for column in columns])
     for row in table.rows:
         values = []
-        for column in table.columns:
+        for column in columns:
             item = row.get(column.key)
             value = "" if item is None else (item.csv if item.csv is not None else item.text)
             values.append(value if column.numeric else _safe(value))
