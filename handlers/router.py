@@ -170,7 +170,7 @@ async def dispatch(turn: Turn) -> None:
         await concerns.on_flow_text(turn)
         return
     greeting = greetings.greeting_in(inbound.text)
-    if greeting is not None and turn.guardians and await concerns.open_concern_of(turn) is None:
+    if greeting is not None and turn.guardians and not await concerns.open_concerns_of(turn):
         await menu.show_menu(turn, greeting=greeting)  # "halo", "selamat pagi bu": not a concern yet
         return
     await concerns.on_guardian_text(turn)

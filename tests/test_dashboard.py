@@ -333,7 +333,9 @@ async def test_a_teacher_sees_their_classes_and_cannot_open_another_by_editing_t
 async def test_the_principal_may_open_any_thread_and_every_opening_is_audited(database_url: str) -> None:
     attack = '<script>document.title="pwned"</script><img src=x onerror=alert(1)> =HYPERLINK("http://x")'
     async with running_school(database_url) as school:
-        await school.say(HENDRA, f"Pak, nilai matematika Ani turun. {attack}")
+        asked = await school.say(HENDRA, f"Pak, nilai matematika Ani turun. {attack}")
+        if asked[-1]["buttons"]:  # the markup's words ("document") leave the router unsure: it asks
+            await school.say(HENDRA, press="cg:academic")
         forwarded = await school.inbox(SRI)
         await school.say(SRI, "Baik Pak, Ani ikut remedial Kamis.", reply_to=forwarded[-1]["id"])
 

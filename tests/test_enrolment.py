@@ -206,7 +206,7 @@ async def test_the_familys_number_is_asked_whose_it_is_and_linked_at_once(
         assert asked[-1]["choices"] == ["ayah Budi Santoso", "ibu Sari Wulandari", "Nomor ini milik siswa"]
         consent = await budi.press(asked[-1], "ayah Budi Santoso")
         welcome = await budi.press(consent[-1], "Setuju")
-        assert "Selamat datang, Budi Santoso" in welcome[0]["text"] and "Ani Lestari (VII-A)" in welcome[0]["text"]
+        assert "Selamat datang, Bapak Budi Santoso" in welcome[0]["text"] and "Ani Lestari (VII-A)" in welcome[0]["text"]
         assert await wali.new() == []  # no confirmation needed: the school's own number
         guardian = next(g for g in await rows(net, Guardian) if g.name == "Budi Santoso")
         assert guardian.phone == family and guardian.consent_channel == channel
@@ -377,7 +377,7 @@ async def test_the_familys_number_links_the_same_parent_to_siblings_and_lainnya_
         await someone.press(relation[-1], "Wali")
         consent = await someone.say("Dewi Anggraini")
         welcome = await someone.press(consent[-1], "Setuju")
-        assert "Selamat datang, Dewi Anggraini" in welcome[0]["text"] and "Citra Dewi" in welcome[0]["text"]
+        assert "Selamat datang, Bapak/Ibu Dewi Anggraini" in welcome[0]["text"] and "Citra Dewi" in welcome[0]["text"]
 
 
 async def test_an_enrolled_parent_can_have_their_data_erased(database_url: str, tmp_path: Path) -> None:

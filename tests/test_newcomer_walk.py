@@ -18,6 +18,7 @@ from handlers.meetings import invite_meeting
 from storage.demo import seed_demo
 from storage.meetings import create_meeting
 from tests.test_dashboard_browser import CHROMIUM, LINK, PHONE, chromium, live_app
+from tests.test_simulator_browser import person
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (make test installs it as root)")
@@ -28,6 +29,8 @@ DEWI = "+6281200000103"  # Dewi Kartikasari, S.Psi., guru BK of grade 7
 RINA = "+6281200000105"  # Rina Marlina, S.Pd., wali kelas VII-A, Matematika
 YUSUF = "+6281200001003"  # ayah of Bunga Maharani, VII-A
 RATNA = "+6281200001001"  # ibu of Aditya Pratama (VII-A) and a child in VIII
+NAMES = {PRINCIPAL: "Drs. Suryadi Wirawan", DEWI: "Dewi Kartikasari", RINA: "Rina Marlina",
+         YUSUF: "Yusuf Maulana", RATNA: "Ratna Pratiwi"}
 REPORT_DAY = """\
 type: pembagian_rapor
 title: Pembagian Rapor Semester Ganjil
@@ -63,7 +66,8 @@ class Simulator:
         self.page, self.live = page, live
 
     async def as_(self, phone: str) -> None:
-        await self.page.select_option("#person", phone)
+        """Choose the person in the simulator's list by name (its options hold no phone number)."""
+        await self.page.select_option("#person", await person(self.page, NAMES[phone]))
 
     async def _count(self, phone: str) -> int:
         return len(await self.live.received(phone))

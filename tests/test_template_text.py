@@ -52,7 +52,7 @@ def test_the_summons_and_invitation_summaries_put_the_place_on_its_own_line(lang
     common = {"again": False, "choose": choose, "tz": "Asia/Jakarta", "start": at(1), "end": at(5),
               "minutes": 30, "days": 14, "free": "Sabtu pagi", "location": "Ruang BK"}
     summons = render(lang, "summons_confirm", {
-        **common, "child_name": "Bunga Maulana", "class_name": "VII-A", "reason": "Sering terlambat",
+        **common, "child_name": "Bunga Maulana", "class_name": "VII-A", "reason": "Sering terlambat", "level": 1,
         "organizer_name": TITLED["counselor"], "role": "counselor",
         "guardians": [{"name": "Yusuf Maulana", "relation": "ayah"}]})
     invitation = render(lang, "summons_confirm_invitation", {
