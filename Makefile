@@ -37,6 +37,9 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed and cannot apt-get it: browser tests will be skipped"; fi; }
 
+# Both cores by default (pytest-xdist; each worker gets its own PostgreSQL database, see
+# tests/conftest.py). PYTEST_ARGS= runs in one process; PYTEST_ARGS="-k name" picks tests.
+PYTEST_ARGS ?= -n 2
 test: $(VENV)/.installed-test browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
