@@ -60,7 +60,8 @@ def _office(view: View) -> None:
 def _page(view: View, template: str, tab: str) -> Page:
     _office(view)
     page = Page(template, "office", view.w["office"][f"heading_{tab}"])
-    page.context = {"tabs": [(view.w["office"]["tabs"][key], href, key == tab) for key, href in TABS]}
+    page.context = {"tabs": [(view.w["office"]["tabs"][key], href, key == tab) for key, href in TABS],
+                    "get_path": dict(TABS)[tab]}
     return page
 
 

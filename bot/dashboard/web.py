@@ -376,7 +376,7 @@ class Dashboard:
         response = self._html(page.template, {
             "page": page, "staff": staff, "school": school, "scope": view.scope,
             "nav": [(key, NAV_PATHS[key]) for key in NAV if staff.role in NAV_ROLES.get(key, (staff.role,))],
-            "other_lang": _other(lang, request), "path": request.url.path,
+            "other_lang": _other(lang, request, page.context.get("get_path")), "path": request.url.path,
             "role": words(lang)["roles"].get(staff.role, staff.role),
             "csrf": (await self._cookies(request)).form_token(request.cookies.get(COOKIE) or ""),
             **page.context}, lang=lang, started=started)
@@ -386,9 +386,10 @@ class Dashboard:
         return response
 
 
-def _other(lang: str, request: Request) -> dict[str, str]:
-    """The language switch: the same page in the other language."""
+def _other(lang: str, request: Request, get_path: str | None = None) -> dict[str, str]:
+    """The language switch: the same page in the other language (after a form, the page it is on)."""
     other = "en" if lang == "id" else "id"
     query = {k: v for k, v in request.query_params.items() if k not in ("lang", "format", "table")}
     query["lang"] = other
-    return {"href": f"{request.url.path}?{urlencode(query)}", "label": words(lang)["dashboard"]["other_language"]}
+    path = get_path if get_path is not None else request.url.path
+    return {"href": f"{path}?{urlencode(query)}", "label": words(lang)["dashboard"]["other_language"]}
