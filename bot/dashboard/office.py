@@ -188,13 +188,16 @@ async def people_page(view: View, *, shown: int | None = None, notice: str | Non
     page = _page(view, "dashboard_office_people.html", "people")
     w = view.w["office"]
     text = view.query.get("q", "").strip()[:80]
-    page.context.update(q=text, notice=notice, error=error, guardians=[], hint=None)
+    page.context.update(q=text, notice=notice, error=error, guardians=[], hint=None, letters=[])
     if len(text) < 3:
         page.context["hint"] = w["search_hint"]
         return page
     students, guardians = await find_people(view.session, view.school.id, text)  # type: ignore[arg-type]
     table = page.table(view, Table("students", w["students_table"], [
         Column("name", w["name"]), Column("nisn", w["nisn"]), Column("class", w["class"])]))
+    page.context["letters"] = [
+        {"nisn": s.nisn, "label": f"{s.name} ({s.nisn})", "href": f"/dashboard/classes/{c.name}/letters"}
+        for s, c in students if s.left_at is None]
     for student, school_class in students:
         table.add(name=student.name, nisn=student.nisn,
                   **{"class": cell(school_class.name, href=class_href(school_class.name))})

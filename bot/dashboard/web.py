@@ -251,8 +251,9 @@ class Dashboard:
         try:
             form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
             missing = form.get("missing") == "1"
+            nisn = str(form.get("nisn") or "").strip()  # one family's new code (a lost letter)
         except (MultiPartException, ValueError):
-            missing = False
+            missing, nisn = False, ""
         services = request.app.state.services
         telegram_bot = services.telegram.username if services.telegram is not None else None
         now = self.clock.now()
@@ -270,7 +271,13 @@ class Dashboard:
                 if school is None or school_class is None:
                     return self._notice(request, "not_found", status=404, staff=staff)
                 audience = f"class:{school_class.name}"
-                if missing:  # only the families not linked yet (those waiting have a code already)
+                if nisn:
+                    _, families = await reach(session, scope, simulator_enabled=self.settings.simulator_enabled,
+                                              class_id=school_class.id)
+                    if nisn not in {f.nisn for f in families}:
+                        return self._notice(request, "not_found", status=404, staff=staff)
+                    audience = f"student:{nisn}"
+                elif missing:  # only the families not linked yet (those waiting have a code already)
                     _, families = await reach(session, scope, simulator_enabled=self.settings.simulator_enabled,
                                               class_id=school_class.id)
                     nisns = [f.nisn for f in families if not f.linked and not f.waiting]
@@ -284,6 +291,7 @@ class Dashboard:
                 except NoStudents:
                     return self._notice(request, "not_found", status=404, staff=staff)
                 record_action(session, staff, "print_letters",
+                              f"student:{nisn}" if nisn else
                               f"class:{school_class.name}" + (" (not enrolled)" if missing else ""), now=now)
             data = out.read_bytes()
         log.info("dashboard: staff %s printed the letters of %s", staff.id, school_class.name)
