@@ -41,8 +41,8 @@ def token(html: str) -> str:
     return unescape(found.group(1))
 
 
-async def test_a_teacher_and_a_counselor_get_no_office_page_or_action(sqlite_url: str, tmp_path: Path) -> None:
-    async with running_school(sqlite_url, roster=_school_folder(tmp_path)) as school:
+async def test_a_teacher_and_a_counselor_get_no_office_page_or_action(database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         for phone in (WALI, COUNSELOR):
             person = await signed_in(school, phone)
             home = await person.get("/dashboard")
@@ -58,8 +58,8 @@ async def test_a_teacher_and_a_counselor_get_no_office_page_or_action(sqlite_url
         assert actions == {"sign_in"}
 
 
-async def test_a_forged_or_replayed_form_is_refused(sqlite_url: str, tmp_path: Path) -> None:
-    async with running_school(sqlite_url, roster=_school_folder(tmp_path)) as school:
+async def test_a_forged_or_replayed_form_is_refused(database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         office = await signed_in(school, OFFICE)
         page = await office.get("/dashboard/office/people?q=Ani")
         assert page.status_code == 200 and "Sari Wulandari" in page.text
@@ -82,8 +82,8 @@ async def test_a_forged_or_replayed_form_is_refused(sqlite_url: str, tmp_path: P
 
 
 async def test_an_upload_over_the_limit_or_of_the_wrong_type_is_refused_clearly(
-        sqlite_url: str, tmp_path: Path) -> None:
-    async with running_school(sqlite_url, roster=_school_folder(tmp_path)) as school:
+        database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         office = await signed_in(school, OFFICE)
         csrf = token((await office.get("/dashboard/office/roster")).text)
         big = await office.post("/dashboard/office/roster", data={"csrf": csrf},
@@ -101,8 +101,8 @@ async def test_an_upload_over_the_limit_or_of_the_wrong_type_is_refused_clearly(
 
 
 async def test_a_saved_preview_cannot_be_saved_again_and_problems_name_file_line_and_column(
-        sqlite_url: str, tmp_path: Path) -> None:
-    async with running_school(sqlite_url, roster=_school_folder(tmp_path)) as school:
+        database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         office = await signed_in(school, OFFICE)
         csrf = token((await office.get("/dashboard/office/roster")).text)
         export = tmp_path / "baru.xlsx"
@@ -137,9 +137,9 @@ async def test_a_saved_preview_cannot_be_saved_again_and_problems_name_file_line
         assert "Simpan" not in visible_text(shown.text).split("Masalah")[0] or 'id="save"' not in shown.text
 
 
-async def test_a_whole_schools_export_previews_in_under_five_seconds(sqlite_url: str, tmp_path: Path) -> None:
+async def test_a_whole_schools_export_previews_in_under_five_seconds(database_url: str, tmp_path: Path) -> None:
     classes = [f"{grade} {section}" for grade in (7, 8, 9) for section in "ABCDEFGHIJ"]
-    async with running_school(sqlite_url, roster=_school_folder(tmp_path)) as school:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         office = await signed_in(school, OFFICE)
         csrf = token((await office.get("/dashboard/office/roster")).text)
         export = tmp_path / "besar.xlsx"
