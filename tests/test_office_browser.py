@@ -48,7 +48,7 @@ def _button(message: dict[str, Any], label: str) -> str:
     raise AssertionError(f"no button {label!r} in {message['buttons']}")
 
 
-async def test_the_office_takes_the_school_from_its_dapodik_export_to_linked_families(tmp_path: Path) -> None:
+async def test_the_office_takes_the_school_from_its_dapodik_export_to_invitations_sent(tmp_path: Path) -> None:
     folder = tmp_path / "smpn3"
     folder.mkdir()
     write_export(folder / "daftar_pd.xlsx", [_ani(), *make_students(4, ["7 A"], start=75000010)])
@@ -118,6 +118,38 @@ async def test_the_office_takes_the_school_from_its_dapodik_export_to_linked_fam
         assert any("sudah dikonfirmasi" in m["text"] for m in confirmed)
         await expect(page.locator("#table-progress tr", has_text="VII-A")).to_contain_text("1")
 
+        # Report day for VII-A, from the form: every mistake shown beside its field at once.
+        await page.click(".subtabs >> text=Pertemuan baru")
+        await page.select_option("#type", "pembagian_rapor")
+        await page.select_option("#audience", "class:VII-A")
+        await page.fill("#room_capacity", "nol")
+        await page.fill("#slots", "2026-12-19 08:00-08:20\nSabtu pagi")
+        await page.click("#create")
+        await expect(page.locator("#form-errors")).to_be_visible()
+        await expect(page.locator("#error-title")).to_have_text("Wajib diisi.")
+        await expect(page.locator("#error-location")).to_have_text("Wajib diisi.")
+        await expect(page.locator("#error-room_capacity")).to_contain_text("whole number")
+        await expect(page.locator("#error-slots")).to_contain_text("line 2")
+        await expect(page.locator("#slots")).to_have_value("2026-12-19 08:00-08:20\nSabtu pagi")
+        await _shot(page, "office-meeting-errors")
+        await page.fill("#title", "Pembagian Rapor Semester Ganjil")
+        await page.fill("#location", "Ruang Kelas VII-A")
+        await page.fill("#room_capacity", "3")
+        await page.fill("#slots", "")
+        await page.fill("#rule_from", "08:00")
+        await page.fill("#rule_to", "09:00")
+        await page.fill("#rule_minutes", "20")
+        await page.fill("#rule_dates", "2026-12-19")
+        await page.click("#create")
+        await expect(page.locator("#created")).to_contain_text("3 jadwal")
+        await _shot(page, "office-meeting-created")
+        await page.click("#invite")
+        await expect(page.locator("#invited")).to_contain_text("Undangan untuk 5 keluarga: 1 terkirim lewat chat, 9 belum terjangkau")
+        await _shot(page, "office-meeting-invited")
+        invitation = await _bot_says(live, STRANGER, 3 + len(confirmed))
+        assert any("Pembagian Rapor Semester Ganjil" in m["text"] and m["buttons"] for m in invitation)
+        heard = 3 + len(confirmed) + len(invitation)
+
         # People: her number is masked until "tampilkan"; then she has a new phone.
         await page.click(".subtabs >> text=Orang")
         await page.fill("#q", "Ani Lestari")
@@ -137,7 +169,7 @@ async def test_the_office_takes_the_school_from_its_dapodik_export_to_linked_fam
         await sari.locator("input[type=tel]").fill("0812 3333 4444")
         await sari.locator("button", has_text="Ganti nomor").click()
         await expect(page.locator("#notice")).to_contain_text("sambungan chat lama dilepas")
-        told = await _bot_says(live, STRANGER, len(confirmed) + 3)
+        told = await _bot_says(live, STRANGER, heard)
         assert any("nomor baru" in m["text"] for m in told)
         await _shot(page, "office-people-changed")
 
@@ -149,5 +181,5 @@ async def test_the_office_takes_the_school_from_its_dapodik_export_to_linked_fam
             accounts = (await session.exec(select(ChannelAccount).where(ChannelAccount.phone == STRANGER))).all()
             assert accounts == []
             actions = [e.action for e in (await session.exec(select(AuditEntry).order_by(AuditEntry.id))).all()]
-        assert actions == ["sign_in", "import_roster", "print_letters", "confirm_enrolment", "print_letters", "show_phone",
+        assert actions == ["sign_in", "import_roster", "print_letters", "confirm_enrolment", "create_meeting", "invite_meeting", "print_letters", "show_phone",
                            "change_phone"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,11 +26,14 @@ from bot.dashboard.cookies import COOKIE
 from bot.dashboard.pages import Forbidden, NotFound, Page, View, class_href
 from bot.dashboard.tables import Column, Table, cell
 from handlers.enrolment import decide_enrolment
+from handlers.meetings import invite_meeting
 from handlers.office import PhoneRefused, change_guardian_phone, stop_messages
 from storage import enrolment as enrolment_store
 from storage.audit import record_action
 from storage.dashboard import reach
-from storage.models import Enrolment, Guardian, SchoolClass, Student
+from storage.meeting_forms import FIELDS, create_from_form
+from storage.meetings import MEETING_TYPES
+from storage.models import Enrolment, Guardian, Meeting, SchoolClass, Student
 from storage.outbox import enqueue
 from storage.people import find_people
 from storage.phones import has_phone
@@ -47,7 +51,7 @@ if TYPE_CHECKING:
 
 OFFICE_ROLES = ("admin", "principal")
 TABS = (("enrolment", "/dashboard/office"), ("roster", "/dashboard/office/roster"),
-        ("people", "/dashboard/office/people"))
+        ("people", "/dashboard/office/people"), ("meeting", "/dashboard/office/meetings"))
 HARD_LIMIT = 4 * MAX_UPLOAD  # a body this large is refused before it is read
 _PROBLEM_KINDS = ("students", "guardians", "links", "staff", "classes")
 
@@ -260,6 +264,57 @@ async def no_messages(view: View, guardian_id: int) -> Page:
     return page
 
 
+# ---------------------------------------------------------------- meetings
+
+
+async def meeting_form_page(view: View, *, values: dict[str, str] | None = None,
+                            errors: dict[str, list[str]] | None = None, created: Any = None,
+                            invited: Any = None) -> Page:
+    """A meeting from a form, checked as a meeting file; then its invitations."""
+    page = _page(view, "dashboard_office_meeting.html", "meeting")
+    w = view.w["office"]
+    classes = (await view.session.exec(select(SchoolClass).where(
+        SchoolClass.school_id == view.school.id).order_by(SchoolClass.grade, SchoolClass.name))).all()
+    audiences = [("school", w["m_whole_school"])]
+    audiences += [(f"grade:{grade}", w["m_grade"].format(grade=grade))
+                  for grade in sorted({c.grade for c in classes})]
+    audiences += [(f"class:{c.name}", c.name) for c in classes]
+    page.context.update(
+        types=[(key, view.label("meeting_types", key)) for key in MEETING_TYPES], audiences=audiences,
+        values=values or {"room_capacity": "1"}, created=created, invited=invited,
+        errors={key: [w["m_required"] if reason in ("missing", "is empty") else reason for reason in reasons]
+                for key, reasons in (errors or {}).items()})
+    return page
+
+
+async def create_meeting_from_form(view: View, sessions: Any, values: dict[str, str], *,
+                                   default_timezone: str) -> Page:
+    _office(view)
+    await view.session.commit()  # nothing written yet: frees its connection for the meeting's
+    result = await create_from_form(sessions, values, organizer=view.staff.staff_code,
+                                    school_code=view.school.code, default_timezone=default_timezone)
+    if result.created is None:
+        return await meeting_form_page(view, values=values, errors=result.errors)
+    record_action(view.session, view.staff, "create_meeting", f"meeting:{result.created.id}", now=view.now)
+    page = await meeting_form_page(view, created=result.created)
+    page.audited = True
+    return page
+
+
+async def invite(view: View, meeting_id: int) -> Page:
+    _office(view)
+    meeting = await view.session.get(Meeting, meeting_id)
+    if meeting is None or meeting.school_id != view.school.id:
+        raise NotFound(meeting_id)
+    result = await invite_meeting(view.session, meeting_id, now=view.now,
+                                  simulator_enabled=view.simulator_enabled)
+    record_action(view.session, view.staff, "invite_meeting", f"meeting:{meeting_id}", now=view.now)
+    page = await meeting_form_page(view, invited={"id": meeting_id, "text": view.w["office"]["m_invited"].format(
+        families=result.families, sent=result.invited - result.unreachable, held=result.unreachable)})
+    page.audited = True
+    return page
+
+
 # ---------------------------------------------------------------- routes
 
 
@@ -275,6 +330,11 @@ class OfficeRoutes:
             Route("/dashboard/office", d._page_route(lambda view, _: enrolment_page(view)), methods=["GET"]),
             Route("/dashboard/office/roster", d._page_route(lambda view, _: roster_page(view)), methods=["GET"]),
             Route("/dashboard/office/people", d._page_route(lambda view, _: people_page(view)), methods=["GET"]),
+            Route("/dashboard/office/meetings", d._page_route(lambda view, _: meeting_form_page(view)),
+                  methods=["GET"]),
+            Route("/dashboard/office/meetings", self._post(self._meeting), methods=["POST"]),
+            Route("/dashboard/office/meetings/{id:int}/invite", self._post(
+                lambda request, form: lambda view, p: invite(view, p["id"])), methods=["POST"]),
             Route("/dashboard/office/roster", self._post(self._upload), methods=["POST"]),
             Route("/dashboard/office/roster/{id:int}", self._post(self._save), methods=["POST"]),
             Route("/dashboard/office/enrolments/{id:int}", self._post(
@@ -301,8 +361,8 @@ class OfficeRoutes:
                 return await d._page(request, lambda view, _: roster_page(view, refused=_refusal(
                     view, UploadRefused("too_large"))))
             try:
-                form = await request.form(max_files=MAX_FILES, max_fields=10, max_part_size=64 * 1024)
-            except (MultiPartException, ValueError):
+                form = await request.form(max_files=MAX_FILES, max_fields=30, max_part_size=64 * 1024)
+            except (MultiPartException, HTTPException, ValueError):  # malformed: refused below
                 form = None
             cookies = await d._cookies(request)
             value = request.cookies.get(COOKIE) or ""
@@ -335,6 +395,16 @@ class OfficeRoutes:
             page = await roster_page(view, preview=preview)
             page.context["took"] = f"{time.perf_counter() - started:.2f}"
             return page
+
+        return build
+
+    def _meeting(self, request: Request, form: FormData) -> Callable[[View, dict[str, Any]], Awaitable[Page]]:
+        values = {key: str(form.get(key) or "")[:4000] for key in FIELDS}
+        sessions = request.app.state.services.sessions
+        timezone = self.dashboard.settings.school_timezone
+
+        async def build(view: View, _: dict[str, Any]) -> Page:
+            return await create_meeting_from_form(view, sessions, values, default_timezone=timezone)
 
         return build
 
