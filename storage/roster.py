@@ -1153,3 +1153,28 @@ async def import_roster(
         else:
             await session.commit()
     return result
+
+
+# ---------------------------------------------------------------- one staff member (the dashboard)
+
+
+def check_staff_rows(rows: list[tuple[int, dict[str, str]]], classes: dict[str, int],
+                     ) -> tuple[list[StaffRow], list[tuple[int, str, str]]]:
+    """The roster's staff checks on rows given as ``(line, column -> text)``: the checked rows and
+    every problem as ``(line, column, reason)``."""
+    check = _Checker()
+    table = _Table("form", [(line, {key: row.get(key, "") for key in COLUMNS["staff"]}) for line, row in rows])
+    checked = _check_staff(check, table, classes, "the school's classes")
+    problems = []
+    for _, line, message in check.errors:
+        _, _, rest = message.partition(f"form:{line}: ")
+        column, _, reason = rest.partition(": ")
+        problems.append((line, column, reason))
+    return checked, problems
+
+
+async def write_staff_rows(session: AsyncSession, school_id: int, rows: list[StaffRow]) -> None:
+    """Upsert checked staff rows (every staff member of the school) as an import does."""
+    roster = ParsedRoster(source="dashboard", labels={"staff": "form"}, classes={}, staff=rows,
+                          students=[], guardians=[])
+    await _write_staff(session, school_id, roster, _Counts())

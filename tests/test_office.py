@@ -21,10 +21,13 @@ from tests.test_enrolment import OFFICE, STAFF, WALI, _ani
 
 COUNSELOR = "+6281200002003"
 PRINCIPAL = "+6281200002001"
-OFFICE_GETS = ["/dashboard/office", "/dashboard/office/roster", "/dashboard/office/people?q=Ani"]
+OFFICE_GETS = ["/dashboard/office", "/dashboard/office/roster", "/dashboard/office/people?q=Ani",
+               "/dashboard/office/staff", "/dashboard/office/meetings"]
 OFFICE_POSTS = ["/dashboard/office/roster", "/dashboard/office/roster/1", "/dashboard/office/enrolments/1",
                 "/dashboard/office/guardians/1/show", "/dashboard/office/guardians/1/phone",
-                "/dashboard/office/guardians/1/stop", "/dashboard/classes/VII-A/letters"]
+                "/dashboard/office/guardians/1/stop", "/dashboard/classes/VII-A/letters",
+                "/dashboard/office/staff", "/dashboard/office/staff/1", "/dashboard/office/meetings",
+                "/dashboard/office/meetings/1/invite"]
 
 
 def _school_folder(tmp_path: Path) -> Path:
@@ -56,6 +59,10 @@ async def test_a_teacher_and_a_counselor_get_no_office_page_or_action(database_u
         async with school.services.sessions() as session:
             actions = {e.action for e in (await session.exec(select(AuditEntry))).all()}
         assert actions == {"sign_in"}
+        principal = await signed_in(school, PRINCIPAL)  # the principal is the office's too
+        assert "/dashboard/office" in (await principal.get("/dashboard")).text
+        for url in OFFICE_GETS:
+            assert (await principal.get(url)).status_code == 200, url
 
 
 async def test_a_forged_or_replayed_form_is_refused(database_url: str, tmp_path: Path) -> None:
@@ -151,3 +158,39 @@ async def test_a_whole_schools_export_previews_in_under_five_seconds(database_ur
         assert 'id="save"' in preview.text, visible_text(preview.text)[:2000]
         print(f"preview of 1,500 students: {took:.2f} s")
         assert took < 5, took
+
+
+async def test_the_office_changes_a_teachers_classes_and_adds_a_counselor_with_the_rosters_checks(
+        database_url: str, tmp_path: Path) -> None:
+    async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
+        office = await signed_in(school, OFFICE)
+        page = await office.get("/dashboard/office/staff")
+        assert "Sri Handayani" in page.text and "••••••••2004" in page.text and "+6281200002004" not in page.text
+        sri = re.search(r'/dashboard/office/staff\?edit=(\d+)#staff-form">Sri Handayani', page.text)[1]  # type: ignore[index]
+        csrf = token(page.text)
+        wrong = await office.post(f"/dashboard/office/staff/{sri}", data={
+            "csrf": csrf, "name": "Sri Handayani", "role": "teacher", "homeroom_class": "VII-Z",
+            "classes": "VII-A; 7", "office_hours": "Senin jam segala"})
+        text = visible_text(wrong.text)
+        assert "unknown class 'VII-Z'" in text and "only allowed for counselors" in text
+        assert re.search(r'id="error-office_hours"', wrong.text)
+        changed = await office.post(f"/dashboard/office/staff/{sri}", data={
+            "csrf": csrf, "name": "Sri Handayani", "role": "teacher", "homeroom_class": "VII-A",
+            "classes": "VII-A", "subjects": "Matematika; IPA", "office_hours": "", "teams": "tppk"})
+        assert "Data Sri Handayani disimpan." in visible_text(changed.text)
+        added = await office.post("/dashboard/office/staff", data={
+            "csrf": csrf, "staff_id": "BK-02", "name": "Pak Konselor Dua", "role": "counselor",
+            "phone": "0812 0000 2009", "classes": "7"})
+        assert "Data Pak Konselor Dua disimpan." in visible_text(added.text)
+        taken = await office.post("/dashboard/office/staff", data={
+            "csrf": csrf, "staff_id": "BK-03", "name": "Orang Lain", "role": "teacher", "phone": "0812-0000-2009"})
+        assert re.search(r'id="error-phone"', taken.text), visible_text(taken.text)
+        async with school.services.sessions() as session:
+            from storage.models import Staff
+
+            people = {s.staff_code: s for s in (await session.exec(select(Staff))).all()}
+            actions = [e.action for e in (await session.exec(select(AuditEntry))).all()]
+        assert people["T-01"].subjects == "Matematika;IPA" and people["T-01"].teams == "tppk"
+        assert people["BK-02"].role == "counselor" and people["BK-02"].classes == "7"
+        assert "BK-03" not in people
+        assert actions.count("change_staff") == 1 and actions.count("add_staff") == 1

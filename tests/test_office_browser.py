@@ -173,6 +173,17 @@ async def test_the_office_takes_the_school_from_its_dapodik_export_to_invitation
         assert any("nomor baru" in m["text"] for m in told)
         await _shot(page, "office-people-changed")
 
+        # Staff: Bu Sri now also teaches IPA and joins the TPPK team.
+        await page.click(".subtabs >> text=Staf")
+        await page.click("#table-staff >> text=Sri Handayani")
+        await page.fill("#subjects", "Matematika; IPA")
+        await page.fill("#teams", "tppk")
+        await page.click("#save-staff")
+        await expect(page.locator("#notice")).to_have_text("Data Sri Handayani disimpan.")
+        await expect(page.locator("#table-staff tr", has_text="Sri Handayani")).to_contain_text("Matematika, IPA")
+        await _shot(page, "office-staff")
+
+        await page.click(".subtabs >> text=Orang")
         await page.click("text=English")
         await expect(page.locator("h1")).to_have_text("Find students & parents")
         async with live.services.sessions() as session:
@@ -182,4 +193,4 @@ async def test_the_office_takes_the_school_from_its_dapodik_export_to_invitation
             assert accounts == []
             actions = [e.action for e in (await session.exec(select(AuditEntry).order_by(AuditEntry.id))).all()]
         assert actions == ["sign_in", "import_roster", "print_letters", "confirm_enrolment", "create_meeting", "invite_meeting", "print_letters", "show_phone",
-                           "change_phone"]
+                           "change_phone", "change_staff"]

@@ -33,10 +33,12 @@ from storage.audit import record_action
 from storage.dashboard import reach
 from storage.meeting_forms import FIELDS, create_from_form
 from storage.meetings import MEETING_TYPES
-from storage.models import Enrolment, Guardian, Meeting, SchoolClass, Student
+from storage.models import Enrolment, Guardian, Meeting, SchoolClass, Staff, Student
 from storage.outbox import enqueue
 from storage.people import find_people
 from storage.phones import has_phone
+from storage.staff_edits import FIELDS as STAFF_FIELDS
+from storage.staff_edits import save_staff
 from storage.roster_uploads import (
     MAX_FILES,
     MAX_UPLOAD,
@@ -51,7 +53,8 @@ if TYPE_CHECKING:
 
 OFFICE_ROLES = ("admin", "principal")
 TABS = (("enrolment", "/dashboard/office"), ("roster", "/dashboard/office/roster"),
-        ("people", "/dashboard/office/people"), ("meeting", "/dashboard/office/meetings"))
+        ("people", "/dashboard/office/people"), ("staff", "/dashboard/office/staff"),
+        ("meeting", "/dashboard/office/meetings"))
 HARD_LIMIT = 4 * MAX_UPLOAD  # a body this large is refused before it is read
 _PROBLEM_KINDS = ("students", "guardians", "links", "staff", "classes")
 
@@ -264,6 +267,58 @@ async def no_messages(view: View, guardian_id: int) -> Page:
     return page
 
 
+# ---------------------------------------------------------------- staff
+
+
+async def staff_page(view: View, *, editing: int | None = None, values: dict[str, str] | None = None,
+                     errors: dict[str, list[str]] | None = None, notice: str | None = None) -> Page:
+    """The school's staff; one of them (``?edit=ID``) or a new one in the form."""
+    page = _page(view, "dashboard_office_staff.html", "staff")
+    w = view.w["office"]
+    people = (await view.session.exec(select(Staff).where(
+        Staff.school_id == view.school.id).order_by(Staff.name))).all()
+    table = page.table(view, Table("staff", w["staff_table"], [
+        Column("name", w["name"]), Column("staff_id", w["staff_code"]), Column("role", w["role"]),
+        Column("phone", w["phone"]), Column("homeroom", w["homeroom"]), Column("classes", w["classes"]),
+        Column("subjects", w["subjects"]), Column("office_hours", w["office_hours"]),
+        Column("teams", w["teams"])]))
+    for person in people:
+        table.add(name=cell(person.name, href=f"/dashboard/office/staff?edit={person.id}#staff-form"),
+                  staff_id=person.staff_code, role=view.words["roles"].get(person.role, person.role),
+                  phone=masked(person.phone), homeroom=person.homeroom_class or "",
+                  classes=(person.classes or "").replace(";", ", "),
+                  subjects=(person.subjects or "").replace(";", ", "), office_hours=person.office_hours or "",
+                  teams=(person.teams or "").replace(";", ", "))
+    if editing is None and view.query.get("edit", "").isdigit():
+        editing = int(view.query["edit"])
+    person = next((p for p in people if p.id == editing), None)
+    if values is None:
+        values = {} if person is None else {
+            "name": person.name, "role": person.role, "homeroom_class": person.homeroom_class or "",
+            "classes": (person.classes or "").replace(";", "; "), "subjects": (person.subjects or "").replace(";", "; "),
+            "office_hours": person.office_hours or "", "teams": (person.teams or "").replace(";", "; ")}
+    page.context.update(
+        person=person, values=values, errors=errors or {}, notice=notice,
+        roles=[(role, view.words["roles"].get(role, role)) for role in ("teacher", "counselor", "principal", "admin")],
+        action=f"/dashboard/office/staff/{person.id}" if person else "/dashboard/office/staff")
+    return page
+
+
+async def save_staff_member(view: View, staff_id: int | None, values: dict[str, str]) -> Page:
+    _office(view)
+    try:
+        saved, errors = await save_staff(view.session, view.school.id, values, staff_id)  # type: ignore[arg-type]
+    except LookupError:
+        raise NotFound(staff_id) from None
+    if saved is None:  # nothing is committed: the page is not audited
+        return await staff_page(view, editing=staff_id, values=values, errors=errors)
+    record_action(view.session, view.staff, "change_staff" if staff_id else "add_staff",
+                  f"staff:{saved.staff_code}", now=view.now)
+    page = await staff_page(view, editing=saved.id, notice=view.w["office"]["staff_saved"].format(name=saved.name))
+    page.audited = True
+    return page
+
+
 # ---------------------------------------------------------------- meetings
 
 
@@ -335,6 +390,13 @@ class OfficeRoutes:
             Route("/dashboard/office/meetings", self._post(self._meeting), methods=["POST"]),
             Route("/dashboard/office/meetings/{id:int}/invite", self._post(
                 lambda request, form: lambda view, p: invite(view, p["id"])), methods=["POST"]),
+            Route("/dashboard/office/staff", d._page_route(lambda view, _: staff_page(view)), methods=["GET"]),
+            Route("/dashboard/office/staff", self._post(
+                lambda request, form: lambda view, p: save_staff_member(view, None, _values(form, STAFF_FIELDS))),
+                  methods=["POST"]),
+            Route("/dashboard/office/staff/{id:int}", self._post(
+                lambda request, form: lambda view, p: save_staff_member(view, p["id"], _values(form, STAFF_FIELDS))),
+                  methods=["POST"]),
             Route("/dashboard/office/roster", self._post(self._upload), methods=["POST"]),
             Route("/dashboard/office/roster/{id:int}", self._post(self._save), methods=["POST"]),
             Route("/dashboard/office/enrolments/{id:int}", self._post(
@@ -399,7 +461,7 @@ class OfficeRoutes:
         return build
 
     def _meeting(self, request: Request, form: FormData) -> Callable[[View, dict[str, Any]], Awaitable[Page]]:
-        values = {key: str(form.get(key) or "")[:4000] for key in FIELDS}
+        values = _values(form, FIELDS)
         sessions = request.app.state.services.sessions
         timezone = self.dashboard.settings.school_timezone
 
@@ -426,6 +488,10 @@ class OfficeRoutes:
             return page
 
         return build
+
+
+def _values(form: FormData, fields: tuple[str, ...]) -> dict[str, str]:
+    return {key: str(form.get(key) or "")[:4000] for key in fields}
 
 
 def _refusal(view: View, exc: UploadRefused) -> str:
