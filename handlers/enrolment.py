@@ -14,6 +14,8 @@ a person the roster lacks, ``ec:yes|no`` consent, ``ek:yes|no:<enrolment id>`` s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -322,41 +324,59 @@ async def on_confirm(turn: Turn, data: str) -> None:
     if row is None or staff is None or not await store.may_confirm(turn.session, staff, row):
         turn.reply("stale_button")
         return
-    student, school_class, school = await _child(turn.session, row.student_id)
+    decided = await decide_enrolment(turn.session, row, staff, yes=answer == "yes", now=turn.now,
+                                     send=turn.send)
+    if decided.already is not None:
+        turn.reply("enrol_already_decided", decided.context)
+        return
+    turn.reply("enrol_decided_staff", {**decided.context, "linked": row.status == "linked"})
+
+
+@dataclass
+class Decided:
+    """What deciding an enrolment did: ``already`` is the earlier decision when there was one."""
+
+    context: dict[str, Any]
+    already: str | None = None
+
+
+async def decide_enrolment(session: AsyncSession, row: Enrolment, staff: Staff, *, yes: bool,
+                           now: datetime, send: Callable[[Outbound], None]) -> Decided:
+    """Link (``yes``) or refuse a waiting enrolment and tell the family: the wali kelas's
+    "Benar"/"Bukan" in chat and the office's buttons on the dashboard both come here.
+    The caller has checked ``store.may_confirm``."""
+    student, school_class, school = await _child(session, row.student_id)
     context = {**_child_context(student, school_class, school), "person_name": row.name,
                "relation": row.relation}
     if row.status != "pending":
-        decider = await turn.session.get(Staff, row.decided_by_staff_id) if row.decided_by_staff_id else None
-        turn.reply("enrol_already_decided", {**context, "status": row.status,
-                                             "by": decider.name if decider else None})
-        return
-    account = await turn.session.get(ChannelAccount, row.account_id)
-    row.decided_at, row.decided_by_staff_id = turn.now, staff.id
-    if answer != "yes":
+        decider = await session.get(Staff, row.decided_by_staff_id) if row.decided_by_staff_id else None
+        return Decided({**context, "status": row.status, "by": decider.name if decider else None},
+                       already=row.status)
+    account = await session.get(ChannelAccount, row.account_id)
+    row.decided_at, row.decided_by_staff_id = now, staff.id
+    if not yes:
         row.status = "refused"
-        turn.session.add(row)
+        session.add(row)
         if account is not None:
-            turn.send(Outbound(to=Recipient(account_id=account.id, school_id=row.school_id),
-                               template="enrol_refused",
-                               context={**context, "office": _office(school)}))
-        turn.reply("enrol_decided_staff", {**context, "linked": False})
-        return
-    roster_guardian = await turn.session.get(Guardian, row.roster_guardian_id) if row.roster_guardian_id else None
+            send(Outbound(to=Recipient(account_id=account.id, school_id=row.school_id),
+                          template="enrol_refused", context={**context, "office": _office(school)}))
+        return Decided(context)
+    roster_guardian = await session.get(Guardian, row.roster_guardian_id) if row.roster_guardian_id else None
     phone = account.phone if account is not None and account.phone else None
     guardian = await store.link_guardian(
-        turn.session, student=student, roster_guardian=roster_guardian, relation=row.relation,
-        name=row.name, phone=phone, consent_at=row.consent_at or turn.now,
+        session, student=student, roster_guardian=roster_guardian, relation=row.relation,
+        name=row.name, phone=phone, consent_at=row.consent_at or now,
         consent_channel=row.consent_channel or "")
     row.status, row.guardian_id = "linked", guardian.id
-    turn.session.add(row)
+    session.add(row)
     if account is not None:
-        account.phone, account.linked_at = guardian.phone, turn.now
-        turn.session.add(account)
-        await turn.session.flush()
-        turn.send(Outbound(to=Recipient(phone=guardian.phone, account_id=account.id, guardian_id=guardian.id,
-                                        school_id=row.school_id, language=guardian.language),
-                           template="enrol_confirmed", context=context))
-    turn.reply("enrol_decided_staff", {**context, "linked": True})
+        account.phone, account.linked_at = guardian.phone, now
+        session.add(account)
+        await session.flush()
+        send(Outbound(to=Recipient(phone=guardian.phone, account_id=account.id, guardian_id=guardian.id,
+                                   school_id=row.school_id, language=guardian.language),
+                      template="enrol_confirmed", context=context))
+    return Decided(context)
 
 
 # ---------------------------------------------------------------- time

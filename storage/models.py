@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -684,3 +684,18 @@ class CodeAttempt(SQLModel, table=True):
     sender: str = Field(index=True)  # sha256 of channel:external id (a WhatsApp id is a phone)
     ok: bool
     at: datetime | None = _ts(nullable=False, index=True)
+
+
+class RosterUpload(SQLModel, table=True):
+    """Roster files the office uploaded on the dashboard, kept between the preview and "Simpan"
+    (the save never trusts a copy from the browser) and dropped once saved or expired."""
+
+    __tablename__ = "roster_upload"
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    digest: str = Field(max_length=64)  # sha256 of the archive: the form names exactly these files
+    archive: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # a zip of the files
+    created_at: datetime | None = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=False)
+    saved_at: datetime | None = _ts()

@@ -135,3 +135,25 @@ async def students_named(session: AsyncSession, school_ids: Iterable[int], text:
             query = query.where(col(Student.name).icontains(word))
     rows = (await session.exec(query.order_by(SchoolClass.name, Student.name).limit(limit))).all()
     return [(student, school_class) for student, school_class in rows]
+
+
+async def find_people(session: AsyncSession, school_id: int, text: str, *,
+                      limit: int = 50) -> tuple[list[tuple[Student, SchoolClass]], list[Guardian]]:
+    """Students and guardians of one school whose name contains ``text`` or whose NISN starts
+    with it (a guardian also by their child's); current students first, by name."""
+    needle = text.strip().casefold()
+    students = [(s, c) for s, c in (await session.exec(
+        select(Student, SchoolClass).join(SchoolClass, col(SchoolClass.id) == Student.class_id)
+        .where(Student.school_id == school_id).order_by(Student.name))).all()
+        if needle in s.name.casefold() or s.nisn.startswith(needle)]
+    student_ids = {s.id for s, _ in students}
+    rows = (await session.exec(select(Guardian, GuardianStudent.student_id).join(
+        GuardianStudent, col(GuardianStudent.guardian_id) == Guardian.id, isouter=True)
+        .where(Guardian.school_id == school_id, col(Guardian.erased_at).is_(None))
+        .order_by(Guardian.name))).all()
+    guardians: dict[int, Guardian] = {}
+    for guardian, student_id in rows:
+        if needle in guardian.name.casefold() or student_id in student_ids:
+            guardians.setdefault(guardian.id, guardian)  # type: ignore[arg-type]
+    students.sort(key=lambda pair: (pair[0].left_at is not None, pair[0].name))
+    return students[:limit], list(guardians.values())[:limit]

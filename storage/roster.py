@@ -92,11 +92,14 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
     ignored_columns: list[str] | None = None  # a Dapodik export's columns that were not read
     left: int = 0  # students marked as having left (no longer in the Dapodik export)
+    # What changed by kind (students, guardians, links, staff, classes): new / updated / left.
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON document for ``jembatan roster import --json``."""
         data = asdict(self)
         data.pop("left")
+        data.pop("changes")
         if self.ignored_columns is None:
             data.pop("ignored_columns")
         return data
@@ -796,6 +799,17 @@ def read_roster(path: Path) -> ParsedRoster:
 class _Counts:
     created: int = 0
     updated: int = 0
+    # kind (students, guardians, links, staff, classes, school) -> {"new"|"updated"|"left": n}
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, kind: str, what: str, n: int = 1) -> None:
+        """Count ``n`` rows of ``kind`` as new, updated or left (left ones are updates too)."""
+        if what == "new":
+            self.created += n
+        else:
+            self.updated += n
+        by_kind = self.kinds.setdefault(kind, {"new": 0, "updated": 0, "left": 0})
+        by_kind[what] += n
 
 
 def _assign(row: Any, values: dict[str, Any]) -> bool:
@@ -846,10 +860,10 @@ async def _write_classes(session: AsyncSession, school_id: int, roster: ParsedRo
         if row is None:
             existing[name] = row = SchoolClass(school_id=school_id, name=name, grade=grade)
             session.add(row)
-            counts.created += 1
+            counts.add("classes", "new")
         elif _assign(row, {"grade": grade}):
             session.add(row)
-            counts.updated += 1
+            counts.add("classes", "updated")
     await session.flush()
     return {name: row.id for name, row in existing.items() if row.id is not None}
 
@@ -888,10 +902,10 @@ async def _write_staff(session: AsyncSession, school_id: int, roster: ParsedRost
         if row is None:
             session.add(Staff(school_id=school_id, staff_code=item.staff_code,
                               **{"language": "id", **values}))
-            counts.created += 1
+            counts.add("staff", "new")
         elif _assign(row, values):  # a parked phone always counts as changed here
             session.add(row)
-            counts.updated += 1
+            counts.add("staff", "updated")
     await session.flush()
 
 
@@ -914,7 +928,7 @@ async def _write_students(session: AsyncSession, school_id: int, roster: ParsedR
             new.append({"school_id": school_id, "nisn": item.nisn, **values})
         elif _assign(row, values):
             session.add(row)
-            counts.updated += 1
+            counts.add("students", "updated")
     left = 0
     if full and now is not None:
         listed = {item.nisn for item in roster.students}
@@ -922,7 +936,7 @@ async def _write_students(session: AsyncSession, school_id: int, roster: ParsedR
             if nisn not in listed and row.left_at is None:
                 row.left_at = now
                 session.add(row)
-                counts.updated += 1
+                counts.add("students", "left")
                 left += 1
     await session.flush()
     ids = {nisn: row.id for nisn, row in existing.items() if row.id is not None}
@@ -930,7 +944,7 @@ async def _write_students(session: AsyncSession, school_id: int, roster: ParsedR
         inserted = await session.exec(insert(Student).returning(Student.id, Student.nisn),  # type: ignore[call-overload]
                                       params=new)
         ids.update({nisn: student_id for student_id, nisn in inserted.all()})
-        counts.created += len(new)
+        counts.add("students", "new", len(new))
     return ids, left
 
 
@@ -969,7 +983,7 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                 if not has_phone(guardian.phone) and guardian.name != name:
                     guardian.name = name
                     session.add(guardian)
-                    counts.updated += 1
+                    counts.add("guardians", "updated")
                 continue
             key = placeholder_phone(nisn, relation)
             existing = by_phone.get(key)
@@ -977,7 +991,7 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                 if existing.name != name:
                     existing.name = name
                     session.add(existing)
-                    counts.updated += 1
+                    counts.add("guardians", "updated")
             else:
                 new_guardians.append({"school_id": school_id, "name": name, "phone": key,
                                       "language": "id"})
@@ -987,7 +1001,7 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
                 continue
             if not has_phone(guardians[link.guardian_id].phone):
                 await session.delete(link)  # the export no longer names them
-                counts.updated += 1
+                counts.add("links", "left")
     await session.flush()
     # New rows in two statements (a first import is thousands of guardians and links).
     ids = {key: row.id for key, row in by_phone.items()}
@@ -995,12 +1009,12 @@ async def _write_dapodik_guardians(session: AsyncSession, school_id: int, roster
         inserted = await session.exec(insert(Guardian).returning(Guardian.id, Guardian.phone),  # type: ignore[call-overload]
                                       params=new_guardians)
         ids.update({key: guardian_id for guardian_id, key in inserted.all()})
-        counts.created += len(new_guardians)
+        counts.add("guardians", "new", len(new_guardians))
     if new_links:
         await session.exec(insert(GuardianStudent), params=[  # type: ignore[call-overload]
             {"school_id": school_id, "guardian_id": ids[key], "student_id": student_id,
              "relation": relation, "proxy": False} for key, student_id, relation in new_links])
-        counts.created += len(new_links)
+        counts.add("links", "new", len(new_links))
     return named
 
 
@@ -1046,10 +1060,10 @@ async def _write_guardians(session: AsyncSession, school_id: int, roster: Parsed
         if row is None:
             row = Guardian(school_id=school_id, phone=item.phone, **{"language": "id", **values})
             session.add(row)
-            counts.created += 1
+            counts.add("guardians", "new")
         elif _assign(row, values) or row.id in claimed:
             session.add(row)
-            counts.updated += 1
+            counts.add("guardians", "updated")
         by_phone[item.phone] = row
     await session.flush()
 
@@ -1064,15 +1078,15 @@ async def _write_guardians(session: AsyncSession, school_id: int, roster: Parsed
             if link is None:
                 session.add(GuardianStudent(school_id=school_id, guardian_id=key[0],
                                             student_id=key[1], **values))
-                counts.created += 1
+                counts.add("links", "new")
             elif _assign(link, values):
                 session.add(link)
-                counts.updated += 1
+                counts.add("links", "updated")
     # Links the new roster no longer lists are gone for good; count them as changes.
     for key, link in old_links.items():
         if key not in keep:
             await session.delete(link)
-            counts.updated += 1
+            counts.add("links", "left")
     await session.flush()
 
 
@@ -1100,7 +1114,7 @@ async def apply_roster(session: AsyncSession, school: School, roster: ParsedRost
         school=school.code, students=len(roster.students), guardians=guardians,
         staff=len(roster.staff), classes=len(roster.classes),
         created=counts.created, updated=counts.updated, errors=[],
-        ignored_columns=roster.ignored_columns, left=left,
+        ignored_columns=roster.ignored_columns, left=left, changes=counts.kinds,
     )
 
 
@@ -1139,3 +1153,28 @@ async def import_roster(
         else:
             await session.commit()
     return result
+
+
+# ---------------------------------------------------------------- one staff member (the dashboard)
+
+
+def check_staff_rows(rows: list[tuple[int, dict[str, str]]], classes: dict[str, int],
+                     ) -> tuple[list[StaffRow], list[tuple[int, str, str]]]:
+    """The roster's staff checks on rows given as ``(line, column -> text)``: the checked rows and
+    every problem as ``(line, column, reason)``."""
+    check = _Checker()
+    table = _Table("form", [(line, {key: row.get(key, "") for key in COLUMNS["staff"]}) for line, row in rows])
+    checked = _check_staff(check, table, classes, "the school's classes")
+    problems = []
+    for _, line, message in check.errors:
+        _, _, rest = message.partition(f"form:{line}: ")
+        column, _, reason = rest.partition(": ")
+        problems.append((line, column, reason))
+    return checked, problems
+
+
+async def write_staff_rows(session: AsyncSession, school_id: int, rows: list[StaffRow]) -> None:
+    """Upsert checked staff rows (every staff member of the school) as an import does."""
+    roster = ParsedRoster(source="dashboard", labels={"staff": "form"}, classes={}, staff=rows,
+                          students=[], guardians=[])
+    await _write_staff(session, school_id, roster, _Counts())

@@ -36,6 +36,11 @@ class SessionCookie:
         payload = f"{staff_id}.{int(signed_in.timestamp())}"
         return f"{payload}.{self._sign(self._signed(payload, generation))}"
 
+    def form_token(self, cookie: str) -> str:
+        """The token the dashboard's forms carry: only pages shown to this session (this cookie)
+        have it, so a form from another site or from an earlier sign-in is refused."""
+        return self._sign(f"form:{cookie}")
+
     @staticmethod
     def claimed(value: str | None) -> int | None:
         """The staff id a cookie claims, before any check: whose generation to check it with."""

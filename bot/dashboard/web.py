@@ -47,10 +47,11 @@ from bot.dashboard.counsel_pages import (
     casebook_pdf,
     meeting_letters_download,
 )
+from bot.dashboard.office import OfficeRoutes
 from bot.dashboard.tables import to_csv
 from bot.settings import Settings
 from handlers.letters import NoStudents, print_enrolment_letters
-from storage.dashboard import scope_for
+from storage.dashboard import reach, scope_for
 from storage.audit import record_action
 from storage.dashboard_access import link_holder, redeem_link, shared_secret
 from storage.models import School, Staff
@@ -68,11 +69,13 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-NAV = ("reach", "meetings", "concerns", "broadcasts", "bk_report", "audit")
+NAV = ("reach", "meetings", "concerns", "broadcasts", "bk_report", "audit", "office")
 NAV_PATHS = {"reach": "/dashboard", "meetings": "/dashboard/meetings", "concerns": "/dashboard/concerns",
-             "broadcasts": "/dashboard/broadcasts", "bk_report": "/dashboard/bk-report", "audit": "/dashboard/audit"}
+             "broadcasts": "/dashboard/broadcasts", "bk_report": "/dashboard/bk-report", "audit": "/dashboard/audit",
+             "office": "/dashboard/office"}
 # Tabs only some roles get (the others would find nothing there).
-NAV_ROLES = {"audit": ("principal", "admin"), "bk_report": ("principal", "counselor")}
+NAV_ROLES = {"audit": ("principal", "admin"), "bk_report": ("principal", "counselor"),
+             "office": ("principal", "admin")}
 
 Builder = Callable[[View, dict[str, Any]], Awaitable[Page]]
 
@@ -111,6 +114,7 @@ class Dashboard:
                 lambda view, p: meeting_letters_download(view, p["id"], telegram_bot=None,
                                                          whatsapp_from=self.settings.twilio_whatsapp_from)),
                   methods=["GET"]),
+            *OfficeRoutes(self).routes(),
             Route("/dashboard/login/{token}", self.login_form, methods=["GET"]),
             Route("/dashboard/login/{token}", self.login, methods=["POST"]),
             Route("/dashboard/logout", self.logout, methods=["POST"]),
@@ -153,6 +157,7 @@ class Dashboard:
             "refused": (d["login"]["refused_title"], d["login"]["refused"]),
             "signed_out": (d["login"]["needed_title"], d["login"]["signed_out"]),
             "cross_site": (d["login"]["cross_site_title"], d["login"]["cross_site"]),
+            "stale_form": (d["login"]["cross_site_title"], d["office"]["form_stale"]),
             "not_found": (d["not_found"]["title"], d["not_found"]["text"]),
             "forbidden": (d["forbidden"]["title"], d["forbidden"]["text"]),
             "confidential": (d["confidential"]["title"], d["confidential"]["text"]),
@@ -243,6 +248,12 @@ class Dashboard:
         if not self._same_origin(request):
             return self._notice(request, "cross_site", status=403)
         name = request.path_params["name"]
+        try:
+            form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
+            missing = form.get("missing") == "1"
+            nisn = str(form.get("nisn") or "").strip()  # one family's new code (a lost letter)
+        except (MultiPartException, ValueError):
+            missing, nisn = False, ""
         services = request.app.state.services
         telegram_bot = services.telegram.username if services.telegram is not None else None
         now = self.clock.now()
@@ -259,13 +270,29 @@ class Dashboard:
                 school_class = scope.class_named(name)
                 if school is None or school_class is None:
                     return self._notice(request, "not_found", status=404, staff=staff)
+                audience = f"class:{school_class.name}"
+                if nisn:
+                    _, families = await reach(session, scope, simulator_enabled=self.settings.simulator_enabled,
+                                              class_id=school_class.id)
+                    if nisn not in {f.nisn for f in families}:
+                        return self._notice(request, "not_found", status=404, staff=staff)
+                    audience = f"student:{nisn}"
+                elif missing:  # only the families not linked yet (those waiting have a code already)
+                    _, families = await reach(session, scope, simulator_enabled=self.settings.simulator_enabled,
+                                              class_id=school_class.id)
+                    nisns = [f.nisn for f in families if not f.linked and not f.waiting]
+                    if not nisns:
+                        return self._notice(request, "not_found", status=404, staff=staff)
+                    audience = "student:" + ",".join(nisns)
                 try:
                     await print_enrolment_letters(
-                        session, schools=[school], audience=f"class:{school_class.name}", now=now, out=out,
+                        session, schools=[school], audience=audience, now=now, out=out,
                         telegram_bot=telegram_bot, whatsapp_from=self.settings.twilio_whatsapp_from)
                 except NoStudents:
                     return self._notice(request, "not_found", status=404, staff=staff)
-                record_action(session, staff, "print_letters", f"class:{school_class.name}", now=now)
+                record_action(session, staff, "print_letters",
+                              f"student:{nisn}" if nisn else
+                              f"class:{school_class.name}" + (" (not enrolled)" if missing else ""), now=now)
             data = out.read_bytes()
         log.info("dashboard: staff %s printed the letters of %s", staff.id, school_class.name)
         return Response(data, media_type="application/pdf", headers={
@@ -357,17 +384,20 @@ class Dashboard:
         response = self._html(page.template, {
             "page": page, "staff": staff, "school": school, "scope": view.scope,
             "nav": [(key, NAV_PATHS[key]) for key in NAV if staff.role in NAV_ROLES.get(key, (staff.role,))],
-            "other_lang": _other(lang, request), "path": request.url.path,
-            "role": words(lang)["roles"].get(staff.role, staff.role), **page.context}, lang=lang, started=started)
+            "other_lang": _other(lang, request, page.context.get("get_path")), "path": request.url.path,
+            "role": words(lang)["roles"].get(staff.role, staff.role),
+            "csrf": (await self._cookies(request)).form_token(request.cookies.get(COOKIE) or ""),
+            **page.context}, lang=lang, started=started)
         if language_asked in LANGUAGES:
             response.set_cookie(LANG_COOKIE, language_asked, max_age=365 * 86400, path="/dashboard",  # type: ignore[arg-type]
                                 httponly=True, samesite="lax", secure=self._secure(request))
         return response
 
 
-def _other(lang: str, request: Request) -> dict[str, str]:
-    """The language switch: the same page in the other language."""
+def _other(lang: str, request: Request, get_path: str | None = None) -> dict[str, str]:
+    """The language switch: the same page in the other language (after a form, the page it is on)."""
     other = "en" if lang == "id" else "id"
     query = {k: v for k, v in request.query_params.items() if k not in ("lang", "format", "table")}
     query["lang"] = other
-    return {"href": f"{request.url.path}?{urlencode(query)}", "label": words(lang)["dashboard"]["other_language"]}
+    path = get_path if get_path is not None else request.url.path
+    return {"href": f"{path}?{urlencode(query)}", "label": words(lang)["dashboard"]["other_language"]}
