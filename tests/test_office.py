@@ -7,7 +7,6 @@ The office's own story, in a browser, is tests/test_office_browser.py.
 from __future__ import annotations
 
 import re
-import time
 from html import unescape
 from pathlib import Path
 
@@ -144,20 +143,18 @@ async def test_a_saved_preview_cannot_be_saved_again_and_problems_name_file_line
         assert "Simpan" not in visible_text(shown.text).split("Masalah")[0] or 'id="save"' not in shown.text
 
 
-async def test_a_whole_schools_export_previews_in_under_five_seconds(database_url: str, tmp_path: Path) -> None:
+async def test_a_whole_schools_export_previews(database_url: str, tmp_path: Path) -> None:
+    """1,500 students in 30 classes preview whole (how fast is measured in bench/, not here)."""
     classes = [f"{grade} {section}" for grade in (7, 8, 9) for section in "ABCDEFGHIJ"]
     async with running_school(database_url, roster=_school_folder(tmp_path)) as school:
         office = await signed_in(school, OFFICE)
         csrf = token((await office.get("/dashboard/office/roster")).text)
         export = tmp_path / "besar.xlsx"
         write_export(export, make_students(1500, classes, start=76000000))
-        started = time.perf_counter()
         preview = await office.post("/dashboard/office/roster", data={"csrf": csrf},
                                     files={"files": ("besar.xlsx", export.read_bytes())})
-        took = time.perf_counter() - started
         assert 'id="save"' in preview.text, visible_text(preview.text)[:2000]
-        print(f"preview of 1,500 students: {took:.2f} s")
-        assert took < 5, took
+        assert "1500" in visible_text(preview.text).replace(".", "").replace(",", "")
 
 
 async def test_the_office_changes_a_teachers_classes_and_adds_a_counselor_with_the_rosters_checks(
