@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from handlers.turn import Turn
 from storage.models import BkSeriesLog, BkSeriesMember, Broadcast, Guardian, School
 from storage.outbox import enqueue

@@ -31,7 +31,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import bk_series
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.summons import WhenProblem, audience_choices, parse_when, read_audience
 from handlers.turn import Turn
 from storage.audience import audience_in_words, audience_students

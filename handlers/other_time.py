@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from handlers.meeting_context import family_students, meeting_context
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.slot_offers import offer_message
 from handlers.summons import WhenProblem, parse_when
 from handlers.turn import Turn

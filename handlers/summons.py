@@ -27,9 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import col, select
 
 from handlers.meetings import audience_recipients, invite_meeting
-from handlers.messages import Button
+from domain.messages import Button
 from handlers.turn import Turn
-from scheduler.availability import AvailabilityError, describe_availability, parse_availability
+from domain.availability import AvailabilityError
+from scheduler.availability import describe_availability, parse_availability
 from scheduler.slots import slots_from_windows
 from storage.audience import audience_students
 from storage.audit import record_action
