@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from handlers.follow_ups import CHECK_IN_HOUR, parents_of, parse_check_in
 from domain.messages import Button, Outbound, Recipient
-from handlers.summons import MONTHS
+from scheduler.when import MONTHS
 from handlers.turn import Turn
 from storage.audit import record_action
 from storage.models import Agreement, HomeVisit, School, SchoolClass, Staff, Student
