@@ -1,7 +1,7 @@
 """Office hours as written in the roster (``Sen-Jum 07.00-15.00``): reading and saying them.
 
 Staff answer families within their office hours; an empty text means "any time". Times are
-local to the school. Whether a moment falls inside them is ``scheduler/office_hours.py``; the
+local to the school. Whether a moment falls inside them is ``scheduler/opening.py``; the
 roster import checks the text here, so it sits below storage. Pure.
 """
 

@@ -5,7 +5,7 @@ A slot rule (CONTRACT section 6) reads
 every listed date that falls on one of ``days`` gets back-to-back slots of ``minutes`` from
 ``from`` until ``to``; a last slot that would run past ``to`` is dropped. Times are local to the
 school; ``expand_slot_rule`` returns them as timezone-aware UTC. Everything here is pure.
-Slots inside weekly free windows are ``scheduler/slots.py``.
+Slots inside weekly free windows are ``scheduler/free_slots.py``.
 
 Day names are English or Indonesian, short or full (``sat``, ``saturday``, ``sab``, ``sabtu``),
 or a range of them (``mon-fri``, ``sen-jum``).

@@ -20,7 +20,7 @@ from domain.messages import Button, Outbound, Recipient
 from handlers.routing import classify_message
 from handlers.turn import Turn
 from domain.office_hours import described, parse_office_hours
-from scheduler.office_hours import next_open
+from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
 from storage.people import Child, children_of
 from storage.routing import (

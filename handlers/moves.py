@@ -29,7 +29,7 @@ from handlers.replies import concern_view, open_concerns_of_staff, target_of_rep
 from handlers.routing import classify_message
 from handlers.turn import Turn
 from domain.office_hours import described, parse_office_hours
-from scheduler.office_hours import next_open
+from scheduler.opening import next_open
 from storage.audit import record_action
 from storage.models import Concern, ConcernHandover, ConcernMessage, School, SchoolClass, Staff, Student
 from storage.people import children_of, covers_class, school_staff, split_list

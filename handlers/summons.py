@@ -30,7 +30,7 @@ from handlers.meetings import audience_recipients, invite_meeting
 from domain.messages import Button
 from handlers.turn import Turn
 from scheduler.availability import describe_availability
-from scheduler.slots import slots_from_windows
+from scheduler.free_slots import slots_from_windows
 from scheduler.when import WhenProblem, parse_when
 from storage.audience import audience_students
 from storage.audit import record_action
