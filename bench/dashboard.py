@@ -29,7 +29,7 @@ from sqlalchemy import insert, inspect
 from sqlmodel import select
 
 from bot.app import create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.settings import Settings
 from storage.dashboard_access import issue_link
 from storage.db import make_engine, make_sessionmaker, sync_url, upgrade

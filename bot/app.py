@@ -27,7 +27,7 @@ from bot.channels.simulator import SimulatorChannel, payload_to_inbound
 from bot.channels.sms import SmsChannel
 from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_inbound
 from bot.channels.whatsapp import WhatsAppChannel, form_to_inbound, signature_is_valid
-from bot.clock import Clock, SystemClock
+from domain.clock import Clock, SystemClock
 from bot.dashboard import Dashboard
 from bot.favicon import favicon
 from bot.flood import FloodGuard
@@ -39,7 +39,7 @@ from bot.settings import Settings
 from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers import router_model
 from handlers.turn import Policy
-from scheduler.jobs import SchoolScheduler
+from bot.jobs import SchoolScheduler
 from storage.db import make_engine, make_sessionmaker
 from storage.delivery import record_delivery
 from storage.inbox_health import forget, parked_count, stale_parts

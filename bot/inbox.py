@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import Clock
+from domain.clock import Clock
 from bot.flood import FloodGuard
 from handlers.flood import slow_down
-from handlers.messages import Inbound
+from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import Clock
+from domain.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from storage.models import Concern, Guardian, Student
 from storage.outbox import enqueue
 

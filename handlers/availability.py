@@ -13,18 +13,11 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from handlers.messages import Button
+from domain.messages import Button
 from handlers.slot_offers import offer_message
 from handlers.turn import Turn
-from scheduler.availability import (
-    DAY_PARTS,
-    AvailabilityError,
-    AvailabilityWindow,
-    describe_availability,
-    parse_availability,
-    window_for,
-    windows_from_json,
-)
+from domain.availability import AvailabilityError, AvailabilityWindow, windows_from_json
+from scheduler.availability import DAY_PARTS, describe_availability, parse_availability, window_for
 from storage.models import Meeting, MeetingFamily, MeetingInvitation, MeetingSlot
 from storage.stated_availability import save_availability, stated_by
 from templates.render import label

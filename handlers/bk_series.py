@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
+from domain.office_hours import described
 from handlers.turn import Turn
 from storage.models import BkSeriesLog, BkSeriesMember, Broadcast, Guardian, School
 from storage.outbox import enqueue
@@ -67,7 +68,7 @@ async def series_context(session: AsyncSession, guardian: Guardian) -> dict[str,
         "guardian_name": guardian.name,
         "relation": children[0].link.relation if children else "",
         "counselor_name": counselor.name if counselor else None,
-        "counselor_hours": counselor.office_hours if counselor else "",
+        "counselor_hours": described(counselor.office_hours) if counselor and counselor.office_hours else "",
         "school_name": school.name if school else "",
         "children": [{"name": c.name, "class_name": c.school_class.name} for c in children],
     }

@@ -31,8 +31,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import bk_series
-from handlers.messages import Button, Outbound, Recipient
-from handlers.summons import WhenProblem, audience_choices, parse_when, read_audience
+from domain.messages import Button, Outbound, Recipient
+from handlers.summons import audience_choices, read_audience
+from scheduler.when import WhenProblem, parse_when
 from handlers.turn import Turn
 from storage.audience import audience_in_words, audience_students
 from storage.audit import record_action

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from handlers.classifier import GROUPS, Classification, group_of
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.routing import classify_message
 from handlers.turn import Turn
-from scheduler.office_hours import next_open, parse_office_hours
+from domain.office_hours import described, parse_office_hours
+from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
 from storage.people import Child, children_of
 from storage.routing import (
@@ -285,7 +286,7 @@ async def create_concern(turn: Turn, child: Child, text: str, category: str, sub
     opens = next_open(parse_office_hours(staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
     turn.reply("concern_received", {
         "child_name": child.name, "class_name": child.school_class.name, "staff_name": staff.name,
-        "role": role, "subject": subject, "office_hours": staff.office_hours, "tz": tz,
+        "role": role, "subject": subject, "office_hours": described(staff.office_hours), "tz": tz,
         "opens_at": opens if opens > turn.now else None, "concern_id": concern.id,
         "attachments": len(media or []), "new_topic": new_topic,
     }, concern_id=concern.id, buttons=[[wrong_person_button(concern)]])

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.broadcasts import ANSWERS, BULK
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.digest import digest_due, waiting_items
 from storage.models import Broadcast, DigestItem, Guardian, School, Staff

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.onboarding import link_account, office_contacts
 from handlers.turn import Turn
 from storage import enrolment as store

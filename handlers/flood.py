@@ -3,7 +3,7 @@ the school's admin (the counting itself is ``bot/flood.py``). No phone number is
 
 from __future__ import annotations
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from handlers.turn import Turn
 from storage.people import children_of, school_staff, schools
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from handlers.follow_ups import CHECK_IN_HOUR, parents_of, parse_check_in
-from handlers.messages import Button, Outbound, Recipient
-from handlers.summons import MONTHS
+from domain.messages import Button, Outbound, Recipient
+from scheduler.when import MONTHS
 from handlers.turn import Turn
 from storage.audit import record_action
 from storage.models import Agreement, HomeVisit, School, SchoolClass, Staff, Student

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from scheduler.availability import describe_availability
 from storage.models import (
     Guardian,

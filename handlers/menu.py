@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.models import ChannelAccount, Staff
 from storage.people import children_of, guardians_by_phone, staff_by_phone

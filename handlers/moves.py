@@ -24,11 +24,12 @@ from handlers.concerns import (
     shorten,
     wrong_person_button,
 )
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.replies import concern_view, open_concerns_of_staff, target_of_reply
 from handlers.routing import classify_message
 from handlers.turn import Turn
-from scheduler.office_hours import next_open, parse_office_hours
+from domain.office_hours import described, parse_office_hours
+from scheduler.opening import next_open
 from storage.audit import record_action
 from storage.models import Concern, ConcernHandover, ConcernMessage, School, SchoolClass, Staff, Student
 from storage.people import children_of, covers_class, school_staff, split_list
@@ -273,7 +274,7 @@ async def move_concern(turn: Turn, concern: Concern, to: Colleague, *, source: s
     opens = next_open(parse_office_hours(to.staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
     told = {**_public(view), "source": source, "staff_name": to.staff.name, "role": to.role,
             "subject": concern.subject if to.role == "subject_teacher" else None,
-            "office_hours": to.staff.office_hours, "tz": tz, "opens_at": opens if opens > turn.now else None}
+            "office_hours": described(to.staff.office_hours), "tz": tz, "opens_at": opens if opens > turn.now else None}
     if by is None:  # the guardian pressed "Salah tujuan?": the answer is theirs
         turn.reply("concern_moved_guardian", told, buttons=[[wrong_person_button(concern)]],
                    concern_id=concern.id)

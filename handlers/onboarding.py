@@ -6,7 +6,7 @@ from sqlmodel import col, select
 
 from handlers import bk_series
 from handlers.menu import greeting_context, menu_buttons
-from handlers.messages import Button
+from domain.messages import Button
 from handlers.turn import Turn
 from storage.models import LinkCode, OutboxMessage
 from storage.people import guardians_by_phone, schools, staff_by_phone

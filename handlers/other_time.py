@@ -13,9 +13,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from handlers.meeting_context import family_students, meeting_context
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.slot_offers import offer_message
-from handlers.summons import WhenProblem, parse_when
+from scheduler.when import WhenProblem, parse_when
 from handlers.turn import Turn
 from storage.models import Guardian, Meeting, MeetingFamily, MeetingSlot, School, Staff
 from templates.render import format_slot

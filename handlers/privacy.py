@@ -7,7 +7,7 @@ Button data: ``er:yes`` confirms the erasure request, ``er:no`` keeps everything
 
 from __future__ import annotations
 
-from handlers.messages import Button
+from domain.messages import Button
 from handlers.turn import Turn
 
 def record_consent(turn: Turn) -> None:

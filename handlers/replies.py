@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import col, or_, select
 
 from handlers.concerns import role_in
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from handlers.violence_reports import CATEGORY, may_see_reporter
 from storage.audit import record_action

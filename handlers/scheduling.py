@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.meeting_context import meeting_context
 from handlers.meetings import InvitedFamily, UnknownMeeting, ensure_invited
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.slot_offers import inside, offer_message, overlaps, preferred
 from scheduler.assignment import FamilyDemand, SlotSupply, assign
-from scheduler.availability import AvailabilityWindow
+from domain.availability import AvailabilityWindow
 from storage.booking import family_bookings
 from storage.models import Guardian, Meeting, MeetingInvitation, MeetingSlot, School
 from storage.outbox import enqueue

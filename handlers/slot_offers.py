@@ -22,9 +22,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.meeting_context import family_students, meeting_context, organizer_notice
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
-from scheduler.availability import AvailabilityWindow, fits, is_preferred_time
+from domain.availability import AvailabilityWindow
+from scheduler.availability import fits, is_preferred_time
 from storage.booking import (
     family_bookings,
     free_place,

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Button, Inbound, Outbound, Recipient
+from domain.messages import Button, Inbound, Outbound, Recipient
 from storage.models import ChannelAccount, Conversation, Guardian, Staff
 
 

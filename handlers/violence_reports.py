@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.concerns import SUPPORTED_MEDIA, forward
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from handlers.turn import Turn
 from storage.models import Concern, ConcernMessage, Guardian, OutboxMessage, School, Staff, Student
 from storage.outbox import enqueue

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from storage.models import ChannelAccount, Guardian, OutboxMessage, Staff
 from storage.outbox import enqueue
 

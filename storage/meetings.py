@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.slots import (
+from domain.slot_rules import (
     RULE_KEYS,
     Slot,
     check_slot_rule,

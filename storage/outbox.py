@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Button, Outbound, Recipient
+from domain.messages import Button, Outbound, Recipient
 from storage.phones import has_phone
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone

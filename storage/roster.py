@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import yaml
 
-from scheduler.office_hours import parse_office_hours
+from domain.office_hours import parse_office_hours
 from storage import dapodik
 from storage.models import Guardian, GuardianStudent, School, SchoolClass, Staff, Student
 from storage.phones import InvalidPhone, has_phone, normalize_phone, placeholder_phone

@@ -1,6 +1,6 @@
 """When people said they can meet (``jadwal``): stored once per guardian or staff member, reused
-for every meeting. The words are parsed in ``scheduler/availability.py``; this module only keeps
-and reads them."""
+for every meeting. The words are parsed in ``scheduler/availability.py`` (the window and its JSON
+are ``domain/availability.py``); this module only keeps and reads them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.availability import AvailabilityWindow, windows_from_json, windows_to_json
-from scheduler.office_hours import parse_office_hours
+from domain.availability import AvailabilityWindow, windows_from_json, windows_to_json
+from domain.office_hours import parse_office_hours
 from storage.models import Availability, Staff
 
 

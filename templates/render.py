@@ -68,11 +68,12 @@ def format_slot(start: datetime, end: datetime, lang: str, tz: str) -> str:
             f"{format_datetime(end, clock, tzinfo=zone, locale=lang)}")
 
 
-def office_hours_text(text: str, lang: str) -> str:
-    """Office hours as the roster wrote them, said in the reader's language."""
-    from scheduler.office_hours import describe, parse_office_hours
-
-    return describe(parse_office_hours(text), lang)
+def office_hours_text(said: dict[str, str] | str, lang: str) -> str:
+    """Office hours in the reader's language, from ``domain.office_hours.described`` (a message
+    queued before that was passed the roster's text, which is shown as written)."""
+    if isinstance(said, dict):
+        return said.get(lang) or said.get("id", "")
+    return said
 
 
 @cache

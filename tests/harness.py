@@ -16,7 +16,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.settings import Settings
 from storage.roster import import_roster
 

@@ -14,7 +14,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from storage.roster import import_roster
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_updates import callback_update, contact_update, text_update

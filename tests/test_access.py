@@ -21,7 +21,7 @@ from asgi_lifespan import LifespanManager
 from sqlmodel import col, select
 
 from bot.app import create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
 from storage.models import (

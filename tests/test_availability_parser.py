@@ -14,20 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.availability import (
-    DAY_PARTS,
-    MEETING_DAY,
-    AvailabilityError,
-    AvailabilityWindow,
-    button_grid,
-    describe_availability,
-    fits,
-    is_preferred_time,
-    parse_availability,
-    window_for,
-    windows_from_json,
-    windows_to_json,
-)
+from domain.availability import AvailabilityError, AvailabilityWindow, windows_from_json, windows_to_json
+from scheduler.availability import DAY_PARTS, MEETING_DAY, button_grid, describe_availability, fits, is_preferred_time, parse_availability, window_for
 from templates.render import words
 
 WIB = ZoneInfo("Asia/Jakarta")

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from sqlmodel import select
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from storage.models import Heartbeat
 from tests.harness import MONDAY_MORNING, settings_for
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from tests.harness import HENDRA, MAYA, RAHMAT, RINA, SRI, YULIA, running_school
 from tests.phones import network
 

@@ -86,7 +86,7 @@ async def test_concerns_are_not_queued_behind_an_announcement(sqlite_url: str) -
 
 
 async def test_night_announcements_wait_unless_urgent(sqlite_url: str) -> None:
-    from bot.clock import ManualClock
+    from domain.clock import ManualClock
 
     night = ManualClock(datetime(2026, 11, 23, 15, 30, tzinfo=UTC))  # 22.30 WIB
     async with network(sqlite_url, clock=night) as net:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.clock import ManualClock
-from scheduler.escalation import escalate_overdue
+from domain.clock import ManualClock
+from handlers.escalation import escalate_overdue
 from storage.models import AuditEntry, Concern, ConcernHandover, ConcernMessage, RoutingExample, Staff
 from storage.roster import import_roster
 from tests.harness import (

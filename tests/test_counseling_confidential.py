@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from scheduler.escalation import escalate_overdue
+from handlers.escalation import escalate_overdue
 from storage.models import AuditEntry, Concern, Staff
 from tests.harness import AHMAD, BUDI, DEWI, MAYA, RINA, SRI, running_school
 from tests.test_dashboard import signed_in, visible_text

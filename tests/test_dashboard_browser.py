@@ -25,7 +25,7 @@ import uvicorn
 from sqlmodel import select
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from handlers.broadcasts import send_broadcast
 from handlers.meetings import invite_meeting
 from storage.db import upgrade

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from handlers.broadcasts import send_broadcast
 from handlers.digest import send_due_digests
 from storage.digest import digest_due

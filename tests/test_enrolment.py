@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from handlers.enrolment import escalate_unanswered
 from storage.enrolment import issue_family_codes
 from storage.models import ChannelAccount, Enrolment, Guardian, GuardianStudent, School, Student

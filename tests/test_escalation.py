@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from handlers.concerns import answer_deadline
-from scheduler.escalation import escalate_overdue
+from handlers.escalation import escalate_overdue
 from tests.harness import MAYA, RINA, SRI, running_school
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
 from tests.fakes.telegram_updates import text_update

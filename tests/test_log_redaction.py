@@ -21,7 +21,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.logs import UVICORN_LOGGERS, configure_logging, log_config
 from handlers.broadcasts import send_broadcast
 from storage.link_codes import issue_link_code

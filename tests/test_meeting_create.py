@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.slots import (
+from domain.slot_rules import (
     SlotRuleError,
     check_slot_rule,
     expand_slot_rule,

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from handlers.meetings import invite_meeting
-from scheduler import reminders
+from handlers import reminders
 from storage.meetings import create_meeting
 from storage.models import Guardian, ReminderLog
 from storage.reports import participation
@@ -86,7 +86,7 @@ async def test_invite_answer_remind_attend_and_report(database_url: str, tmp_pat
 
     # A restart: a new app on the same database, the day before the meeting.
     day_before = datetime(2026, 12, 18, 1, 0, tzinfo=UTC)
-    from bot.clock import ManualClock
+    from domain.clock import ManualClock
 
     async with running_school(database_url, clock=ManualClock(day_before), run_scheduler=True,
                               import_school=False) as school:
@@ -225,7 +225,7 @@ async def test_organizer_sees_read_answered_came_and_agreed_in_chat(sqlite_url: 
 
 
 async def test_attendance_from_the_list_and_a_late_reminder(sqlite_url: str, tmp_path: Path) -> None:
-    from bot.clock import ManualClock
+    from domain.clock import ManualClock
 
     async with running_school(sqlite_url, run_scheduler=True) as school:
         meeting_id = await _meeting(school, tmp_path, COMMITTEE)

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.office_hours import OfficeWindow, describe, is_open, next_open, parse_office_hours
+from domain.office_hours import OfficeWindow, describe, parse_office_hours
+from scheduler.opening import is_open, next_open
 
 WIB = ZoneInfo("Asia/Jakarta")
 WEEKDAYS_7_15 = [OfficeWindow(day, time(7), time(15)) for day in range(5)]

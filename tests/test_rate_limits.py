@@ -28,7 +28,7 @@ from sqlmodel import col, select
 from bot.app import Services, create_app
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.inbox import Inbox
 from bot.sender import Sender
 from handlers.broadcasts import send_broadcast

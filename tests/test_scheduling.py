@@ -14,8 +14,9 @@ from sqlmodel import col, select
 
 from handlers.meetings import invite_meeting
 from handlers.scheduling import schedule_meeting
-from scheduler import reminders
-from scheduler.availability import fits, windows_from_json
+from handlers import reminders
+from domain.availability import windows_from_json
+from scheduler.availability import fits
 from storage.booking import locked_family, take_place
 from storage.db import make_engine, make_sessionmaker
 from storage.meetings import create_meeting

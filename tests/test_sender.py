@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.channels.telegram import TelegramChannel
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.inbox import Inbox
 from bot.sender import Sender
 from handlers.turn import Policy

@@ -18,7 +18,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bot.app import create_app
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from storage.roster import import_roster
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.harness import AHMAD, MAYA, MONDAY_MORNING, SCHOOL, running_school, settings_for

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from handlers.summons import WhenProblem, parse_when
+from scheduler.when import WhenProblem, parse_when
 from storage.models import Meeting, MeetingInvitation, MeetingSlot
 from storage.reports import participation
 from templates.render import LANGUAGES, render

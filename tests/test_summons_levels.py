@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from storage.meetings import MeetingFileError, create_meeting, parse_meeting_file
 from storage.models import Meeting
 from storage.summons_levels import school_year_label, school_year_start

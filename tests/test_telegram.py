@@ -16,7 +16,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from bot.app import Services, create_app
-from bot.clock import ManualClock, SystemClock
+from domain.clock import ManualClock, SystemClock
 from storage.link_codes import issue_link_code
 from storage.models import ChannelAccount, OutboxMessage
 from storage.roster import import_roster

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from bot.inbox import Inbox
 from bot.web import BadInput, read_json
-from handlers.messages import Inbound
+from domain.messages import Inbound
 from storage.phones import has_phone
 from storage.models import (
     ChannelAccount,

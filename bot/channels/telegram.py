@@ -24,7 +24,7 @@ from telegram.request import HTTPXRequest
 
 from bot.inbox import Inbox
 from bot.sender import PermanentFailure, RetryLater
-from handlers.messages import Inbound
+from domain.messages import Inbound
 from storage.models import ChannelAccount, OutboxMessage
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.clock import Clock
+from domain.clock import Clock
 from bot.inbox import Inbox
 from bot.sender import NeedsTemplate, PermanentFailure, RetryLater
-from handlers.messages import Inbound
+from domain.messages import Inbound
 from storage.models import ChannelAccount, OutboxMessage
 from storage.phones import InvalidPhone, normalize_phone
 

@@ -44,7 +44,7 @@ from storage.audience import audience_in_words
 from storage.audit import record_action
 from handlers.violence_reports import CATEGORY as VIOLENCE_REPORT
 from handlers.violence_reports import may_see_reporter
-from scheduler.escalation import counseling_category
+from handlers.escalation import counseling_category
 from storage.casebook import may_read_casebook
 from storage.inbox_health import parked_count, parked_updates
 from storage.models import Concern, School, SchoolClass, Staff, Student

@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.formparsers import MultiPartException
 from starlette.routing import Route
 
-from bot.clock import Clock
+from domain.clock import Clock
 from bot.dashboard.cookies import COOKIE, SessionCookie
 from bot.dashboard.pages import (
     Confidential,

@@ -5,6 +5,7 @@ A slot rule (CONTRACT section 6) reads
 every listed date that falls on one of ``days`` gets back-to-back slots of ``minutes`` from
 ``from`` until ``to``; a last slot that would run past ``to`` is dropped. Times are local to the
 school; ``expand_slot_rule`` returns them as timezone-aware UTC. Everything here is pure.
+Slots inside weekly free windows are ``scheduler/free_slots.py``.
 
 Day names are English or Indonesian, short or full (``sat``, ``saturday``, ``sab``, ``sabtu``),
 or a range of them (``mon-fri``, ``sen-jum``).
@@ -21,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 # The day names office hours accept (0 = Monday), so staff learn one vocabulary.
-from scheduler.office_hours import DAYS as WEEKDAYS
+from domain.office_hours import DAYS as WEEKDAYS
 
 Slot = tuple[datetime, datetime]
 
@@ -239,25 +240,3 @@ def merge_slots(*groups: Iterable[Slot]) -> list[Slot]:
 def overlaps(first: Slot, second: Slot) -> bool:
     """True when two slots share any moment (touching ends do not count)."""
     return first[0] < second[1] and second[0] < first[1]
-
-
-def slots_from_windows(windows: Iterable[Any], *, first_day: date, days: int, length: timedelta, tz: str,
-                       busy: Iterable[Slot] = (), after: datetime | None = None) -> list[Slot]:
-    """Back-to-back slots of ``length`` inside weekly free windows (``weekday``, ``start``,
-    ``end`` in school time) on ``days`` days from ``first_day``, leaving out any that overlap
-    ``busy`` or start before ``after``; UTC, earliest first. A one-to-one meeting offers these."""
-    zone = ZoneInfo(tz)
-    taken = list(busy)
-    slots: list[Slot] = []
-    for offset in range(days):
-        day = first_day + timedelta(days=offset)
-        for window in sorted(w for w in windows if w.weekday == day.weekday()):
-            start = datetime.combine(day, window.start, tzinfo=zone)
-            close = datetime.combine(day, window.end, tzinfo=zone)
-            while start + length <= close:
-                slot = (start.astimezone(UTC), (start + length).astimezone(UTC))
-                if (after is None or slot[0] > after) and not any(
-                        slot[0] < b_end and b_start < slot[1] for b_start, b_end in taken):
-                    slots.append(slot)
-                start += length
-    return sorted(set(slots))

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import Clock
+from domain.clock import Clock
 from handlers.meeting_context import family_students, meeting_context
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from storage.models import (
     Guardian,
     Meeting,
@@ -121,7 +121,7 @@ async def send_reminder(meeting_id: int, guardian_id: int, kind: str) -> str:
     """The job: send (or skip, with a record) one reminder, exactly once."""
     runtime = _runtime
     if runtime is None:
-        raise RuntimeError("scheduler.reminders.install() was not called in this process")
+        raise RuntimeError("handlers.reminders.install() was not called in this process")
     now = runtime.clock.now()
     try:
         async with runtime.sessions() as session, session.begin():

@@ -20,14 +20,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import Clock
+from domain.clock import Clock
 from handlers.auto_close import close_quiet_concerns
 from handlers.bk_series import send_due_parts
 from handlers.digest import send_due_digests
 from handlers.enrolment import escalate_unanswered as escalate_enrolments
 from handlers.follow_ups import send_due_check_ins
-from scheduler import reminders
-from scheduler.escalation import escalate_overdue
+from handlers import reminders
+from handlers.escalation import escalate_overdue
 from handlers.violence_reports import escalate_unanswered_reports
 from storage.db import sync_url
 from storage.flood_buckets import forget_idle_buckets

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.classifier import GROUPS
 from handlers.concerns import forward
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from storage.models import Concern, ConcernMessage, Guardian, SchoolClass, Staff, Student
 from storage.outbox import enqueue
 from storage.people import Child, children_of, covers_class, school_staff

@@ -1,7 +1,8 @@
-"""Office hours as written in the roster (``Sen-Jum 07.00-15.00``) and questions about them.
+"""Office hours as written in the roster (``Sen-Jum 07.00-15.00``): reading and saying them.
 
 Staff answer families within their office hours; an empty text means "any time". Times are
-local to the school, so every function here takes and returns school-local datetimes.
+local to the school. Whether a moment falls inside them is ``scheduler/opening.py``; the
+roster import checks the text here, so it sits below storage. Pure.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import time
 from typing import Literal
 
 # English and Indonesian names and abbreviations, 0 = Monday (datetime.weekday()).
@@ -90,31 +91,6 @@ def parse_office_hours(text: str) -> list[OfficeWindow]:
     return sorted(windows)
 
 
-def is_open(windows: Sequence[OfficeWindow], local_dt: datetime) -> bool:
-    """Whether ``local_dt`` (school-local) falls in a window; no windows means always open."""
-    if not windows:
-        return True
-    moment = local_dt.time()
-    return any(w.weekday == local_dt.weekday() and w.start <= moment < w.end for w in windows)
-
-
-def next_open(windows: Sequence[OfficeWindow], local_dt: datetime) -> datetime:
-    """``local_dt`` itself when open, else the start of the next window (same timezone)."""
-    if is_open(windows, local_dt):
-        return local_dt
-    ordered = sorted(windows, key=lambda w: w.start)
-    # Eight days: today's later windows, the next six days, and today's weekday next week.
-    for offset in range(8):
-        day = (local_dt + timedelta(days=offset)).date()
-        for window in ordered:
-            if window.weekday != day.weekday():
-                continue
-            candidate = datetime.combine(day, window.start, tzinfo=local_dt.tzinfo)
-            if candidate > local_dt:
-                return candidate
-    raise AssertionError("unreachable: non-empty windows open within a week")
-
-
 def _day_runs(days: list[int]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for day in sorted(days):
@@ -148,3 +124,9 @@ def describe(windows: Sequence[OfficeWindow], lang: Literal["id", "en"] = "id") 
                 f"{end.strftime('%H')}{separator}{end.strftime('%M')}"
         parts.append((min(days), start, f"{label} {hours}"))
     return "; ".join(text for _, _, text in sorted(parts))
+
+
+def described(text: str) -> dict[str, str]:
+    """The roster's office-hours text said in each language, for a message's context."""
+    windows = parse_office_hours(text)
+    return {lang: describe(windows, lang) for lang in ("id", "en")}
