@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Outbound, Recipient
+from domain.messages import Outbound, Recipient
 from storage.models import ChannelAccount, Guardian, GuardianStudent, School, Student
 from storage.phones import InvalidPhone, normalize_phone
 
