@@ -12,6 +12,9 @@ Three layers, and the guardian is asked whenever they do not add up to a clear a
    chosen only when the combined probability reaches the trained threshold; lexicon and model
    disagreeing confidently come out below it, and the bot asks with buttons, which is cheaper
    than the wrong person. Messages under MIN_WORDS_FOR_MODEL words are the lexicon's alone.
+   A learning message in which the lexicon found no subject takes the model's subject head's
+   answer when it is sure; when the head sees some subject but cannot tell which, the bot asks
+   (the wali kelas is the wrong person for a question about a subject).
 
 Without the model (``ROUTER_MODEL=off``, or a head file missing or broken) the lexicon routes
 alone.
@@ -52,6 +55,9 @@ class Reading:
     combined: Mapping[str, float] | None  # probability per group; None without the model
     ask_below: float  # the combined probability under which the router asks
     neighbour: school_memory.Neighbour | None
+    # The subject head's probability of each of the school's subjects, and of none (key None);
+    # None without the model.
+    subjects: Mapping[str | None, float] | None = None
 
 
 async def classify_message(session: AsyncSession, school_id: int, text: str) -> Classification:
@@ -68,7 +74,8 @@ async def read_message(session: AsyncSession, school_id: int, text: str) -> Read
     if layer is None or reading.combined is None:
         return reading
     neighbour = await school_memory.nearest(session, school_id, layer, text)
-    return Reading(reading.lexicon, reading.combined, reading.ask_below, neighbour)
+    return Reading(reading.lexicon, reading.combined, reading.ask_below, neighbour,
+                   reading.subjects)
 
 
 def read_text(text: str, subjects: Sequence[str]) -> Reading:
@@ -77,7 +84,14 @@ def read_text(text: str, subjects: Sequence[str]) -> Reading:
     layer = router_model.learned_layer()  # the first call loads the model
     if layer is None or not (text or "").strip():
         return Reading(found, None, 1.0, None)
-    return Reading(found, layer.probabilities(found, text), layer.ask_below, None)
+    taught = {subject.casefold(): subject for subject in subjects}
+    said = layer.subject_probabilities(text)
+    heard: dict[str | None, float] = {None: said[None]} if None in said else {}
+    for name, p in said.items():  # the head's subject names, as this school writes them
+        if name is not None and name.casefold() in taught:
+            heard[taught[name.casefold()]] = p
+    return Reading(found, layer.probabilities(found, text), layer.ask_below, None,
+                   heard or None)
 
 
 def decide(reading: Reading) -> Classification:
@@ -94,12 +108,24 @@ def decide(reading: Reading) -> Classification:
         group = found.decided_group()
         return _route(found, group) if group else _ask(found)
     group = max(combined, key=lambda g: combined[g])
-    return _route(found, group) if combined[group] >= reading.ask_below else _ask(found)
+    if combined[group] < reading.ask_below:
+        return _ask(found)
+    heard = reading.subjects
+    if group != "academic" or found.subject or not heard:
+        return _route(found, group)
+    subject = max((name for name in heard if name is not None), key=lambda n: heard[n],
+                  default=None)
+    if subject is not None and heard[subject] >= router_model.SUBJECT_SURE:
+        return _route(found, group, subject=subject)
+    if heard.get(None, 1.0) < router_model.SUBJECT_UNSURE:
+        return _ask(found)  # about a subject, but which one the router cannot tell
+    return _route(found, group)
 
 
-def _route(found: Evidence, group: str, category: str | None = None) -> Classification:
+def _route(found: Evidence, group: str, category: str | None = None,
+           subject: str | None = None) -> Classification:
     category = category or found.best_category(group) or DEFAULT_CATEGORY[group]
-    return Classification(category, group, found.subject, True)
+    return Classification(category, group, subject or found.subject, True)
 
 
 def _ask(found: Evidence) -> Classification:

@@ -43,6 +43,13 @@ def writers() -> list[Path]:
     return sorted(p for p in CORPUS_DIR.glob("*.jsonl") if p.name.count(".") == 1)
 
 
+def training_only() -> list[Path]:
+    """Writers delivered as training messages only (``writer_c.train.jsonl`` with no
+    ``writer_c.jsonl`` beside it): written after the split, all of them train, none is held out."""
+    return sorted(p for p in CORPUS_DIR.glob("*.train.jsonl")
+                  if not p.with_name(p.name.replace(".train.jsonl", ".jsonl")).exists())
+
+
 def read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -80,9 +87,12 @@ def tuning_table() -> list[dict[str, Any]]:
 
 def assembled_training() -> list[dict[str, Any]]:
     """The model's training corpus: the training parts and the tuning table."""
+    held = {_digest(row["text"]) for row in part("heldout")}  # never train on these, even twice
+    fresh = part("train") + [row for path in training_only() for row in read(path)]
+    unique = {_digest(row["text"]): row for row in fresh if row.get("group")}
     rows = [{"text": row["text"], "group": row["group"], "subject": row.get("subject"),
              "ask_ok": bool(row.get("ask_ok")), "source": "corpus"}
-            for row in part("train") if row.get("group")]
+            for digest, row in unique.items() if digest not in held]
     return rows + tuning_table()
 
 

@@ -22,7 +22,14 @@ import pytest
 from handlers import router_model
 from handlers.classifier import Classification, classify
 from handlers.router_model import MAX_CHARS, TRAINING_FILE, LearnedLayer, read_corpus
-from handlers.router_training import corpus_digest, export_ngrams, fit_ngrams
+from handlers.router_training import (
+    corpus_digest,
+    export_ngrams,
+    export_subjects,
+    fit_ngrams,
+    fit_subjects,
+    subject_probabilities,
+)
 from handlers.routing import decide, read_text
 from tests.routing_corpus import (
     SUBJECTS,
@@ -134,17 +141,23 @@ def test_the_service_computes_what_scikit_learn_trained() -> None:
     model = fit_ngrams(texts, groups)
     assert export_ngrams(fit_ngrams(texts, groups)) == export_ngrams(model)
     head = json.loads(router_model.HEAD_FILE.read_text(encoding="utf-8"))
-    layer = LearnedLayer({**head, "ngrams": export_ngrams(model)})
+    subject_head = fit_subjects(model, rows)
+    layer = LearnedLayer({**head, "ngrams": export_ngrams(model),
+                          "subjects": export_subjects(subject_head)})
     vectorizer = model.steps[0][1]
     for text in PROBES + texts[:40]:
         clipped = text[:MAX_CHARS]
         expected = vectorizer.transform([clipped]).toarray()[0]
-        indices, values = layer.vector(text)
+        indices, values = layer.model_vector(text)
         got = np.zeros_like(expected)
         got[indices] = values
         assert np.allclose(got, expected, atol=1e-5), text
         assert np.allclose(layer.model_probabilities(text), model.predict_proba([clipped])[0],
                            atol=1e-4), text
+        expected_subjects = subject_probabilities(model, subject_head, [text])[0]
+        got_subjects = layer.subject_probabilities(text)
+        assert got_subjects.keys() == expected_subjects.keys()
+        assert all(abs(got_subjects[k] - v) < 1e-4 for k, v in expected_subjects.items()), text
 
 
 def test_the_router_keeps_what_the_lexicon_table_knows() -> None:
