@@ -46,6 +46,7 @@ from handlers.router_model import (
     WORD_NGRAM_MAX,
     features,
     read_corpus,
+    said_once,
 )
 
 # The subject list the corpus's lexicon evidence is read with (a junior high school's).
@@ -97,7 +98,7 @@ def fit_subjects(model: Any, rows: Sequence[dict[str, Any]]) -> Any:
     """The subject head on the n-gram model's vector: "no subject" or which, trained on the
     fresh learning messages (the only ones labelled with their subject)."""
     learning = [row for row in rows if row["group"] == "academic"]
-    x = model.steps[0][1].transform([row["text"][:MAX_CHARS] for row in learning])
+    x = model.steps[0][1].transform([said_once(row["text"])[:MAX_CHARS] for row in learning])
     return _sgd().fit(x, [row.get("subject") or NO_SUBJECT for row in learning])
 
 
@@ -172,7 +173,7 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
 def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any]:
     """The head as written to HEAD_FILE: combiner weights and threshold for corpus ``path``."""
     rows = read_corpus(path)
-    texts = [row["text"] for row in rows]
+    texts = [said_once(row["text"]) for row in rows]  # as handlers/routing.read_text gives them
     y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
     fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
     # The model's probabilities for each fresh message, from a model trained without it.

@@ -84,13 +84,14 @@ def read_text(text: str, subjects: Sequence[str]) -> Reading:
     layer = router_model.learned_layer()  # the first call loads the model
     if layer is None or not (text or "").strip():
         return Reading(found, None, 1.0, None)
+    once = router_model.said_once(text)
     taught = {subject.casefold(): subject for subject in subjects}
-    said = layer.subject_probabilities(text)
+    said = layer.subject_probabilities(once)
     heard: dict[str | None, float] = {None: said[None]} if None in said else {}
     for name, p in said.items():  # the head's subject names, as this school writes them
         if name is not None and name.casefold() in taught:
             heard[taught[name.casefold()]] = p
-    return Reading(found, layer.probabilities(found, text), layer.ask_below, None,
+    return Reading(found, layer.probabilities(found, once), layer.ask_below, None,
                    heard or None)
 
 
