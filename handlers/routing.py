@@ -7,7 +7,7 @@ Three layers, and the guardian is asked whenever they do not add up to a clear a
    the guardian picked), that group answers.
 2. The lexicon (handlers/classifier.py), precise on the words it knows, its evidence summed per
    staff group; a subject counts only where it is named as a subject.
-3. The learned layer (handlers/router_model.py): a character n-gram model that reads wording
+3. The learned layer (handlers/router_model.py): an n-gram model that reads wording
    nobody wrote into a list, and a combiner trained to weigh it against the lexicon. A group is
    chosen only when the combined probability reaches the trained threshold; lexicon and model
    disagreeing confidently come out below it, and the bot asks with buttons, which is cheaper
