@@ -189,13 +189,9 @@ def test_messages_without_a_point_are_asked_about(text: str) -> None:
     assert result == Classification(None, None, None, False)
 
 
-def test_long_pasted_text_is_routed_quickly() -> None:
-    import time
-
+def test_long_pasted_text_is_routed() -> None:
+    """A 4,000-character paste is routed like its sentence (its cost is measured in bench/)."""
     router_model.configure(router_model.BUILTIN)
     text = ("Selamat pagi Bu, mohon izin anak saya tidak masuk karena demam. " * 80)[:4000]
-    read_text("warm up", SUBJECTS)
-    started = time.perf_counter()
     result = decide(read_text(text, SUBJECTS))
     assert result.group == "absence"
-    assert time.perf_counter() - started < 1.0
