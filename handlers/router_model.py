@@ -1,8 +1,12 @@
 """The router's learned layer: a character n-gram model and the combiner that weighs it.
 
-- The n-gram model: TF-IDF over the 2-5 letter pieces of words, and a linear classifier over
-  the four staff groups. Pieces of words survive chat spelling ("gk msk"), regional forms
-  ("sakola", "ndak") and inflection, so it reads wording nobody wrote into the lexicon.
+- The n-gram model: TF-IDF over the 2-5 letter pieces of words and, beside them, over words and
+  word pairs, and a linear classifier over the four staff groups. Pieces of words survive chat
+  spelling ("gk msk"), regional forms ("sakola", "ndak") and inflection, so it reads wording
+  nobody wrote into the lexicon; words and pairs ("tidak masuk", "uang gedung") add the order.
+- The subject head: a second linear classifier on the same vector, over "no subject" and the
+  subjects, for the learning messages that name no subject but are about one ("rumus
+  pythagoras", "praktikum", "renang").
 - The combiner weighs the model's probabilities against the lexicon's evidence per group (and
   the lexicon's own decision, and whether a subject is named as one), with ``ask_below``: the
   combined probability under which the router asks. A confident disagreement between lexicon
@@ -45,6 +49,14 @@ TRAINING_FILE = DATA / "routing_training.jsonl"
 GROUP_ORDER = ("absence", "academic", "admin", "counseling")
 MAX_CHARS = 2000  # a pasted essay says what it is about early; bounds the model's work
 NGRAM_MIN, NGRAM_MAX = 2, 5
+WORD_NGRAM_MAX = 2  # words and word pairs
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's token pattern
+# The subject head's operating points (chosen by cross-validation on the training corpus): a
+# learning message in which the lexicon found no subject takes the head's subject when it is at
+# least SUBJECT_SURE; when the head is not sure of one but gives "no subject" less than
+# SUBJECT_UNSURE, the message is about some subject the router cannot tell, and it asks.
+SUBJECT_SURE = 0.7
+SUBJECT_UNSURE = 0.3
 
 _lock = threading.Lock()
 _setting = BUILTIN
@@ -97,15 +109,46 @@ def read_corpus(path: Path = TRAINING_FILE) -> list[dict[str, Any]]:
 _WHITE_SPACES = re.compile(r"\s\s+")
 
 
-def ngrams(text: str) -> list[str]:
-    """The 2-5 letter pieces of each word, padded with a space at both ends of the word
-    (scikit-learn's ``char_wb`` analyser after lower case and accents stripped)."""
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+
+
+def said_once(text: str) -> str:
+    """The message with each sentence once: a thanks pasted fifteen times around one line about
+    grades is still a message about grades (the model reads proportions, the lexicon words)."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        key = " ".join(sentence.split()).casefold()
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(sentence.strip())
+    return " ".join(kept)
+
+
+def _normalised(text: str) -> str:
+    """Clipped, lower case, accents stripped (scikit-learn's ``strip_accents="unicode"``)."""
     text = text[:MAX_CHARS].lower()
     try:
         text.encode("ascii")
     except UnicodeEncodeError:
         text = "".join(c for c in unicodedata.normalize("NFKD", text)
                        if not unicodedata.combining(c))
+    return text
+
+
+def word_ngrams(text: str) -> list[str]:
+    """Words of two letters or more and pairs of them (scikit-learn's ``word`` analyser)."""
+    words = _WORD.findall(_normalised(text))
+    out = list(words)
+    for n in range(2, WORD_NGRAM_MAX + 1):
+        out += [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return out
+
+
+def ngrams(text: str) -> list[str]:
+    """The 2-5 letter pieces of each word, padded with a space at both ends of the word
+    (scikit-learn's ``char_wb`` analyser after lower case and accents stripped)."""
+    text = _normalised(text)
     out: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
         word = f" {word} "
@@ -131,41 +174,54 @@ class LearnedLayer:
         model = head["ngrams"]
         self.terms: dict[str, int] = {term: i for i, term in enumerate(model["terms"])}
         self.idf = np.asarray(model["idf"], dtype=np.float64)
-        self.coef = np.asarray(model["coef"], dtype=np.float64)  # (groups, terms)
+        self.word_terms: dict[str, int] = {t: i for i, t in enumerate(model["word_terms"])}
+        self.word_idf = np.asarray(model["word_idf"], dtype=np.float64)
+        width = len(self.terms) + len(self.word_terms)
+        self.coef = np.asarray(model["coef"], dtype=np.float64)  # (groups, terms + word terms)
         self.intercept = np.asarray(model["intercept"], dtype=np.float64)
         self.weights = np.asarray(head["combiner"]["weights"], dtype=np.float64)
         self.bias = np.asarray(head["combiner"]["bias"], dtype=np.float64)
         self.ask_below = float(head["ask_below"])
-        if self.coef.shape != (len(GROUP_ORDER), len(self.terms)) or \
-                self.idf.shape != (len(self.terms),):
+        if self.coef.shape != (len(GROUP_ORDER), width) or \
+                self.idf.shape != (len(self.terms),) or \
+                self.word_idf.shape != (len(self.word_terms),):
             raise ValueError(f"n-gram model of shape {self.coef.shape}")
+        subjects = head.get("subjects")  # absent: no subject head, the lexicon's subjects alone
+        self.subject_names: list[str | None] = list(subjects["names"]) if subjects else []
+        self.subject_coef = np.asarray(subjects["coef"] if subjects else np.zeros((0, width)),
+                                       dtype=np.float64)
+        self.subject_intercept = np.asarray(subjects["intercept"] if subjects else [],
+                                            dtype=np.float64)
+        if self.subject_coef.shape != (len(self.subject_names), width):
+            raise ValueError(f"subject head of shape {self.subject_coef.shape}")
         if self.weights.shape != (len(GROUP_ORDER), FEATURES):
             raise ValueError(f"combiner weights of shape {self.weights.shape}")
 
     def vector(self, text: str) -> tuple[Any, Any]:
-        """The message's unit-length TF-IDF vector, sparse: (term indices, values)."""
-        import numpy as np
+        """The message's unit-length TF-IDF vector of letter pieces, sparse: (term indices,
+        values). The school's corrections are compared in this space."""
+        return _tfidf(ngrams(text), self.terms, self.idf)
 
-        counts: dict[int, int] = {}
-        for gram in ngrams(text):
-            index = self.terms.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
-        indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
-                                           count=len(counts)))) * self.idf[indices]
-        norm = float(np.sqrt(values @ values))
-        return indices, (values / norm if norm else values)
-
-    def model_probabilities(self, text: str) -> Any:
-        """The n-gram model's probability per group (one-vs-rest, normalised)."""
+    def model_vector(self, text: str) -> tuple[Any, Any]:
+        """What the classifiers read: the letter pieces' vector, then the words' (each of unit
+        length), sparse over terms + word terms."""
         import numpy as np
 
         indices, values = self.vector(text)
-        scores = self.coef[:, indices] @ values + self.intercept
-        p = 1.0 / (1.0 + np.exp(-scores))
-        total = p.sum()
-        return p / total if total else np.full(len(GROUP_ORDER), 1.0 / len(GROUP_ORDER))
+        word_indices, word_values = _tfidf(word_ngrams(text), self.word_terms, self.word_idf)
+        return (np.concatenate([indices, word_indices + len(self.terms)]),
+                np.concatenate([values, word_values]))
+
+    def model_probabilities(self, text: str) -> Any:
+        """The n-gram model's probability per group (one-vs-rest, normalised)."""
+        return _one_vs_rest(self.coef, self.intercept, self.model_vector(text))
+
+    def subject_probabilities(self, text: str) -> dict[str | None, float]:
+        """The subject head's probability of each subject, and of none (key None)."""
+        if not self.subject_names:
+            return {}
+        p = _one_vs_rest(self.subject_coef, self.subject_intercept, self.model_vector(text))
+        return {name: float(v) for name, v in zip(self.subject_names, p, strict=True)}
 
     def probabilities(self, found: Evidence, text: str) -> dict[str, float]:
         """The combined probability of each staff group for one message."""
@@ -174,6 +230,32 @@ class LearnedLayer:
         x = np.asarray(features(found, self.model_probabilities(text)))
         p = softmax(self.weights @ x + self.bias)
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
+
+
+def _tfidf(grams: list[str], terms: dict[str, int], idf: Any) -> tuple[Any, Any]:
+    """Sublinear TF-IDF of the known grams, unit length, sparse: (term indices, values)."""
+    import numpy as np
+
+    counts: dict[int, int] = {}
+    for gram in grams:
+        index = terms.get(gram)
+        if index is not None:
+            counts[index] = counts.get(index, 0) + 1
+    indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+    values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
+                                       count=len(counts)))) * idf[indices]
+    norm = float(np.sqrt(values @ values))
+    return indices, (values / norm if norm else values)
+
+
+def _one_vs_rest(coef: Any, intercept: Any, vector: tuple[Any, Any]) -> Any:
+    """scikit-learn's SGDClassifier.predict_proba: sigmoids of the scores, normalised."""
+    import numpy as np
+
+    indices, values = vector
+    p = 1.0 / (1.0 + np.exp(-(coef[:, indices] @ values + intercept)))
+    total = p.sum()
+    return p / total if total else np.full(len(p), 1.0 / len(p))
 
 
 def learned_layer() -> LearnedLayer | None:

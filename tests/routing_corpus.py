@@ -7,6 +7,9 @@ result was looked at (``python -m tests.routing_corpus --split``). Held-out mess
 used to tune the lexicon, the thresholds or the model; handlers/data/routing_training.jsonl,
 from which the model's head is trained, is assembled from the training parts and the lexicon's
 own tuning table (``python -m tests.routing_corpus --assemble``), and a test checks it stays so.
+Writers delivered after the split as training messages only (``writer_c.train.jsonl``,
+``writer_d.train.jsonl``, with no ``writer_c.jsonl`` beside them) train in full; a text equal to
+a held-out one would be left out of training.
 
 Scoring, as the issue asks: a message is right when its group is right and, when the label has
 a subject, the subject too; a message labelled ``ask_ok`` is also right when the router asks.
@@ -41,6 +44,13 @@ def _digest(text: str) -> str:
 
 def writers() -> list[Path]:
     return sorted(p for p in CORPUS_DIR.glob("*.jsonl") if p.name.count(".") == 1)
+
+
+def training_only() -> list[Path]:
+    """Writers delivered as training messages only (``writer_c.train.jsonl`` with no
+    ``writer_c.jsonl`` beside it): written after the split, all of them train, none is held out."""
+    return sorted(p for p in CORPUS_DIR.glob("*.train.jsonl")
+                  if not p.with_name(p.name.replace(".train.jsonl", ".jsonl")).exists())
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -80,9 +90,12 @@ def tuning_table() -> list[dict[str, Any]]:
 
 def assembled_training() -> list[dict[str, Any]]:
     """The model's training corpus: the training parts and the tuning table."""
+    held = {_digest(row["text"]) for row in part("heldout")}  # never train on these, even twice
+    fresh = part("train") + [row for path in training_only() for row in read(path)]
+    unique = {_digest(row["text"]): row for row in fresh if row.get("group")}
     rows = [{"text": row["text"], "group": row["group"], "subject": row.get("subject"),
              "ask_ok": bool(row.get("ask_ok")), "source": "corpus"}
-            for row in part("train") if row.get("group")]
+            for digest, row in unique.items() if digest not in held]
     return rows + tuning_table()
 
 

@@ -205,7 +205,7 @@ async def test_handover_to_a_colleague_with_the_whole_thread(database_url: str, 
         await maya.say("Nilai matematika Ani turun, apa ada remedial?")
         forwarded = await sri.new()
         await sri.reply(forwarded[0], "Remedial hari Kamis jam 13.00, Bu.")
-        await maya.say("Baik Bu, terima kasih. Nanti Ani perlu membawa apa saja untuk remedialnya?")
+        await maya.say("Baik Bu, terima kasih. Apakah Ani perlu membawa buku latihan untuk remedialnya?")
         await sri.new()
         await maya.new()
         net.clock.advance(hours=5)
@@ -220,7 +220,7 @@ async def test_handover_to_a_colleague_with_the_whole_thread(database_url: str, 
         thread = await rina.new()
         assert len(thread) == 1
         for words in ("Nilai matematika Ani turun, apa ada remedial?", "Remedial hari Kamis jam 13.00, Bu.",
-                      "Nanti Ani perlu membawa apa saja untuk remedialnya?", "Maya Wijaya (Ibu dari Ani Wijaya, VII-A)",
+                      "Apakah Ani perlu membawa buku latihan untuk remedialnya?", "Maya Wijaya (Ibu dari Ani Wijaya, VII-A)",
                       "dialihkan kepada Bapak/Ibu oleh Wali Kelas, Bapak/Ibu Sri Wahyuni"):
             assert words in thread[0]["text"], words
         assert not PHONE_DIGITS.search(thread[0]["text"])

@@ -22,7 +22,14 @@ import pytest
 from handlers import router_model
 from handlers.classifier import Classification, classify
 from handlers.router_model import MAX_CHARS, TRAINING_FILE, LearnedLayer, read_corpus
-from handlers.router_training import corpus_digest, export_ngrams, fit_ngrams
+from handlers.router_training import (
+    corpus_digest,
+    export_ngrams,
+    export_subjects,
+    fit_ngrams,
+    fit_subjects,
+    subject_probabilities,
+)
 from handlers.routing import decide, read_text
 from tests.routing_corpus import (
     SUBJECTS,
@@ -83,8 +90,8 @@ def test_held_out_messages_reach_the_right_person(routed) -> None:  # type: igno
     assert rates["asked"] <= ASKED_CEILING
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13's targets are not reached yet: 77% right, 6.6% "
-                   "confidently wrong, 18% asked on the held-out part (README, 'Routing')")
+@pytest.mark.xfail(strict=True, reason="issue 13's targets are not reached yet: 77.0% right, 2.7% "
+                   "confidently wrong, 23.4% asked on the held-out part (README, 'Routing')")
 def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     score = Score()
     for row, result in routed:
@@ -95,9 +102,10 @@ def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     assert rates["asked"] <= MAX_ASKED
 
 
-# Measured on the held-out part (77.3% right, 6.6% confidently wrong, 17.6% asked), with a
-# message or two of slack: a change that makes the router worse fails here.
-RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.76, 0.075, 0.19
+# Measured on the held-out part (77.0% right, 2.7% confidently wrong, 23.4% asked: the
+# threshold is chosen for at most 2% confidently wrong by cross-validation), with a message or
+# two of slack: a change that makes the router worse fails here.
+RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.76, 0.035, 0.24
 
 
 def test_the_split_is_the_committed_one_and_held_out_never_trains() -> None:
@@ -134,17 +142,23 @@ def test_the_service_computes_what_scikit_learn_trained() -> None:
     model = fit_ngrams(texts, groups)
     assert export_ngrams(fit_ngrams(texts, groups)) == export_ngrams(model)
     head = json.loads(router_model.HEAD_FILE.read_text(encoding="utf-8"))
-    layer = LearnedLayer({**head, "ngrams": export_ngrams(model)})
+    subject_head = fit_subjects(model, rows)
+    layer = LearnedLayer({**head, "ngrams": export_ngrams(model),
+                          "subjects": export_subjects(subject_head)})
     vectorizer = model.steps[0][1]
     for text in PROBES + texts[:40]:
         clipped = text[:MAX_CHARS]
         expected = vectorizer.transform([clipped]).toarray()[0]
-        indices, values = layer.vector(text)
+        indices, values = layer.model_vector(text)
         got = np.zeros_like(expected)
         got[indices] = values
         assert np.allclose(got, expected, atol=1e-5), text
         assert np.allclose(layer.model_probabilities(text), model.predict_proba([clipped])[0],
                            atol=1e-4), text
+        expected_subjects = subject_probabilities(model, subject_head, [text])[0]
+        got_subjects = layer.subject_probabilities(text)
+        assert got_subjects.keys() == expected_subjects.keys()
+        assert all(abs(got_subjects[k] - v) < 1e-4 for k, v in expected_subjects.items()), text
 
 
 def test_the_router_keeps_what_the_lexicon_table_knows() -> None:
@@ -175,13 +189,9 @@ def test_messages_without_a_point_are_asked_about(text: str) -> None:
     assert result == Classification(None, None, None, False)
 
 
-def test_long_pasted_text_is_routed_quickly() -> None:
-    import time
-
+def test_long_pasted_text_is_routed() -> None:
+    """A 4,000-character paste is routed like its sentence (its cost is measured in bench/)."""
     router_model.configure(router_model.BUILTIN)
     text = ("Selamat pagi Bu, mohon izin anak saya tidak masuk karena demam. " * 80)[:4000]
-    read_text("warm up", SUBJECTS)
-    started = time.perf_counter()
     result = decide(read_text(text, SUBJECTS))
     assert result.group == "absence"
-    assert time.perf_counter() - started < 1.0
