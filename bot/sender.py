@@ -69,6 +69,7 @@ class ChannelClient(Protocol):
     """What the sender needs of a channel adapter."""
 
     name: str
+    owner: str  # "" the deployment's default, else the school code of its own bot or sender
     rate_per_second: float
     chat_rate_per_second: float
 
@@ -137,8 +138,15 @@ class _ChannelState:
     paused_until: datetime | None = None
 
 
+Lane = tuple[str, str]  # (channel, bot): one sending account, with its own limits and queue
+
+
 class Sender:
-    """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows."""
+    """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows.
+
+    Each sending account (a channel's default bot or sender, or a school's own) is a lane of its
+    own: its own rate limits, its own queue, its own loop, so one school's broadcast never waits
+    behind another's, nor holds up another school's concerns."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
                  clock: Clock, batch: int = 30, simulator_enabled: bool = False) -> None:
@@ -146,33 +154,82 @@ class Sender:
         self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
-        self.channels = {c.name: _ChannelState(c, SlidingWindow(c.rate_per_second)) for c in clients}
-        self._wake = asyncio.Event()
+        self.channels: dict[Lane, _ChannelState] = {}
+        self._wakes: dict[Lane, asyncio.Event] = {}
+        self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        for client in clients:
+            self.add(client)
+        self._wake = asyncio.Event()  # the heartbeat loop's
+        self._reporting = asyncio.Lock()  # one delivery report at a time, whichever lane finished
+        self._idle_seconds = 1.0
         self._stopping = False
         self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
         # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
-        self._served: dict[tuple[str, str, int], tuple[int, datetime]] = {}
+        self._served: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+
+    def add(self, client: ChannelClient) -> None:
+        """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
+        lane = (client.name, getattr(client, "owner", ""))
+        self.channels[lane] = _ChannelState(client, SlidingWindow(client.rate_per_second))
+        self._wakes.setdefault(lane, asyncio.Event()).set()
+        if self._lanes and lane not in self._lanes and not self._stopping:  # running: start its loop
+            self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
+
+    async def remove(self, lane: Lane) -> None:
+        """Stop sending through an account (a school's own, dropped from CHANNELS_FILE)."""
+        self.channels.pop(lane, None)
+        task = self._lanes.pop(lane, None)
+        self._wakes.pop(lane, None)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     def notify(self) -> None:
         self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Deliver until stopped: batch after batch while rows are due, then wait for notify()
-        or ``idle_seconds`` (retries coming due)."""
-        while not self._stopping:
-            await self._heartbeat()
-            self._wake.clear()  # before draining, so a notify() during the drain is not lost
+        """Deliver until stopped: one loop per lane, each batch after batch while rows are due,
+        then waiting for notify() or ``idle_seconds`` (retries coming due)."""
+        self._idle_seconds = idle_seconds
+        for lane in list(self.channels):
+            self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
+        try:
+            while not self._stopping:
+                await self._heartbeat()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in list(self._lanes.values()):
+                try:
+                    await asyncio.wait_for(task, timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+
+    async def _run_lane(self, lane: Lane) -> None:
+        while not self._stopping and lane in self.channels:
+            wake = self._wakes[lane]
+            wake.clear()  # before draining, so a notify() during the drain is not lost
             try:
-                attempted = await self.drain_once()
+                attempted = await self._drain_lane(lane)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # the loop must survive a database hiccup
-                log.exception("outbox drain failed; retrying")
+                log.exception("outbox drain of %s failed; retrying", lane[0])
                 attempted = 0
             if self._stopping:
                 break
             if attempted:
                 continue  # more may be due (a broadcast): no idle pause between batches
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+                await asyncio.wait_for(wake.wait(), timeout=self._idle_seconds)
             except TimeoutError:
                 pass
 
@@ -189,12 +246,18 @@ class Sender:
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.notify()
 
     async def drain_once(self) -> int:
-        """Send every due row once (within the limits); return how many were attempted."""
+        """Send every due row once (within the limits), every lane at once; return how many
+        were attempted."""
         if not self.channels:
             return 0
+        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in list(self.channels))))
+
+    async def _drain_lane(self, lane: Lane) -> int:
+        """One batch of one sending account's due rows."""
+        channel, bot = lane
         now = self.clock.now()
         # To a staff member, one family's concern after another's in turn: a family flooding a
         # teacher with messages does not push another family's forward behind all of theirs (a
@@ -207,7 +270,7 @@ class Sender:
         async with self.sessions() as session:
             ranked = list((await session.exec(
                 select(OutboxMessage, turn).where(
-                    OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
+                    OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
             rows = [row for row, _ in sorted(ranked, key=lambda pair: (
@@ -244,13 +307,13 @@ class Sender:
         """How many of this concern's messages to this staff chat went out lately (0 for others)."""
         if row.staff_id is None or row.concern_id is None:
             return 0
-        count, at = self._served.get((row.channel, row.chat_id, row.concern_id), (0, now))
+        count, at = self._served.get((row.channel, row.bot, row.chat_id, row.concern_id), (0, now))
         return count if now - at < FAIR_SHARE_WINDOW else 0
 
     def _count_served(self, row: OutboxMessage) -> None:
         if row.staff_id is None or row.concern_id is None:
             return
-        now, key = self.clock.now(), (row.channel, row.chat_id, row.concern_id)
+        now, key = self.clock.now(), (row.channel, row.bot, row.chat_id, row.concern_id)
         if len(self._served) > 10_000:
             self._served.clear()  # a memory, not a record: forgetting only costs a little fairness
         self._served[key] = (self._served_lately(row, now) + 1, now)
@@ -258,14 +321,14 @@ class Sender:
     async def _report_finished(self, broadcast_ids: set[int],
                                digest_ids: list[int] | None = None) -> None:
         """Tell each author whose announcement has nothing left to send how it went."""
-        async with self.sessions() as session, session.begin():
+        async with self._reporting, self.sessions() as session, session.begin():
             if await report_finished(session, broadcast_ids, now=self.clock.now(),
                                      simulator_enabled=self.simulator_enabled,
                                      digest_outbox_ids=digest_ids):
-                self._wake.set()
+                self.notify()
 
     async def _send(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
-        state = self.channels[row.channel]
+        state = self.channels[(row.channel, row.bot)]
         await self._respect_limits(state, row.chat_id)
         try:
             try:
@@ -279,8 +342,9 @@ class Sender:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)
         except PermanentFailure as exc:
+            sms = ("sms", row.bot) if ("sms", row.bot) in self.channels else ("sms", "")
             await self._fail(row, exc.reason, unreachable=exc.unreachable,
-                             fallback="sms" if exc.try_sms and "sms" in self.channels else None)
+                             fallback=sms if exc.try_sms and sms in self.channels else None)
         except Exception as exc:  # unknown errors are treated as transient
             log.warning("sending outbox %s on %s failed: %s", row.id, row.channel, exc)
             await self._retry(row, None, f"{type(exc).__name__}: {exc}")
@@ -310,7 +374,7 @@ class Sender:
 
     def _chat_wait(self, row: OutboxMessage) -> float:
         """Seconds until this row's chat may receive again (0 when it may now)."""
-        chat = self.channels[row.channel].chats.get(row.chat_id)
+        chat = self.channels[(row.channel, row.bot)].chats.get(row.chat_id)
         return chat.wait_time(self.clock.now()) if chat is not None else 0.0
 
     def _spend(self, state: _ChannelState, chat_id: str) -> None:
@@ -333,7 +397,7 @@ class Sender:
             delay = seconds if seconds is not None else min(2 ** failed.attempts, 300)
             failed.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
 
-    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool, fallback: str | None = None) -> None:
+    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool, fallback: Lane | None = None) -> None:
         async with self.sessions() as session, session.begin():
             failed = await session.get(OutboxMessage, row.id)
             if failed is None:
@@ -346,12 +410,14 @@ class Sender:
             if fallback and account is not None and account.phone:
                 await self._resend_on(session, failed, fallback, account.phone)
 
-    async def _resend_on(self, session: AsyncSession, row: OutboxMessage, channel: str, phone: str) -> None:
+    async def _resend_on(self, session: AsyncSession, row: OutboxMessage, lane: Lane, phone: str) -> None:
         """The same message through another channel of the same person (WhatsApp → SMS)."""
+        channel, bot = lane
         account = (await session.exec(select(ChannelAccount).where(
-            ChannelAccount.channel == channel, ChannelAccount.external_id == phone))).first()
+            ChannelAccount.channel == channel, ChannelAccount.bot == bot,
+            ChannelAccount.external_id == phone))).first()
         if account is None:
-            account = ChannelAccount(channel=channel, external_id=phone, chat_id=phone, phone=phone,
+            account = ChannelAccount(channel=channel, bot=bot, external_id=phone, chat_id=phone, phone=phone,
                                      linked_at=self.clock.now())
             session.add(account)
             await session.flush()
@@ -359,11 +425,11 @@ class Sender:
             return
         now = self.clock.now()
         session.add(OutboxMessage(
-            school_id=row.school_id, channel=channel, chat_id=account.chat_id, account_id=account.id,
+            school_id=row.school_id, channel=channel, bot=bot, chat_id=account.chat_id, account_id=account.id,
             guardian_id=row.guardian_id, staff_id=row.staff_id, template=row.template, text=row.text,
             buttons=row.buttons, concern_id=row.concern_id, caused_by_staff_id=row.caused_by_staff_id,
             created_at=now, next_attempt_at=now))
-        self._wake.set()
+        self.notify()
 
     async def _hold(self, row: OutboxMessage, reason: str) -> None:
         """Keep the message, marked, and tell the staff member whose action it carried."""

@@ -42,8 +42,8 @@ async def _link_by_contact(turn: Turn) -> None:
         phone = normalize_phone(inbound.contact_phone or "")
     except InvalidPhone:
         phone = None
-    if phone is None or not (await guardians_by_phone(turn.session, phone)
-                             or await staff_by_phone(turn.session, phone)):
+    if phone is None or not (await guardians_by_phone(turn.session, phone, turn.school_id)
+                             or await staff_by_phone(turn.session, phone, turn.school_id)):
         turn.reply("not_in_roster", {"office": await office_contacts(turn)})
         return
     await link_account(turn, phone)
@@ -52,7 +52,8 @@ async def _link_by_contact(turn: Turn) -> None:
 async def redeem_link_code(turn: Turn, code: str) -> None:
     """`/start CODE`: a one-time code from the school office links this account."""
     row = (await turn.session.exec(select(LinkCode).where(LinkCode.code == code))).first()
-    if row is None or row.used_at is not None or (row.expires_at and row.expires_at <= turn.now):
+    if row is None or row.used_at is not None or (row.expires_at and row.expires_at <= turn.now) \
+            or (turn.school_id is not None and row.school_id != turn.school_id):  # another school's bot
         turn.reply("link_code_invalid", {"office": await office_contacts(turn)})
         return
     row.used_at = turn.now
@@ -66,8 +67,8 @@ async def link_account(turn: Turn, phone: str) -> None:
     turn.account.phone = phone
     turn.account.linked_at = turn.now
     turn.session.add(turn.account)
-    turn.guardians = await guardians_by_phone(turn.session, phone)
-    turn.staff = await staff_by_phone(turn.session, phone)
+    turn.guardians = await guardians_by_phone(turn.session, phone, turn.school_id)
+    turn.staff = await staff_by_phone(turn.session, phone, turn.school_id)
     await welcome(turn)
 
 

@@ -79,7 +79,8 @@ class WhatsAppChannel:
 
     def __init__(self, *, account_sid: str, auth_token: str, sender: str, api_base_url: str,
                  content_sids: dict[str, str], rate_per_second: float, status_callback: str | None,
-                 clock: Clock, inbox: Inbox) -> None:
+                 clock: Clock, inbox: Inbox, owner: str = "") -> None:
+        self.owner = owner  # "" the deployment's sender, else the code of the school it belongs to
         self.account_sid, self.auth_token, self.sender = account_sid, auth_token, sender
         self.api_base_url = api_base_url
         self.content_sids = content_sids
