@@ -9,7 +9,9 @@ mark the account so it is skipped.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import zlib
 import math
 import time
 from collections import deque
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,7 +28,7 @@ from bot.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat
-from storage.models import ChannelAccount, OutboxMessage
+from storage.models import ChannelAccount, OutboxMessage, SendPace
 from storage.outbox import remember_choices
 from storage.transient import describe
 
@@ -35,6 +37,12 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
 FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
+# A claimed row is another process's this long: longer than any batch takes (a killed process's
+# rows are sent by another after it; only the message it had in flight may go twice).
+CLAIM_LEASE = timedelta(seconds=60)
+# Several processes share a bot's or sender's rate through the database, spaced this much wider
+# than the platform's limit: network jitter between processes must not squeeze one more in.
+SHARED_PACE_MARGIN = 1.05
 
 
 class RetryLater(Exception):
@@ -163,6 +171,9 @@ class Sender:
         self._reporting = asyncio.Lock()  # one delivery report at a time, whichever lane finished
         self._idle_seconds = 1.0
         self._stopping = False
+        bind = sessions.kw.get("bind")
+        # On PostgreSQL several processes may send: claims, and rates shared in the database.
+        self.shared = bind is not None and bind.dialect.name == "postgresql"
         self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
         # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
         self._served: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
@@ -271,7 +282,8 @@ class Sender:
             ranked = list((await session.exec(
                 select(OutboxMessage, turn).where(
                     OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
-                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
             rows = [row for row, _ in sorted(ranked, key=lambda pair: (
                 pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
@@ -279,6 +291,7 @@ class Sender:
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
                 col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+        rows = await self._claim(lane, rows, now)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
         # next drain reads the outbox again, so what arrived meanwhile (another family's forward)
@@ -295,6 +308,9 @@ class Sender:
             first = next(row for row in rows if (row.channel, row.chat_id) in waiting)
             await self._send(first, accounts.get(first.account_id))
             attempted.append(first)
+        left = [row.id for row in rows if row not in attempted]
+        if left:  # claimed, not sent this time (its chat was at its limit): free for the next drain
+            await self._release(left)
         for row in attempted:
             self._count_served(row)
         broadcasts = {row.broadcast_id for row in attempted if row.broadcast_id}
@@ -302,6 +318,39 @@ class Sender:
         if broadcasts or digests:
             await self._report_finished(broadcasts, digests)
         return len(attempted)
+
+    async def _claim(self, lane: Lane, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send).
+
+        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``), and so is every row
+        of a chat one of whose messages another process holds: a family's messages keep their
+        order. Claims of one lane are taken one process at a time (an advisory lock for the
+        claiming transaction only), so two cannot each take half of one family's messages."""
+        if not rows:
+            return rows
+        async with self.sessions() as session, session.begin():
+            if self.shared:
+                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(  # type: ignore[call-overload]
+                    key=_lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")))
+            held = set((await session.exec(select(OutboxMessage.chat_id).where(
+                OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
+                col(OutboxMessage.claimed_until) >= now))).all())
+            wanted = [row.id for row in rows if row.chat_id not in held]
+            if not wanted:
+                return []
+            free = set((await session.exec(select(OutboxMessage.id).where(
+                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending",
+                or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
+                .with_for_update(skip_locked=True))).all())
+            if free:
+                await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
+                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE))
+        return [row for row in rows if row.id in free]
+
+    async def _release(self, ids: list[int | None]) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
+                col(OutboxMessage.id).in_(ids)).values(claimed_until=None))
 
     def _served_lately(self, row: OutboxMessage, now: datetime) -> int:
         """How many of this concern's messages to this staff chat went out lately (0 for others)."""
@@ -358,6 +407,7 @@ class Sender:
                     if deferred and sent.buttons and account is not None:
                         await remember_choices(session, account, sent.buttons, self.clock.now())
                     sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
+                    sent.claimed_until = None
                     sent.delivery = sent.delivery or "sent"
                     sent.attempts += 1
                     sent.error = None
@@ -371,6 +421,30 @@ class Sender:
             if wait <= 0:
                 break
             await self.clock.sleep(wait)
+        if self.shared:
+            wait = await self._shared_slot(state)
+            if wait > 0:
+                await self.clock.sleep(wait)
+
+    async def _shared_slot(self, state: _ChannelState) -> float:
+        """Reserve this process's next send on the bot's or sender's shared pace (GCRA in the
+        database: every sending process reserves from the same row); seconds until it."""
+        lane = f"{state.client.name}:{getattr(state.client, 'owner', '')}"
+        key = hashlib.sha256(f"jembatan-pace:{lane}".encode()).hexdigest()
+        interval = timedelta(seconds=SHARED_PACE_MARGIN / state.client.rate_per_second)
+        try:
+            async with self.sessions() as session, session.begin():
+                now = self.clock.now()
+                pace = await session.get(SendPace, key, with_for_update=True, populate_existing=True)
+                if pace is None:
+                    pace = SendPace(key=key, due=now)
+                slot = max(now, pace.due or now)
+                pace.due = slot + interval
+                session.add(pace)
+        except Exception as exc:  # the shared pace is a courtesy to other processes: never a stop
+            log.warning("shared send pace not reserved: %s", describe(exc))
+            return 0.0
+        return (slot - now).total_seconds()
 
     def _chat_wait(self, row: OutboxMessage) -> float:
         """Seconds until this row's chat may receive again (0 when it may now)."""
@@ -391,6 +465,7 @@ class Sender:
                 return
             failed.attempts += 1
             failed.error = reason[:500]
+            failed.claimed_until = None
             if failed.attempts >= MAX_ATTEMPTS:
                 failed.status = "failed"
                 return
@@ -404,6 +479,7 @@ class Sender:
                 return
             failed.status, failed.error = "failed", reason[:500]
             failed.attempts += 1
+            failed.claimed_until = None
             account = await session.get(ChannelAccount, failed.account_id) if failed.account_id else None
             if unreachable and account is not None:
                 account.blocked = True
@@ -438,6 +514,12 @@ class Sender:
             if held is None:
                 return
             held.status, held.error = "held", reason[:500]
+            held.claimed_until = None
             await tell_staff_undelivered(session, held, reason="window", now=self.clock.now(),
                                          simulator_enabled=self.simulator_enabled)
 
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a name."""
+    return zlib.crc32(name.encode()) - 2**31
