@@ -32,6 +32,7 @@ from bot.dashboard import Dashboard
 from bot.district import District
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
+from bot.leader import Leadership
 from bot.logs import install as install_log_redaction
 from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
@@ -66,6 +67,8 @@ class Services:
     scheduler: SchoolScheduler | None = None
     district: District | None = None  # the schools' own channels (CHANNELS_FILE)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Loops that end only when cancelled (scheduler leadership, CHANNELS_FILE watch).
+    watchers: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -137,7 +140,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         district = services.district = District(settings, sessions, inbox, sender, clock, background, channels)
         await district.start()
         if background and settings.channels_file:
-            services.tasks.append(asyncio.create_task(district.watch(), name="channels-file"))
+            services.watchers.append(asyncio.create_task(district.watch(), name="channels-file"))
         if simulator is not None:
             app.router.routes.extend(simulator.routes())
         if telegram is not None:
@@ -150,26 +153,42 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if run_sender:
             services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
                                                       name="outbox-sender"))
-        scheduler = None
+        leadership = None
         if run_scheduler:
-            scheduler = SchoolScheduler(sessions, database_url=settings.database_url, clock=clock,
-                                        simulator_enabled=settings.simulator_enabled,
-                                        default_language=settings.default_language, on_outbox=sender.notify,
-                                        recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
-                                        status_sources=_status_sources(whatsapp, sms, district),
-                                        concern_auto_close_days=settings.concern_auto_close_days)
-            scheduler.start()
-            services.scheduler = scheduler
-            inbox.on_outbox = lambda: (sender.notify(), scheduler.wake())  # type: ignore[union-attr]
+            def lead() -> None:
+                """This process runs the scheduler (the one holder of the advisory lock)."""
+                scheduler = SchoolScheduler(
+                    sessions, database_url=settings.database_url, clock=clock,
+                    simulator_enabled=settings.simulator_enabled, default_language=settings.default_language,
+                    on_outbox=sender.notify,
+                    recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
+                    status_sources=_status_sources(whatsapp, sms, district),
+                    concern_auto_close_days=settings.concern_auto_close_days)
+                scheduler.start()
+                services.scheduler = scheduler
+
+            def follow() -> None:
+                if services.scheduler is not None:
+                    services.scheduler.shutdown()
+                    services.scheduler = None
+
+            def on_outbox() -> None:
+                sender.notify()
+                if services.scheduler is not None:
+                    services.scheduler.wake()
+
+            inbox.on_outbox = on_outbox
+            leadership = Leadership(engine, clock, lead=lead, follow=follow)
+            await leadership.try_lead()
+            services.watchers.append(asyncio.create_task(leadership.run(), name="scheduler-leadership"))
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown()
             sender.stop()
+            for watcher in services.watchers:
+                watcher.cancel()
+            await asyncio.gather(*services.watchers, return_exceptions=True)
             for task in services.tasks:
-                if task.get_name() == "channels-file":
-                    task.cancel()
                 try:
                     await asyncio.wait_for(task, timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
