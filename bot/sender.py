@@ -39,10 +39,10 @@ HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is aliv
 FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
 # A claimed row is another process's this long: longer than any batch takes (a killed process's
 # rows are sent by another after it; only the message it had in flight may go twice).
-CLAIM_LEASE = timedelta(seconds=60)
+CLAIM_LEASE = timedelta(seconds=30)
 # Several processes share a bot's or sender's rate through the database, spaced this much wider
 # than the platform's limit: network jitter between processes must not squeeze one more in.
-SHARED_PACE_MARGIN = 1.05
+SHARED_PACE_MARGIN = 1.15
 
 
 class RetryLater(Exception):
