@@ -29,8 +29,8 @@ from handlers.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
+from storage.channel_routes import people_on
 from storage.outbox import enqueue
-from storage.people import guardians_by_phone, staff_by_phone
 from storage.phones import mask_phone
 from storage.transient import describe, is_transient
 
@@ -222,8 +222,8 @@ class Inbox:
             if inbound.bot else None
         if inbound.bot and school_id is None:
             school_id = -1  # its school is not (yet) imported: no one is known here
-        guardians = await guardians_by_phone(session, phone, school_id) if phone else []
-        staff = await staff_by_phone(session, phone, school_id) if phone else []
+        guardians, staff = await people_on(session, phone, channel=inbound.channel, bot=inbound.bot,
+                                           school_id=school_id) if phone else ([], [])
         return Turn(session=session, inbound=inbound, account=account, conversation=conversation,
                     guardians=guardians, staff=staff, now=now, policy=self.policy,
                     first_contact=first_contact and bool(guardians or staff), school_id=school_id)

@@ -9,7 +9,8 @@ from handlers.menu import greeting_context, menu_buttons
 from handlers.messages import Button
 from handlers.turn import Turn
 from storage.models import LinkCode
-from storage.people import guardians_by_phone, schools, staff_by_phone
+from storage.channel_routes import people_on
+from storage.people import schools
 from storage.phones import InvalidPhone, normalize_phone
 
 
@@ -42,8 +43,8 @@ async def _link_by_contact(turn: Turn) -> None:
         phone = normalize_phone(inbound.contact_phone or "")
     except InvalidPhone:
         phone = None
-    if phone is None or not (await guardians_by_phone(turn.session, phone, turn.school_id)
-                             or await staff_by_phone(turn.session, phone, turn.school_id)):
+    if phone is None or not any(await people_on(turn.session, phone, channel=inbound.channel,
+                                                bot=inbound.bot, school_id=turn.school_id)):
         turn.reply("not_in_roster", {"office": await office_contacts(turn)})
         return
     await link_account(turn, phone)
@@ -67,8 +68,8 @@ async def link_account(turn: Turn, phone: str) -> None:
     turn.account.phone = phone
     turn.account.linked_at = turn.now
     turn.session.add(turn.account)
-    turn.guardians = await guardians_by_phone(turn.session, phone, turn.school_id)
-    turn.staff = await staff_by_phone(turn.session, phone, turn.school_id)
+    turn.guardians, turn.staff = await people_on(turn.session, phone, channel=turn.inbound.channel,
+                                                 bot=turn.inbound.bot, school_id=turn.school_id)
     await welcome(turn)
 
 

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChannelAccount, ChannelRoute, Guardian, School, Staff
+from storage.people import guardians_by_phone, staff_by_phone
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,29 @@ async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]])
     for code, own in kinds.items():
         session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own))))
     await session.flush()
+
+
+async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
+    """Schools that have their own bot or sender of this kind: their people are known there,
+    not on the deployment's default one."""
+    rows = (await session.exec(select(ChannelRoute))).all()
+    codes = [row.school_code for row in rows if channel in row.kinds.split(",")]
+    if not codes:
+        return set()
+    return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
+
+
+async def people_on(session: AsyncSession, phone: str, *, channel: str, bot: str,
+                    school_id: int | None) -> tuple[list[Guardian], list[Staff]]:
+    """Who a phone is, as seen through one bot or sender: on a school's own (``school_id``) only
+    that school's guardians and staff; on the default one, those of schools without their own."""
+    guardians = await guardians_by_phone(session, phone, school_id)
+    staff = await staff_by_phone(session, phone, school_id)
+    if not bot and (guardians or staff):
+        elsewhere = await schools_with_own(session, channel)
+        guardians = [g for g in guardians if g.school_id not in elsewhere]
+        staff = [s for s in staff if s.school_id not in elsewhere]
+    return guardians, staff
 
 
 async def route_of(session: AsyncSession, *, school_id: int | None = None, guardian_id: int | None = None,

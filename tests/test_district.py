@@ -177,6 +177,19 @@ async def test_one_parent_two_schools_two_bots(database_url: str, tmp_path: Path
             assert all(row.bot == "DUA" for row in rows if row.account_id in dua_ids)
 
 
+async def test_a_school_with_its_own_bot_is_not_served_by_the_default_one(database_url: str,
+                                                                          tmp_path: Path) -> None:
+    """UJI and DUA both have WhatsApp numbers of their own: on the deployment's default number
+    Hendra, a parent at both, is known as neither's (each school talks to him on its own)."""
+    async with district(database_url, tmp_path) as net:
+        form = inbound_form(message_sid=new_message_sid(), from_phone=HENDRA, to=SANDBOX_FROM, body="menu")
+        assert (await net.whatsapp("/webhooks/whatsapp", form)).status_code == 200
+        await net.deliver()
+        answer = [m for m in net.twilio.messages_to(f"whatsapp:{HENDRA}") if m["From"] == SANDBOX_FROM]
+        assert answer and "Eko" not in texts(answer) and "Bima" not in texts(answer)
+        assert "belum terdaftar" in texts(answer)
+
+
 async def test_each_schools_webhook_has_its_own_secret(database_url: str, tmp_path: Path) -> None:
     async with district(database_url, tmp_path) as net:
         assert (await net.telegram("DUA", start_update(1, MAYA_TG), secret=UJI_SECRET)).status_code == 403
