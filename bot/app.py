@@ -33,6 +33,7 @@ from bot.district import District
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
 from bot.leader import Leadership
+from bot.metrics import prometheus
 from bot.logs import install as install_log_redaction
 from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
@@ -40,6 +41,7 @@ from bot.settings import Settings
 from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers.turn import Policy
 from scheduler.jobs import SchoolScheduler
+from storage.channel_health import lane_health
 from storage.db import make_engine, make_sessionmaker
 from storage.delivery import record_delivery
 from storage.inbox_health import forget, parked_count, stale_parts
@@ -222,6 +224,40 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             body["parked"] = parked
         return JSONResponse(body, status_code=503 if down else 200)
 
+    def configured_lanes(services: Services) -> list[tuple[str, str]]:
+        lanes = [(c.name, "") for c in (services.telegram, services.whatsapp, services.sms) if c is not None]
+        if services.district is not None:
+            lanes += [(c.name, code) for code, line in services.district.schools.items() for c in line.clients]
+        return lanes
+
+    async def channels_health(request: Request) -> Response:
+        """Per bot and sender: queued, oldest unsent, last sent (``GET /healthz/channels``)."""
+        services = state.get("services")
+        if services is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            async with services.sessions() as session:
+                lanes = await lane_health(session, configured_lanes(services))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("channel health: database unreachable: %s", describe(exc))
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        now = clock.now()
+        return JSONResponse({"status": "ok", "channels": [lane.as_json(now) for lane in lanes]})
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format: sent, queued and oldest unsent per channel and school; 429s."""
+        services = state.get("services")
+        if services is None:
+            return Response("", status_code=503)
+        try:
+            async with services.sessions() as session:
+                lanes = await lane_health(session, configured_lanes(services))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("metrics: database unreachable: %s", describe(exc))
+            return Response("# database unreachable\n", status_code=503, media_type="text/plain")
+        return Response(prometheus(lanes, services.sender.throttled, clock.now()),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
     async def telegram_webhook(request: Request) -> Response:
         services = state["services"]
         secret = settings.telegram_webhook_secret
@@ -356,6 +392,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz/channels", channels_health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),

@@ -48,11 +48,13 @@ SHARED_PACE_MARGIN = 1.15
 class RetryLater(Exception):
     """The platform asked us to wait (429) or failed transiently."""
 
-    def __init__(self, seconds: float | None, reason: str, *, whole_channel: bool = False) -> None:
+    def __init__(self, seconds: float | None, reason: str, *, whole_channel: bool = False,
+                 throttled: bool = False) -> None:
         super().__init__(reason)
         self.seconds = seconds
         self.reason = reason
         self.whole_channel = whole_channel
+        self.throttled = throttled  # the platform's rate limit (a 429), counted in /metrics
 
 
 class PermanentFailure(Exception):
@@ -168,6 +170,7 @@ class Sender:
         for client in clients:
             self.add(client)
         self._wake = asyncio.Event()  # the heartbeat loop's
+        self.throttled: dict[Lane, int] = {}  # 429s met per lane by this process (for /metrics)
         self._reporting = asyncio.Lock()  # one delivery report at a time, whichever lane finished
         self._idle_seconds = 1.0
         self._stopping = False
@@ -387,6 +390,8 @@ class Sender:
         except NeedsTemplate as exc:
             await self._hold(row, exc.reason)
         except RetryLater as exc:
+            if exc.throttled:
+                self.throttled[(row.channel, row.bot)] = self.throttled.get((row.channel, row.bot), 0) + 1
             if exc.whole_channel and exc.seconds is not None:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)

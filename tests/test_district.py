@@ -332,3 +332,44 @@ async def test_one_schools_broadcast_never_delays_another_schools_parent(databas
     assert sorted(m["chat_id"] for m in net.uji.sent) == sorted(int(chat) for chat in families)
     # 300 messages at 30/s take at least 9 s on the clock both the sender and the fake read.
     assert finished - now >= timedelta(seconds=(300 - 30) / 30)
+
+
+async def test_health_and_metrics_per_school_channel(database_url: str, tmp_path: Path) -> None:
+    """Per bot and sender: what is queued and since when, when the last message went, how many
+    went, and the 429s met — as JSON at /healthz/channels and for Prometheus at /metrics."""
+    async with district(database_url, tmp_path) as net:
+        await net.link("UJI", MAYA_TG, MAYA)  # two messages through UJI's bot
+        net.dua.fail_next("sendMessage", retry_after=1)
+        assert (await net.telegram("DUA", start_update(net.next_id(), MAYA_TG))).status_code == 200
+        await net.deliver()  # DUA's bot answers 429 once
+        net.clock.advance(seconds=2)
+        await net.deliver()
+        queued_at = net.clock.now() - timedelta(minutes=5)
+        async with net.services.sessions() as session, session.begin():
+            for n in range(3):  # waiting for their time: not sent yet
+                session.add(OutboxMessage(channel="whatsapp", bot="DUA", chat_id=f"whatsapp:+62813999000{n}",
+                                          template="test", text="nanti", buttons=[], created_at=queued_at,
+                                          next_attempt_at=net.clock.now() + timedelta(hours=1)))
+
+        health = (await net.client.get("/healthz/channels")).json()
+        lanes = {(lane["school"], lane["channel"]): lane for lane in health["channels"]}
+        assert set(lanes) == {("UJI", "telegram"), ("UJI", "whatsapp"), ("DUA", "telegram"),
+                              ("DUA", "whatsapp"), (None, "whatsapp")}
+        assert lanes[("UJI", "telegram")]["sent"] == 2 and lanes[("UJI", "telegram")]["queued"] == 0
+        assert lanes[("UJI", "telegram")]["last_sent"] is not None
+        assert lanes[("DUA", "whatsapp")]["queued"] == 3
+        assert lanes[("DUA", "whatsapp")]["oldest_unsent_seconds"] == 300.0
+        assert lanes[("UJI", "whatsapp")] == {"channel": "whatsapp", "school": "UJI", "queued": 0,
+                                              "oldest_unsent": None, "oldest_unsent_seconds": 0.0,
+                                              "last_sent": None, "sent": 0}
+
+        metrics = await net.client.get("/metrics")
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+        body = metrics.text
+        assert 'jembatan_messages_sent_total{channel="telegram",school="UJI"} 2' in body
+        assert 'jembatan_messages_sent_total{channel="telegram",school="DUA"} 1' in body
+        assert 'jembatan_outbox_queued{channel="whatsapp",school="DUA"} 3' in body
+        assert 'jembatan_outbox_oldest_unsent_seconds{channel="whatsapp",school="DUA"} 300' in body
+        assert 'jembatan_rate_limited_total{channel="telegram",school="DUA"} 1' in body
+        assert 'jembatan_rate_limited_total{channel="telegram",school="UJI"} 0' in body
+        assert "# TYPE jembatan_messages_sent_total counter" in body

@@ -203,7 +203,8 @@ class TelegramChannel:
             sent = await self.bot.send_message(
                 chat_id=int(message.chat_id), text=text, reply_markup=reply_markup(message.buttons))
         except RetryAfter as exc:
-            raise RetryLater(exc._retry_after.total_seconds(), str(exc), whole_channel=True) from exc
+            raise RetryLater(exc._retry_after.total_seconds(), str(exc), whole_channel=True,
+                             throttled=True) from exc
         except Forbidden as exc:
             raise PermanentFailure(f"forbidden: {exc.message}", unreachable=True) from exc
         except BadRequest as exc:

@@ -142,7 +142,7 @@ def _classify(exc: TwilioRestException) -> Exception:
     if code == OUTSIDE_WINDOW:
         return NeedsTemplate("outside the 24-hour window (63016)")
     if status == 429 or code == 20429:
-        return RetryLater(1.0, f"twilio {status} {code}: {exc.msg}")  # over the sender's MPS: soon
+        return RetryLater(1.0, f"twilio {status} {code}: {exc.msg}", throttled=True)  # over the MPS: soon
     if status is not None and status >= 500:
         return RetryLater(None, f"twilio {status} {code}: {exc.msg}")  # exponential backoff
     if code == UNSUBSCRIBED:
