@@ -8,6 +8,7 @@ schools, teachers who teach at both): each school's bot knows them only as that 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from sqlmodel import col, select
 
 from bot.app import Services, create_app
 from bot.channels_file import ChannelsFileError, load_channels
-from bot.clock import ManualClock
+from bot.clock import ManualClock, SystemClock
 from storage.models import ChannelAccount, OutboxMessage
 from storage.roster import import_roster
 from tests.fakes.telegram_api import FakeBotAPI
@@ -373,3 +374,33 @@ async def test_health_and_metrics_per_school_channel(database_url: str, tmp_path
         assert 'jembatan_rate_limited_total{channel="telegram",school="DUA"} 1' in body
         assert 'jembatan_rate_limited_total{channel="telegram",school="UJI"} 0' in body
         assert "# TYPE jembatan_messages_sent_total counter" in body
+
+
+async def test_each_schools_bot_polls_on_its_own_and_no_token_reaches_the_log(
+        sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two bots in polling mode: the background process runs one getUpdates loop per bot; the
+    same user and the same update_id on both are two updates, each answered by its own bot. The
+    bots' tokens travel in every request URL, and never reach a log line."""
+    caplog.set_level(logging.DEBUG)
+    async with FakeBotAPI(UJI_TOKEN) as uji, FakeBotAPI(DUA_TOKEN) as dua:
+        channels = tmp_path / "channels.yaml"
+        channels.write_text(
+            f'UJI:\n  telegram_bot_token: "{UJI_TOKEN}"\n  telegram_mode: polling\n'
+            f'  telegram_api_base_url: "{uji.base_url}"\n'
+            f'DUA:\n  telegram_bot_token: "{DUA_TOKEN}"\n  telegram_mode: polling\n'
+            f'  telegram_api_base_url: "{dua.base_url}"\n', encoding="utf-8")
+        app = create_app(settings_for(sqlite_url, simulator=False, channels_file=str(channels)),
+                         clock=SystemClock(), run_scheduler=False)
+        async with LifespanManager(app):
+            services: Services = app.state.services
+            await import_roster(services.sessions, SCHOOL, school_code="UJI", school_name="SMP Uji Coba")
+            await import_roster(services.sessions, dua_roster(tmp_path), school_code="DUA",
+                                school_name="SMP Dua")
+            assert uji.calls_of("deleteWebhook") and dua.calls_of("deleteWebhook")
+            uji.push_update(contact_update(1, MAYA_TG, MAYA.lstrip("+")))
+            dua.push_update(contact_update(1, MAYA_TG, MAYA.lstrip("+")))
+            at_uji = await uji.wait_for(lambda sent: any("Ani Wijaya" in m["text"] for m in sent), timeout=20)
+            at_dua = await dua.wait_for(lambda sent: any("Dita Wijaya" in m["text"] for m in sent), timeout=20)
+    assert "Dita" not in texts(at_uji) and "Ani" not in texts(at_dua)
+    assert "getUpdates" in caplog.text  # the requests were logged...
+    assert UJI_TOKEN not in caplog.text and DUA_TOKEN not in caplog.text  # ...without the tokens
