@@ -549,14 +549,15 @@ async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
     from storage.link_codes import UnknownPerson, issue_link_code
-    from storage.models import utcnow
+    from storage.models import School, utcnow
 
     try:
         async with sessions() as session, session.begin():
             code, person = await issue_link_code(session, who, now=utcnow(), ttl_hours=settings.link_code_ttl_hours)
+            school = await session.get(School, code.school_id)
     except UnknownPerson as exc:
         raise UserError(str(exc)) from exc
-    username = await _bot_username(settings)
+    username = await _bot_username(settings, school.code if school else None)
     link = f"https://t.me/{username}?start={code.code}" if username else None
     data = {"code": code.code, "name": person.name, "expires_at": code.expires_at.isoformat() if code.expires_at else None,
             "link": link}
@@ -566,15 +567,20 @@ async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no
     return data, human
 
 
-async def _bot_username(settings: Settings) -> str | None:
-    """The bot's username from getMe, when a token is configured and the API answers."""
-    if not settings.telegram_bot_token:
+async def _bot_username(settings: Settings, school_code: str | None = None) -> str | None:
+    """The username (getMe) of the bot that serves this school — its own from CHANNELS_FILE, else
+    the deployment's — when a token is configured and the API answers."""
+    token, base_url = settings.telegram_bot_token, settings.telegram_api_base_url
+    own = load_channels(settings.channels_file).school(school_code)
+    if own is not None and own.telegram_bot_token:
+        token, base_url = own.telegram_bot_token, own.telegram_api_base_url or base_url
+    if not token:
         return None
     from telegram import Bot
     from telegram.error import TelegramError
 
     try:
-        async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url) as bot:
+        async with Bot(token, base_url=base_url) as bot:
             return bot.username
     except (TelegramError, OSError):
         return None

@@ -27,9 +27,10 @@ from sqlmodel import col, select
 from bot.app import Services, create_app
 from bot.channels_file import ChannelsFileError, load_channels
 from bot.clock import ManualClock, SystemClock
+from storage.db import make_engine, make_sessionmaker
 from storage.models import ChannelAccount, OutboxMessage
 from storage.roster import import_roster
-from tests.fakes.telegram_api import FakeBotAPI
+from tests.fakes.telegram_api import DEFAULT_BOT_USER, FakeBotAPI
 from tests.fakes.telegram_updates import contact_update, start_update, text_update
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign, status_form
@@ -48,7 +49,8 @@ def dua_roster(tmp_path: Path) -> Path:
     folder = tmp_path / "dua"
     folder.mkdir()
     renames = {"Ani Wijaya": "Dita Wijaya", "Bima Wijaya": "Eko Wijaya", "Citra Lestari": "Fina Lestari",
-               "Rina Marlina": "Rosa Melati", "Sri Wahyuni": "Siti Aminah", "0071": "0081"}
+               "Rina Marlina": "Rosa Melati", "Sri Wahyuni": "Siti Aminah", "0071": "0081",
+               "T-00": "D-00"}
     for csv in SCHOOL.glob("*.csv"):
         text = csv.read_text(encoding="utf-8")
         for old, new in renames.items():
@@ -404,3 +406,24 @@ async def test_each_schools_bot_polls_on_its_own_and_no_token_reaches_the_log(
     assert "Dita" not in texts(at_uji) and "Ani" not in texts(at_dua)
     assert "getUpdates" in caplog.text  # the requests were logged...
     assert UJI_TOKEN not in caplog.text and DUA_TOKEN not in caplog.text  # ...without the tokens
+
+
+async def test_a_link_code_opens_the_schools_own_bot(sqlite_url: str, tmp_path: Path) -> None:
+    async with FakeBotAPI(DUA_TOKEN, {**DEFAULT_BOT_USER, "id": 222222, "username": "smp_dua_bot"}) as dua:
+        channels = tmp_path / "channels.yaml"
+        channels.write_text(f'DUA:\n  telegram_bot_token: "{DUA_TOKEN}"\n'
+                            f'  telegram_api_base_url: "{dua.base_url}"\n', encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+        env.update({"DATABASE_URL": sqlite_url, "CHANNELS_FILE": str(channels)})
+        engine = make_engine(sqlite_url)
+        try:
+            await import_roster(make_sessionmaker(engine), dua_roster(tmp_path), school_code="DUA",
+                                school_name="SMP Dua")
+        finally:
+            await engine.dispose()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "link-code", "D-003", "--json", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert '"link": "https://t.me/smp_dua_bot?start=' in out.decode()
