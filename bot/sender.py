@@ -167,13 +167,14 @@ class Sender:
         self.channels: dict[Lane, _ChannelState] = {}
         self._wakes: dict[Lane, asyncio.Event] = {}
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        self._running = False  # run() started: a lane added later gets its own loop at once
+        self._stopping = False
         for client in clients:
             self.add(client)
         self._wake = asyncio.Event()  # the heartbeat loop's
         self.throttled: dict[Lane, int] = {}  # 429s met per lane by this process (for /metrics)
         self._reporting = asyncio.Lock()  # one delivery report at a time, whichever lane finished
         self._idle_seconds = 1.0
-        self._stopping = False
         bind = sessions.kw.get("bind")
         # On PostgreSQL several processes may send: claims, and rates shared in the database.
         self.shared = bind is not None and bind.dialect.name == "postgresql"
@@ -186,7 +187,7 @@ class Sender:
         lane = (client.name, getattr(client, "owner", ""))
         self.channels[lane] = _ChannelState(client, SlidingWindow(client.rate_per_second))
         self._wakes.setdefault(lane, asyncio.Event()).set()
-        if self._lanes and lane not in self._lanes and not self._stopping:  # running: start its loop
+        if self._running and lane not in self._lanes and not self._stopping:  # running: start its loop
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
 
     async def remove(self, lane: Lane) -> None:
@@ -210,6 +211,7 @@ class Sender:
         """Deliver until stopped: one loop per lane, each batch after batch while rows are due,
         then waiting for notify() or ``idle_seconds`` (retries coming due)."""
         self._idle_seconds = idle_seconds
+        self._running = True
         for lane in list(self.channels):
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
         try:

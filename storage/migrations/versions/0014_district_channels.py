@@ -23,10 +23,13 @@ NAMING = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}  # names SQLite's unnam
 
 def _rekey(table: str, old: list[str], new: list[str]) -> None:
     """Swap the table's unique key: PostgreSQL named the old one itself, SQLite did not."""
-    postgres = op.get_bind().dialect.name == "postgresql"
+    if op.get_bind().dialect.name == "postgresql":  # named by PostgreSQL, or by a downgrade
+        for name in (f"{table}_{'_'.join(old)}_key", f"uq_{table}_{'_'.join(old)}"):
+            op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+        op.create_unique_constraint(f"uq_{table}_{'_'.join(new)}", table, new)
+        return
     with op.batch_alter_table(table, naming_convention=NAMING) as batch_op:
-        batch_op.drop_constraint(f"{table}_{'_'.join(old)}_key" if postgres
-                                 else f"uq_{table}_{'_'.join(old)}", type_="unique")
+        batch_op.drop_constraint(f"uq_{table}_{'_'.join(old)}", type_="unique")
         batch_op.create_unique_constraint(f"uq_{table}_{'_'.join(new)}", new)
 
 
