@@ -329,6 +329,9 @@ async def test_one_schools_broadcast_never_delays_another_schools_parent(databas
             sender.stop()
             await asyncio.wait_for(running, timeout=30)
         finished = clock.now()
+    print(f"\nisolation: DUA answered after {answered_after.total_seconds():.3f} s of the sender's clock, "
+          f"UJI's broadcast {broadcast_sent_then}/{len(families)} sent then, done after "
+          f"{(finished - now).total_seconds():.1f} s; 429s: {net.uji.throttled + net.dua.throttled}")
     assert broadcast_sent_then < len(families) - 100, "DUA's parent was answered mid-broadcast"
     assert answered_after < timedelta(seconds=1)
     assert net.uji.throttled == 0 and net.dua.throttled == 0
