@@ -40,8 +40,9 @@ FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count agai
 # A claimed row is another process's this long: longer than any batch takes (a killed process's
 # rows are sent by another after it; only the message it had in flight may go twice).
 CLAIM_LEASE = timedelta(seconds=30)
-# Several processes share a bot's or sender's rate through the database, spaced this much wider
-# than the platform's limit: network jitter between processes must not squeeze one more in.
+# Several processes share a bot's or sender's rate through the database, counted over a window
+# this much wider than the platform's second: network jitter between processes must not
+# squeeze one more into the platform's window.
 SHARED_PACE_MARGIN = 1.15
 
 
@@ -434,24 +435,33 @@ class Sender:
                 await self.clock.sleep(wait)
 
     async def _shared_slot(self, state: _ChannelState) -> float:
-        """Reserve this process's next send on the bot's or sender's shared pace (GCRA in the
-        database: every sending process reserves from the same row); seconds until it."""
+        """Reserve this process's next send on the bot's or sender's shared sliding window (one
+        row in the database that every sending process reserves from); seconds until it.
+
+        As the in-process window: up to the rate at once, never more within a window, which is
+        :data:`SHARED_PACE_MARGIN` times the platform's."""
         lane = f"{state.client.name}:{getattr(state.client, 'owner', '')}"
         key = hashlib.sha256(f"jembatan-pace:{lane}".encode()).hexdigest()
-        interval = timedelta(seconds=SHARED_PACE_MARGIN / state.client.rate_per_second)
+        rate = state.client.rate_per_second
+        span = max(1.0, 1.0 / rate)
+        capacity = max(1, math.floor(rate * span + 1e-9))
+        window = span * SHARED_PACE_MARGIN
         try:
             async with self.sessions() as session, session.begin():
                 now = self.clock.now()
                 pace = await session.get(SendPace, key, with_for_update=True, populate_existing=True)
                 if pace is None:
-                    pace = SendPace(key=key, due=now)
-                slot = max(now, pace.due or now)
-                pace.due = slot + interval
+                    pace = SendPace(key=key, due=now, recent=[])
+                at = now.timestamp()
+                recent = [t for t in pace.recent if at - t < window]
+                slot = at if len(recent) < capacity else max(at, recent[-capacity] + window)
+                pace.recent = [*recent, slot][-capacity:]
+                pace.due = datetime.fromtimestamp(slot, tz=now.tzinfo)
                 session.add(pace)
         except Exception as exc:  # the shared pace is a courtesy to other processes: never a stop
             log.warning("shared send pace not reserved: %s", describe(exc))
             return 0.0
-        return (slot - now).total_seconds()
+        return slot - at
 
     def _chat_wait(self, row: OutboxMessage) -> float:
         """Seconds until this row's chat may receive again (0 when it may now)."""

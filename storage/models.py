@@ -597,11 +597,13 @@ class ChannelRoute(SQLModel, table=True):
 
 
 class SendPace(SQLModel, table=True):
-    """A shared rate limit of one bot, sender or chat (GCRA): every sending process reserves its
-    next send here, so two processes together stay within the platform's limit.
+    """The shared rate limit of one bot or sender: every sending process reserves its next send
+    here (a sliding window), so all of them together stay within the platform's limit.
 
-    ``key`` is a hash (no chat id or phone number kept); ``due`` is when the next send may go."""
+    ``key`` is a hash of the bot or sender; ``recent`` the moments (Unix seconds) of the sends
+    reserved within the last window; ``due`` the latest of them."""
 
     __tablename__ = "send_pace"
     key: str = Field(primary_key=True, max_length=64)
     due: datetime | None = _ts(nullable=False, index=True)
+    recent: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

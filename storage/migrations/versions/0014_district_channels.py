@@ -42,6 +42,7 @@ def upgrade() -> None:
     op.create_table('send_pace',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('due', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('recent', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
     with op.batch_alter_table('send_pace', schema=None) as batch_op:
