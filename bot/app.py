@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from dataclasses import dataclass, field
@@ -27,11 +27,15 @@ from bot.channels.simulator import SimulatorChannel, payload_to_inbound
 from bot.channels.sms import SmsChannel
 from bot.channels.telegram import MalformedUpdate, TelegramChannel, update_to_inbound
 from bot.channels.whatsapp import WhatsAppChannel, form_to_inbound, signature_is_valid
-from domain.clock import Clock, SystemClock
+from bot.channels_file import load_channels
 from bot.dashboard import Dashboard
+from bot.district import District
 from bot.favicon import favicon
+from domain.clock import Clock, SystemClock
 from bot.flood import FloodGuard
 from bot.inbox import Inbox
+from bot.leader import Leadership
+from bot.metrics import prometheus
 from bot.logs import install as install_log_redaction
 from bot.logs import register_secrets, settings_secrets
 from bot.sender import ChannelClient, Sender
@@ -40,6 +44,7 @@ from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers import router_model
 from handlers.turn import Policy
 from bot.jobs import SchoolScheduler
+from storage.channel_health import lane_health
 from storage.db import make_engine, make_sessionmaker
 from storage.delivery import record_delivery
 from storage.inbox_health import forget, parked_count, stale_parts
@@ -65,7 +70,10 @@ class Services:
     simulator: SimulatorChannel | None = None
     sms: SmsChannel | None = None
     scheduler: SchoolScheduler | None = None
+    district: District | None = None  # the schools' own channels (CHANNELS_FILE)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Loops that end only when cancelled (scheduler leadership, CHANNELS_FILE watch).
+    watchers: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 # Where `jembatan serve` listens (set by it from --host/--port, inherited by its workers and the
@@ -94,8 +102,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     """
     settings = settings or Settings()
     clock = clock or SystemClock()
+    channels = load_channels(settings.channels_file, default_mode=settings.telegram_mode,
+                             twilio_account=bool(settings.twilio_account_sid and settings.twilio_auth_token))
     # Whoever configured logging (the CLI, uvicorn, a test), these secrets never reach it.
-    register_secrets(settings_secrets(settings))
+    register_secrets(settings_secrets(settings) + channels.secrets)
     install_log_redaction()
     state: dict[str, Services] = {}
 
@@ -142,6 +152,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         inbox.on_outbox = sender.notify
         services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator, sms)
         state["services"] = app.state.services = services
+        district = services.district = District(settings, sessions, inbox, sender, clock, background, channels)
+        await district.start()
+        if background and settings.channels_file:
+            services.watchers.append(asyncio.create_task(district.watch(), name="channels-file"))
         if simulator is not None:
             app.router.routes.extend(simulator.routes())
         if telegram is not None:
@@ -154,23 +168,41 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if run_sender:
             services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
                                                       name="outbox-sender"))
-        scheduler = None
+        leadership = None
         if run_scheduler:
-            scheduler = SchoolScheduler(sessions, database_url=settings.database_url, clock=clock,
-                                        simulator_enabled=settings.simulator_enabled,
-                                        default_language=settings.default_language, on_outbox=sender.notify,
-                                        recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
-                                        status_sources={c.name: c.fetch_status for c in (whatsapp, sms) if c is not None},
-                                        concern_auto_close_days=settings.concern_auto_close_days)
-            scheduler.start()
-            services.scheduler = scheduler
-            inbox.on_outbox = lambda: (sender.notify(), scheduler.wake())  # type: ignore[union-attr]
+            def lead() -> None:
+                """This process runs the scheduler (the one holder of the advisory lock)."""
+                scheduler = SchoolScheduler(
+                    sessions, database_url=settings.database_url, clock=clock,
+                    simulator_enabled=settings.simulator_enabled, default_language=settings.default_language,
+                    on_outbox=sender.notify,
+                    recover=(lambda: inbox.recover(older_than=STALE_UPDATE)) if background else None,
+                    status_sources=_status_sources(whatsapp, sms, district),
+                    concern_auto_close_days=settings.concern_auto_close_days)
+                scheduler.start()
+                services.scheduler = scheduler
+
+            def follow() -> None:
+                if services.scheduler is not None:
+                    services.scheduler.shutdown()
+                    services.scheduler = None
+
+            def on_outbox() -> None:
+                sender.notify()
+                if services.scheduler is not None:
+                    services.scheduler.wake()
+
+            inbox.on_outbox = on_outbox
+            leadership = Leadership(engine, clock, lead=lead, follow=follow)
+            await leadership.try_lead()
+            services.watchers.append(asyncio.create_task(leadership.run(), name="scheduler-leadership"))
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown()
             sender.stop()
+            for watcher in services.watchers:
+                watcher.cancel()
+            await asyncio.gather(*services.watchers, return_exceptions=True)
             for task in services.tasks:
                 try:
                     await asyncio.wait_for(task, timeout=5)
@@ -178,6 +210,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                     task.cancel()
             await _forget_heartbeats(sessions, (["sender"] if run_sender else [])
                                      + (["scheduler"] if run_scheduler else []))
+            await district.stop()
             if telegram is not None:
                 await telegram.stop()
             for twilio_channel in (whatsapp, sms):
@@ -204,11 +237,57 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             body["parked"] = parked
         return JSONResponse(body, status_code=503 if down else 200)
 
+    def configured_lanes(services: Services) -> list[tuple[str, str]]:
+        lanes = [(c.name, "") for c in (services.telegram, services.whatsapp, services.sms) if c is not None]
+        if services.district is not None:
+            lanes += [(c.name, code) for code, line in services.district.schools.items() for c in line.clients]
+        return lanes
+
+    async def channels_health(request: Request) -> Response:
+        """Per bot and sender: queued, oldest unsent, last sent (``GET /healthz/channels``)."""
+        services = state.get("services")
+        if services is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            async with services.sessions() as session:
+                lanes = await lane_health(session, configured_lanes(services))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("channel health: database unreachable: %s", describe(exc))
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        now = clock.now()
+        return JSONResponse({"status": "ok", "channels": [lane.as_json(now) for lane in lanes]})
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format: sent, queued and oldest unsent per channel and school; 429s."""
+        services = state.get("services")
+        if services is None:
+            return Response("", status_code=503)
+        try:
+            async with services.sessions() as session:
+                lanes = await lane_health(session, configured_lanes(services))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("metrics: database unreachable: %s", describe(exc))
+            return Response("# database unreachable\n", status_code=503, media_type="text/plain")
+        return Response(prometheus(lanes, services.sender.throttled, clock.now()),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
     async def telegram_webhook(request: Request) -> Response:
         services = state["services"]
         secret = settings.telegram_webhook_secret
         if services.telegram is None or settings.telegram_mode != "webhook" or not secret:
             return JSONResponse({"error": "the Telegram webhook is not enabled"}, status_code=404)
+        return await telegram_update(request, services.telegram, secret)
+
+    async def school_telegram_webhook(request: Request) -> Response:
+        """A school's own bot (CHANNELS_FILE): its own secret, people known only in that school."""
+        district = state["services"].district
+        await district.reload_if_changed()
+        line = district.line(request.path_params["code"])
+        if line is None or line.telegram is None or not line.config.telegram_webhook_secret:
+            return JSONResponse({"error": "no Telegram webhook for this school"}, status_code=404)
+        return await telegram_update(request, line.telegram, line.config.telegram_webhook_secret)
+
+    async def telegram_update(request: Request, telegram: TelegramChannel, secret: str) -> Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return JSONResponse({"error": "forbidden"}, status_code=403)
@@ -220,7 +299,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         except MalformedUpdate as exc:
             raise BadInput(str(exc)) from exc
         try:
-            await services.telegram.receive(update)
+            await telegram.receive(update)
         except (SQLAlchemyError, OSError) as exc:
             log.error("telegram update not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
@@ -229,7 +308,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def twilio_form(request: Request) -> dict[str, str] | Response:
         """The signed form of a Twilio webhook, or the refusal to send back."""
         services = state["services"]
-        if services.whatsapp is None and services.sms is None:
+        if services.whatsapp is None and services.sms is None and not services.district.schools:
             return JSONResponse({"error": "no Twilio channel is enabled"}, status_code=404)
         body = await read_body(request)
         try:
@@ -253,8 +332,32 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def sms_webhook(request: Request) -> Response:
         return await twilio_message(request, "sms")
 
-    async def twilio_message(request: Request, channel: str) -> Response:
-        if getattr(state["services"], channel) is None:
+    async def school_whatsapp_webhook(request: Request) -> Response:
+        return await school_twilio_message(request, "whatsapp")
+
+    async def school_sms_webhook(request: Request) -> Response:
+        return await school_twilio_message(request, "sms")
+
+    async def school_twilio_message(request: Request, channel: str) -> Response:
+        """A message to a school's own WhatsApp or SMS sender: answered within that school."""
+        district = state["services"].district
+        await district.reload_if_changed()
+        code = request.path_params["code"]
+        line = district.line(code)
+        if line is None or getattr(line, channel) is None:
+            return JSONResponse({"error": f"no {channel} sender for this school"}, status_code=404)
+        return await twilio_message(request, channel, bot=code)
+
+    async def school_whatsapp_status(request: Request) -> Response:
+        district = state["services"].district
+        await district.reload_if_changed()
+        line = district.line(request.path_params["code"])
+        if line is None or (line.whatsapp is None and line.sms is None):
+            return JSONResponse({"error": "no Twilio sender for this school"}, status_code=404)
+        return await whatsapp_status(request)
+
+    async def twilio_message(request: Request, channel: str, bot: str = "") -> Response:
+        if not bot and getattr(state["services"], channel) is None:
             return JSONResponse({"error": f"the {channel} channel is not enabled"}, status_code=404)
         form = await twilio_form(request)
         if isinstance(form, Response):
@@ -263,7 +366,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if not sid or not form.get("From"):
             raise BadInput("a Twilio message needs MessageSid and From")
         try:
-            await state["services"].inbox.accept(channel, sid, form)
+            await state["services"].inbox.accept(channel, sid, form, bot)
         except (SQLAlchemyError, OSError) as exc:
             log.error("%s message not stored (database): %s", channel, describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
@@ -303,16 +406,34 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
+        Route("/healthz/channels", channels_health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp", whatsapp_webhook, methods=["POST"]),
         Route("/webhooks/whatsapp/status", whatsapp_status, methods=["POST"]),
         Route("/webhooks/sms", sms_webhook, methods=["POST"]),
+        # A school's own channels (CHANNELS_FILE, contract section 11).
+        Route("/webhooks/telegram/{code}", school_telegram_webhook, methods=["POST"]),
+        Route("/webhooks/whatsapp/{code}/status", school_whatsapp_status, methods=["POST"]),
+        Route("/webhooks/whatsapp/{code}", school_whatsapp_webhook, methods=["POST"]),
+        Route("/webhooks/sms/{code}", school_sms_webhook, methods=["POST"]),
         *Dashboard(settings, clock).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={BadInput: bad_input, TooLarge: too_large, ClientGone: client_gone,
                                         json.JSONDecodeError: bad_input})
     return app
+
+
+def _status_sources(whatsapp: WhatsAppChannel | None, sms: SmsChannel | None,
+                    district: District) -> dict[str, Any]:
+    """Where the scheduler asks Twilio how a message fared: any client of the deployment's one
+    Twilio account finds any of its messages, whichever sender sent it."""
+    sources: dict[str, Any] = {}
+    for client in [whatsapp, sms, *(c for line in district.schools.values() for c in line.clients)]:
+        if client is not None and client.name in ("whatsapp", "sms"):
+            sources.setdefault(client.name, client.fetch_status)
+    return sources
 
 
 async def _forget_heartbeats(sessions: async_sessionmaker[AsyncSession], parts: list[str]) -> None:
@@ -343,10 +464,15 @@ def web_worker_app() -> Starlette:
     return create_app(background=False, run_scheduler=False, run_sender=False)
 
 
-async def run_background(settings: Settings, stop: asyncio.Event) -> None:
+async def run_background(settings: Settings, stop: asyncio.Event,
+                         reload: Callable[[Callable[[], None]], None] | None = None) -> None:
     """The one background process beside the web workers: Telegram polling, the sender, the
-    scheduler and recovery of updates a killed worker left, until ``stop`` is set."""
+    scheduler and recovery of updates a killed worker left, until ``stop`` is set. ``reload``
+    is given the function that re-reads CHANNELS_FILE now (the CLI ties it to SIGHUP)."""
     # Web workers cannot wake this sender, so it looks at the outbox often.
     app = create_app(settings, background=True, sender_poll_seconds=BACKGROUND_POLL_SECONDS)
     async with app.router.lifespan_context(app):
+        district = app.state.services.district
+        if reload is not None and district is not None:
+            reload(district.poke)
         await stop.wait()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
-import json
 import os
+import json
 import signal
 import socket
 import subprocess
@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.channels_file import ChannelsConfig, ChannelsFileError, check_codes, load_channels
 from bot.logs import configure_logging, log_config, settings_secrets
 from bot.settings import Settings
 
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("scheduler", help="the background process beside `serve --workers N`: "
                                           "sender, scheduler, Telegram polling")
+
+    channels = commands.add_parser("channels", help="the schools' own channels (CHANNELS_FILE)")
+    channels_commands = channels.add_subparsers(dest="channels_command", required=True)
+    reload = channels_commands.add_parser(
+        "reload", help="check CHANNELS_FILE and have the running processes use it (no restart)")
+    reload.add_argument("--json", action="store_true")
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -155,14 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"jembatan: configuration error: {exc}", file=sys.stderr)
         return 1
-    configure_logging(settings.log_level, settings_secrets(settings))
     try:
+        channels = load_channels(settings.channels_file, default_mode=settings.telegram_mode,
+                                 twilio_account=bool(settings.twilio_account_sid and settings.twilio_auth_token))
+    except ChannelsFileError as exc:
+        print(f"jembatan: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level, settings_secrets(settings) + channels.secrets)
+    try:
+        if args.command in ("serve", "scheduler") and channels.schools:
+            asyncio.run(_check_channel_schools(settings, channels))
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers)
         if args.command == "scheduler":
             return _background(settings)
         result = asyncio.run(_run(settings, args))
-    except UserError as exc:
+    except (UserError, ChannelsFileError) as exc:
         print(f"jembatan: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -170,6 +185,46 @@ def main(argv: list[str] | None = None) -> int:
     if result is not None:
         _print(result, getattr(args, "json", False))
     return 0
+
+
+async def _check_channel_schools(settings: Settings, channels: ChannelsConfig) -> None:
+    """Every school CHANNELS_FILE names must exist (a typo would leave a school on no bot)."""
+    from sqlmodel import select
+
+    from storage.db import make_engine, make_sessionmaker
+    from storage.models import School
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            known = set((await session.exec(select(School.code))).all())
+    except Exception:  # no database yet (or not migrated): serve reports it at /healthz
+        return
+    finally:
+        await engine.dispose()
+    check_codes(channels, known)
+
+
+async def _channels_reload(sessions: Any, settings: Settings) -> tuple[dict[str, Any], str]:
+    """Check the file against the database and publish its routes; the running processes see
+    the file's new modification time and start or stop the schools' channels themselves."""
+    from sqlmodel import select
+
+    from storage.channel_routes import save_routes
+    from storage.models import School
+
+    if not settings.channels_file:
+        raise UserError("CHANNELS_FILE is not set")
+    channels = load_channels(settings.channels_file, default_mode=settings.telegram_mode,
+                             twilio_account=bool(settings.twilio_account_sid and settings.twilio_auth_token))
+    async with sessions() as session, session.begin():
+        check_codes(channels, set((await session.exec(select(School.code))).all()))
+        await save_routes(session, {code: school.kinds for code, school in channels.schools.items()})
+    os.utime(settings.channels_file)  # a save that kept the time still counts as a change
+    schools = {code: list(school.kinds) for code, school in sorted(channels.schools.items())}
+    lines = [f"{code}: {', '.join(kinds)}" for code, kinds in schools.items()]
+    return ({"file": settings.channels_file, "schools": schools},
+            "\n".join([*lines, "Running processes use it within a few seconds (no restart)."]))
 
 
 def _write_csv(path: Path | None, text: str) -> None:
@@ -196,6 +251,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> tuple[dict[str, 
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     try:
+        if args.command == "channels":
+            return await _channels_reload(sessions, settings)
         if args.command == "demo":
             return await _demo(sessions, settings, args.if_empty)
         if args.command == "roster":
@@ -524,14 +581,15 @@ async def _meeting_create(sessions, settings: Settings, args: argparse.Namespace
 
 async def _link_code(sessions, settings: Settings, who: str):  # type: ignore[no-untyped-def]
     from storage.link_codes import UnknownPerson, issue_link_code
-    from storage.models import utcnow
+    from storage.models import School, utcnow
 
     try:
         async with sessions() as session, session.begin():
             code, person = await issue_link_code(session, who, now=utcnow(), ttl_hours=settings.link_code_ttl_hours)
+            school = await session.get(School, code.school_id)
     except UnknownPerson as exc:
         raise UserError(str(exc)) from exc
-    username = await _bot_username(settings)
+    username = await _bot_username(settings, school.code if school else None)
     link = f"https://t.me/{username}?start={code.code}" if username else None
     data = {"code": code.code, "name": person.name, "expires_at": code.expires_at.isoformat() if code.expires_at else None,
             "link": link}
@@ -581,15 +639,20 @@ async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # t
     return data, human
 
 
-async def _bot_username(settings: Settings) -> str | None:
-    """The bot's username from getMe, when a token is configured and the API answers."""
-    if not settings.telegram_bot_token:
+async def _bot_username(settings: Settings, school_code: str | None = None) -> str | None:
+    """The username (getMe) of the bot that serves this school — its own from CHANNELS_FILE, else
+    the deployment's — when a token is configured and the API answers."""
+    token, base_url = settings.telegram_bot_token, settings.telegram_api_base_url
+    own = load_channels(settings.channels_file).school(school_code)
+    if own is not None and own.telegram_bot_token:
+        token, base_url = own.telegram_bot_token, own.telegram_api_base_url or base_url
+    if not token:
         return None
     from telegram import Bot
     from telegram.error import TelegramError
 
     try:
-        async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url) as bot:
+        async with Bot(token, base_url=base_url) as bot:
             return bot.username
     except (TelegramError, OSError):
         return None
@@ -665,7 +728,7 @@ def _background(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_background(settings, stop)
+        await run_background(settings, stop, reload=lambda poke: loop.add_signal_handler(signal.SIGHUP, poke))
 
     asyncio.run(main())
     return 0

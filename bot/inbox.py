@@ -28,9 +28,9 @@ from handlers.flood import slow_down
 from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
-from storage.models import ChannelAccount, Conversation, InboxMessage
+from storage.models import ChannelAccount, Conversation, InboxMessage, School
+from storage.channel_routes import people_on
 from storage.outbox import enqueue
-from storage.people import guardians_by_phone, staff_by_phone
 from storage.phones import mask_phone
 from storage.transient import describe, is_transient
 
@@ -61,18 +61,20 @@ class Inbox:
     def register(self, channel: str, translator: Translator) -> None:
         self.translators[channel] = translator
 
-    async def accept(self, channel: str, external_id: str, payload: dict[str, Any]) -> bool:
-        """Store an update durably; False when it was seen before. Then process it."""
-        row = await self.store(channel, external_id, payload)
+    async def accept(self, channel: str, external_id: str, payload: dict[str, Any], bot: str = "") -> bool:
+        """Store an update durably; False when it was seen before. Then process it. ``bot``: the
+        school whose own bot or sender received it ("" for the deployment's default)."""
+        row = await self.store(channel, external_id, payload, bot)
         if row is None:
             return False
         await self.process(row.id, stored=row)  # type: ignore[arg-type]
         return True
 
-    async def store(self, channel: str, external_id: str, payload: dict[str, Any]) -> InboxMessage | None:
+    async def store(self, channel: str, external_id: str, payload: dict[str, Any],
+                    bot: str = "") -> InboxMessage | None:
         try:
             async with self.sessions() as session, session.begin():
-                row = InboxMessage(channel=channel, external_id=external_id, payload=payload,
+                row = InboxMessage(channel=channel, bot=bot, external_id=external_id, payload=payload,
                                    received_at=self.clock.now())
                 session.add(row)
             return row
@@ -102,11 +104,13 @@ class Inbox:
         translator = self.translators.get(row.channel)
         try:
             inbound = _without_nul(translator(row.payload)) if translator else None
+            if inbound is not None and row.bot:
+                inbound = dataclasses.replace(inbound, bot=row.bot)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a payload we cannot read
             log.warning("%s update %s not readable: %s", row.channel, row.external_id, describe(exc))
             await self._record_failure(inbox_id, exc, park=True, unreadable=True)
             return
-        lock = self._locks.setdefault(f"{row.channel}:{inbound.sender_id if inbound else '-'}", asyncio.Lock())
+        lock = self._locks.setdefault(f"{_who(inbound) if inbound else row.channel}", asyncio.Lock())
         async with lock:
             try:
                 wrote = await self._process_locked(inbox_id, inbound)
@@ -157,13 +161,13 @@ class Inbox:
                 return False  # another worker got there first
             if inbound is not None and session.bind.dialect.name == "postgresql":
                 # One sender's messages one at a time across worker processes, too.
-                key = zlib.crc32(f"{inbound.channel}:{inbound.sender_id}".encode()) - 2**31
+                key = zlib.crc32(_who(inbound).encode()) - 2**31
                 await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
             now = self.clock.now()
             row.processed_at = now
             if inbound is None:
                 return False  # an update we do not handle (edited message, channel post...)
-            verdict = await self.flood.check_shared(session, f"{inbound.channel}:{inbound.sender_id}",
+            verdict = await self.flood.check_shared(session, _who(inbound),
                                                     row.received_at or now) if self.flood else None
             if verdict is not None and not verdict.admitted:
                 row.error = "flood: stored, not answered"
@@ -192,10 +196,11 @@ class Inbox:
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
         account = (await session.exec(select(ChannelAccount).where(
-            ChannelAccount.channel == inbound.channel, ChannelAccount.external_id == inbound.sender_id))).first()
+            ChannelAccount.channel == inbound.channel, ChannelAccount.bot == inbound.bot,
+            ChannelAccount.external_id == inbound.sender_id))).first()
         first_contact = account is None
         if account is None:
-            account = ChannelAccount(channel=inbound.channel, external_id=inbound.sender_id,
+            account = ChannelAccount(channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
                                      chat_id=inbound.chat_id, display_name=inbound.display_name)
         account.chat_id = inbound.chat_id
         account.last_seen_at = now
@@ -211,11 +216,17 @@ class Inbox:
             conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
             session.add(conversation)
         phone = account.phone
-        guardians = await guardians_by_phone(session, phone) if phone else []
-        staff = await staff_by_phone(session, phone) if phone else []
+        # On a school's own bot or sender, people are known only within that school: a guardian
+        # of two schools talks to each through its own bot.
+        school_id = (await session.exec(select(School.id).where(School.code == inbound.bot))).first() \
+            if inbound.bot else None
+        if inbound.bot and school_id is None:
+            school_id = -1  # its school is not (yet) imported: no one is known here
+        guardians, staff = await people_on(session, phone, channel=inbound.channel, bot=inbound.bot,
+                                           school_id=school_id) if phone else ([], [])
         return Turn(session=session, inbound=inbound, account=account, conversation=conversation,
                     guardians=guardians, staff=staff, now=now, policy=self.policy,
-                    first_contact=first_contact and bool(guardians or staff))
+                    first_contact=first_contact and bool(guardians or staff), school_id=school_id)
 
     async def recover(self, older_than: timedelta | None = None) -> int:
         """Process updates stored but never processed (the process stopped in between, a worker
@@ -262,6 +273,13 @@ class Inbox:
                 outcome[row.id] = ("parked" if done.parked_at is not None else  # type: ignore[index]
                                    "processed" if done.processed_at is not None else "pending")
         return outcome
+
+
+def _who(inbound: Inbound) -> str:
+    """One sender on one bot: the key of their lock and flood bucket (unchanged off school bots)."""
+    if inbound.bot:
+        return f"{inbound.channel}@{inbound.bot}:{inbound.sender_id}"
+    return f"{inbound.channel}:{inbound.sender_id}"
 
 
 def retry_delay(attempts: int) -> timedelta:

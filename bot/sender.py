@@ -9,7 +9,9 @@ mark the account so it is skipped.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import zlib
 import math
 import time
 from collections import deque
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,7 +28,7 @@ from domain.clock import Clock
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat
-from storage.models import ChannelAccount, OutboxMessage
+from storage.models import ChannelAccount, OutboxMessage, SendPace
 from storage.outbox import remember_choices
 from storage.transient import describe
 
@@ -35,16 +37,25 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
 FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
+# A claimed row is another process's this long: longer than any batch takes (a killed process's
+# rows are sent by another after it; only the message it had in flight may go twice).
+CLAIM_LEASE = timedelta(seconds=30)
+# Several processes share a bot's or sender's rate through the database, counted over a window
+# this much wider than the platform's second: network jitter between processes must not
+# squeeze one more into the platform's window.
+SHARED_PACE_MARGIN = 1.15
 
 
 class RetryLater(Exception):
     """The platform asked us to wait (429) or failed transiently."""
 
-    def __init__(self, seconds: float | None, reason: str, *, whole_channel: bool = False) -> None:
+    def __init__(self, seconds: float | None, reason: str, *, whole_channel: bool = False,
+                 throttled: bool = False) -> None:
         super().__init__(reason)
         self.seconds = seconds
         self.reason = reason
         self.whole_channel = whole_channel
+        self.throttled = throttled  # the platform's rate limit (a 429), counted in /metrics
 
 
 class PermanentFailure(Exception):
@@ -69,6 +80,7 @@ class ChannelClient(Protocol):
     """What the sender needs of a channel adapter."""
 
     name: str
+    owner: str  # "" the deployment's default, else the school code of its own bot or sender
     rate_per_second: float
     chat_rate_per_second: float
 
@@ -137,8 +149,15 @@ class _ChannelState:
     paused_until: datetime | None = None
 
 
+Lane = tuple[str, str]  # (channel, bot): one sending account, with its own limits and queue
+
+
 class Sender:
-    """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows."""
+    """Drains the outbox; ``notify()`` wakes it when a transaction wrote new rows.
+
+    Each sending account (a channel's default bot or sender, or a school's own) is a lane of its
+    own: its own rate limits, its own queue, its own loop, so one school's broadcast never waits
+    behind another's, nor holds up another school's concerns."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
                  clock: Clock, batch: int = 30, simulator_enabled: bool = False) -> None:
@@ -146,33 +165,88 @@ class Sender:
         self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
-        self.channels = {c.name: _ChannelState(c, SlidingWindow(c.rate_per_second)) for c in clients}
-        self._wake = asyncio.Event()
+        self.channels: dict[Lane, _ChannelState] = {}
+        self._wakes: dict[Lane, asyncio.Event] = {}
+        self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        self._running = False  # run() started: a lane added later gets its own loop at once
         self._stopping = False
+        for client in clients:
+            self.add(client)
+        self._wake = asyncio.Event()  # the heartbeat loop's
+        self.throttled: dict[Lane, int] = {}  # 429s met per lane by this process (for /metrics)
+        self._reporting = asyncio.Lock()  # one delivery report at a time, whichever lane finished
+        self._idle_seconds = 1.0
+        bind = sessions.kw.get("bind")
+        # On PostgreSQL several processes may send: claims, and rates shared in the database.
+        self.shared = bind is not None and bind.dialect.name == "postgresql"
         self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
         # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
-        self._served: dict[tuple[str, str, int], tuple[int, datetime]] = {}
+        self._served: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+
+    def add(self, client: ChannelClient) -> None:
+        """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
+        lane = (client.name, getattr(client, "owner", ""))
+        self.channels[lane] = _ChannelState(client, SlidingWindow(client.rate_per_second))
+        self._wakes.setdefault(lane, asyncio.Event()).set()
+        if self._running and lane not in self._lanes and not self._stopping:  # running: start its loop
+            self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
+
+    async def remove(self, lane: Lane) -> None:
+        """Stop sending through an account (a school's own, dropped from CHANNELS_FILE)."""
+        self.channels.pop(lane, None)
+        task = self._lanes.pop(lane, None)
+        self._wakes.pop(lane, None)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     def notify(self) -> None:
         self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Deliver until stopped: batch after batch while rows are due, then wait for notify()
-        or ``idle_seconds`` (retries coming due)."""
-        while not self._stopping:
-            await self._heartbeat()
-            self._wake.clear()  # before draining, so a notify() during the drain is not lost
+        """Deliver until stopped: one loop per lane, each batch after batch while rows are due,
+        then waiting for notify() or ``idle_seconds`` (retries coming due)."""
+        self._idle_seconds = idle_seconds
+        self._running = True
+        for lane in list(self.channels):
+            self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
+        try:
+            while not self._stopping:
+                await self._heartbeat()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in list(self._lanes.values()):
+                try:
+                    await asyncio.wait_for(task, timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+
+    async def _run_lane(self, lane: Lane) -> None:
+        while not self._stopping and lane in self.channels:
+            wake = self._wakes[lane]
+            wake.clear()  # before draining, so a notify() during the drain is not lost
             try:
-                attempted = await self.drain_once()
+                attempted = await self._drain_lane(lane)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # the loop must survive a database hiccup
-                log.exception("outbox drain failed; retrying")
+                log.exception("outbox drain of %s failed; retrying", lane[0])
                 attempted = 0
             if self._stopping:
                 break
             if attempted:
                 continue  # more may be due (a broadcast): no idle pause between batches
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+                await asyncio.wait_for(wake.wait(), timeout=self._idle_seconds)
             except TimeoutError:
                 pass
 
@@ -189,12 +263,18 @@ class Sender:
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.notify()
 
     async def drain_once(self) -> int:
-        """Send every due row once (within the limits); return how many were attempted."""
+        """Send every due row once (within the limits), every lane at once; return how many
+        were attempted."""
         if not self.channels:
             return 0
+        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in list(self.channels))))
+
+    async def _drain_lane(self, lane: Lane) -> int:
+        """One batch of one sending account's due rows."""
+        channel, bot = lane
         now = self.clock.now()
         # To a staff member, one family's concern after another's in turn: a family flooding a
         # teacher with messages does not push another family's forward behind all of theirs (a
@@ -207,8 +287,9 @@ class Sender:
         async with self.sessions() as session:
             ranked = list((await session.exec(
                 select(OutboxMessage, turn).where(
-                    OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(self.channels)),
-                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now))
+                    OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
             rows = [row for row, _ in sorted(ranked, key=lambda pair: (
                 pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
@@ -216,6 +297,7 @@ class Sender:
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
                 col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+        rows = await self._claim(lane, rows, now)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
         # next drain reads the outbox again, so what arrived meanwhile (another family's forward)
@@ -232,6 +314,9 @@ class Sender:
             first = next(row for row in rows if (row.channel, row.chat_id) in waiting)
             await self._send(first, accounts.get(first.account_id))
             attempted.append(first)
+        left = [row.id for row in rows if row not in attempted]
+        if left:  # claimed, not sent this time (its chat was at its limit): free for the next drain
+            await self._release(left)
         for row in attempted:
             self._count_served(row)
         broadcasts = {row.broadcast_id for row in attempted if row.broadcast_id}
@@ -240,17 +325,50 @@ class Sender:
             await self._report_finished(broadcasts, digests)
         return len(attempted)
 
+    async def _claim(self, lane: Lane, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send).
+
+        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``), and so is every row
+        of a chat one of whose messages another process holds: a family's messages keep their
+        order. Claims of one lane are taken one process at a time (an advisory lock for the
+        claiming transaction only), so two cannot each take half of one family's messages."""
+        if not rows:
+            return rows
+        async with self.sessions() as session, session.begin():
+            if self.shared:
+                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(  # type: ignore[call-overload]
+                    key=_lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")))
+            held = set((await session.exec(select(OutboxMessage.chat_id).where(
+                OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
+                col(OutboxMessage.claimed_until) >= now))).all())
+            wanted = [row.id for row in rows if row.chat_id not in held]
+            if not wanted:
+                return []
+            free = set((await session.exec(select(OutboxMessage.id).where(
+                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending",
+                or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
+                .with_for_update(skip_locked=True))).all())
+            if free:
+                await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
+                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE))
+        return [row for row in rows if row.id in free]
+
+    async def _release(self, ids: list[int | None]) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
+                col(OutboxMessage.id).in_(ids)).values(claimed_until=None))
+
     def _served_lately(self, row: OutboxMessage, now: datetime) -> int:
         """How many of this concern's messages to this staff chat went out lately (0 for others)."""
         if row.staff_id is None or row.concern_id is None:
             return 0
-        count, at = self._served.get((row.channel, row.chat_id, row.concern_id), (0, now))
+        count, at = self._served.get((row.channel, row.bot, row.chat_id, row.concern_id), (0, now))
         return count if now - at < FAIR_SHARE_WINDOW else 0
 
     def _count_served(self, row: OutboxMessage) -> None:
         if row.staff_id is None or row.concern_id is None:
             return
-        now, key = self.clock.now(), (row.channel, row.chat_id, row.concern_id)
+        now, key = self.clock.now(), (row.channel, row.bot, row.chat_id, row.concern_id)
         if len(self._served) > 10_000:
             self._served.clear()  # a memory, not a record: forgetting only costs a little fairness
         self._served[key] = (self._served_lately(row, now) + 1, now)
@@ -258,14 +376,14 @@ class Sender:
     async def _report_finished(self, broadcast_ids: set[int],
                                digest_ids: list[int] | None = None) -> None:
         """Tell each author whose announcement has nothing left to send how it went."""
-        async with self.sessions() as session, session.begin():
+        async with self._reporting, self.sessions() as session, session.begin():
             if await report_finished(session, broadcast_ids, now=self.clock.now(),
                                      simulator_enabled=self.simulator_enabled,
                                      digest_outbox_ids=digest_ids):
-                self._wake.set()
+                self.notify()
 
     async def _send(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
-        state = self.channels[row.channel]
+        state = self.channels[(row.channel, row.bot)]
         await self._respect_limits(state, row.chat_id)
         try:
             try:
@@ -275,12 +393,15 @@ class Sender:
         except NeedsTemplate as exc:
             await self._hold(row, exc.reason)
         except RetryLater as exc:
+            if exc.throttled:
+                self.throttled[(row.channel, row.bot)] = self.throttled.get((row.channel, row.bot), 0) + 1
             if exc.whole_channel and exc.seconds is not None:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)
         except PermanentFailure as exc:
+            sms = ("sms", row.bot) if ("sms", row.bot) in self.channels else ("sms", "")
             await self._fail(row, exc.reason, unreachable=exc.unreachable,
-                             fallback="sms" if exc.try_sms and "sms" in self.channels else None)
+                             fallback=sms if exc.try_sms and sms in self.channels else None)
         except Exception as exc:  # unknown errors are treated as transient
             log.warning("sending outbox %s on %s failed: %s", row.id, row.channel, exc)
             await self._retry(row, None, f"{type(exc).__name__}: {exc}")
@@ -294,6 +415,7 @@ class Sender:
                     if deferred and sent.buttons and account is not None:
                         await remember_choices(session, account, sent.buttons, self.clock.now())
                     sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
+                    sent.claimed_until = None
                     sent.delivery = sent.delivery or "sent"
                     sent.attempts += 1
                     sent.error = None
@@ -307,10 +429,43 @@ class Sender:
             if wait <= 0:
                 break
             await self.clock.sleep(wait)
+        if self.shared:
+            wait = await self._shared_slot(state)
+            if wait > 0:
+                await self.clock.sleep(wait)
+
+    async def _shared_slot(self, state: _ChannelState) -> float:
+        """Reserve this process's next send on the bot's or sender's shared sliding window (one
+        row in the database that every sending process reserves from); seconds until it.
+
+        As the in-process window: up to the rate at once, never more within a window, which is
+        :data:`SHARED_PACE_MARGIN` times the platform's."""
+        lane = f"{state.client.name}:{getattr(state.client, 'owner', '')}"
+        key = hashlib.sha256(f"jembatan-pace:{lane}".encode()).hexdigest()
+        rate = state.client.rate_per_second
+        span = max(1.0, 1.0 / rate)
+        capacity = max(1, math.floor(rate * span + 1e-9))
+        window = span * SHARED_PACE_MARGIN
+        try:
+            async with self.sessions() as session, session.begin():
+                now = self.clock.now()
+                pace = await session.get(SendPace, key, with_for_update=True, populate_existing=True)
+                if pace is None:
+                    pace = SendPace(key=key, due=now, recent=[])
+                at = now.timestamp()
+                recent = [t for t in pace.recent if at - t < window]
+                slot = at if len(recent) < capacity else max(at, recent[-capacity] + window)
+                pace.recent = [*recent, slot][-capacity:]
+                pace.due = datetime.fromtimestamp(slot, tz=now.tzinfo)
+                session.add(pace)
+        except Exception as exc:  # the shared pace is a courtesy to other processes: never a stop
+            log.warning("shared send pace not reserved: %s", describe(exc))
+            return 0.0
+        return slot - at
 
     def _chat_wait(self, row: OutboxMessage) -> float:
         """Seconds until this row's chat may receive again (0 when it may now)."""
-        chat = self.channels[row.channel].chats.get(row.chat_id)
+        chat = self.channels[(row.channel, row.bot)].chats.get(row.chat_id)
         return chat.wait_time(self.clock.now()) if chat is not None else 0.0
 
     def _spend(self, state: _ChannelState, chat_id: str) -> None:
@@ -327,31 +482,35 @@ class Sender:
                 return
             failed.attempts += 1
             failed.error = reason[:500]
+            failed.claimed_until = None
             if failed.attempts >= MAX_ATTEMPTS:
                 failed.status = "failed"
                 return
             delay = seconds if seconds is not None else min(2 ** failed.attempts, 300)
             failed.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
 
-    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool, fallback: str | None = None) -> None:
+    async def _fail(self, row: OutboxMessage, reason: str, *, unreachable: bool, fallback: Lane | None = None) -> None:
         async with self.sessions() as session, session.begin():
             failed = await session.get(OutboxMessage, row.id)
             if failed is None:
                 return
             failed.status, failed.error = "failed", reason[:500]
             failed.attempts += 1
+            failed.claimed_until = None
             account = await session.get(ChannelAccount, failed.account_id) if failed.account_id else None
             if unreachable and account is not None:
                 account.blocked = True
             if fallback and account is not None and account.phone:
                 await self._resend_on(session, failed, fallback, account.phone)
 
-    async def _resend_on(self, session: AsyncSession, row: OutboxMessage, channel: str, phone: str) -> None:
+    async def _resend_on(self, session: AsyncSession, row: OutboxMessage, lane: Lane, phone: str) -> None:
         """The same message through another channel of the same person (WhatsApp → SMS)."""
+        channel, bot = lane
         account = (await session.exec(select(ChannelAccount).where(
-            ChannelAccount.channel == channel, ChannelAccount.external_id == phone))).first()
+            ChannelAccount.channel == channel, ChannelAccount.bot == bot,
+            ChannelAccount.external_id == phone))).first()
         if account is None:
-            account = ChannelAccount(channel=channel, external_id=phone, chat_id=phone, phone=phone,
+            account = ChannelAccount(channel=channel, bot=bot, external_id=phone, chat_id=phone, phone=phone,
                                      linked_at=self.clock.now())
             session.add(account)
             await session.flush()
@@ -359,11 +518,11 @@ class Sender:
             return
         now = self.clock.now()
         session.add(OutboxMessage(
-            school_id=row.school_id, channel=channel, chat_id=account.chat_id, account_id=account.id,
+            school_id=row.school_id, channel=channel, bot=bot, chat_id=account.chat_id, account_id=account.id,
             guardian_id=row.guardian_id, staff_id=row.staff_id, template=row.template, text=row.text,
             buttons=row.buttons, concern_id=row.concern_id, caused_by_staff_id=row.caused_by_staff_id,
             created_at=now, next_attempt_at=now))
-        self._wake.set()
+        self.notify()
 
     async def _hold(self, row: OutboxMessage, reason: str) -> None:
         """Keep the message, marked, and tell the staff member whose action it carried."""
@@ -372,6 +531,12 @@ class Sender:
             if held is None:
                 return
             held.status, held.error = "held", reason[:500]
+            held.claimed_until = None
             await tell_staff_undelivered(session, held, reason="window", now=self.clock.now(),
                                          simulator_enabled=self.simulator_enabled)
 
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a name."""
+    return zlib.crc32(name.encode()) - 2**31

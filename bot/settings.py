@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     twilio_sms_from: str | None = None  # a Twilio number for SMS (families without WhatsApp)
 
     public_base_url: str | None = None
+    # A YAML file giving schools their own bot and senders (bot/channels_file.py); unset: every
+    # school shares the channels above.
+    channels_file: str | None = None
     simulator: bool | None = None  # None: on when no channel is configured
     # With real channels beside it, the simulator opens only with this (a header or an unlock page).
     simulator_secret: str | None = None
@@ -82,7 +85,7 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_bot_token", "telegram_webhook_secret", "twilio_account_sid",
                      "twilio_auth_token", "twilio_whatsapp_from", "twilio_content_sids",
-                     "public_base_url", "twilio_sms_from", mode="before")
+                     "public_base_url", "twilio_sms_from", "channels_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

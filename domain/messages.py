@@ -24,6 +24,7 @@ class Inbound:
     has_media: bool = False  # a sticker, photo, voice note... that we did not read as text
     media: tuple[tuple[str, str], ...] = ()  # (url, content type) of attached files we can forward
     phone: str | None = None  # the sender's phone when the channel vouches for it (WhatsApp, simulator)
+    bot: str = ""  # whose bot or sender it came through: "" the default, else a school's code
 
 
 @dataclass(frozen=True)

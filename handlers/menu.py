@@ -60,7 +60,8 @@ async def switch_language(turn: Turn) -> None:
     new = "en" if turn.language == "id" else "id"
     phone = turn.account.phone
     if phone:
-        for person in [*await guardians_by_phone(turn.session, phone), *await staff_by_phone(turn.session, phone)]:
+        for person in [*await guardians_by_phone(turn.session, phone, turn.school_id),
+                       *await staff_by_phone(turn.session, phone, turn.school_id)]:
             person.language = new
             turn.session.add(person)
     for person in [*turn.guardians, *turn.staff]:

@@ -8,8 +8,9 @@ from handlers import bk_series
 from handlers.menu import greeting_context, menu_buttons
 from domain.messages import Button
 from handlers.turn import Turn
+from storage.channel_routes import people_on
 from storage.models import LinkCode, OutboxMessage
-from storage.people import guardians_by_phone, schools, staff_by_phone
+from storage.people import schools
 from storage.phones import InvalidPhone, normalize_phone
 
 
@@ -46,8 +47,8 @@ async def _link_by_contact(turn: Turn) -> None:
         phone = normalize_phone(inbound.contact_phone or "")
     except InvalidPhone:
         phone = None
-    if phone is None or not (await guardians_by_phone(turn.session, phone)
-                             or await staff_by_phone(turn.session, phone)):
+    if phone is None or not any(await people_on(turn.session, phone, channel=inbound.channel,
+                                                bot=inbound.bot, school_id=turn.school_id)):
         turn.reply("not_in_roster", {"office": await office_contacts(turn)})
         return
     await link_account(turn, phone)
@@ -56,7 +57,8 @@ async def _link_by_contact(turn: Turn) -> None:
 async def redeem_link_code(turn: Turn, code: str) -> None:
     """`/start CODE`: a one-time code from the school office links this account."""
     row = (await turn.session.exec(select(LinkCode).where(LinkCode.code == code))).first()
-    if row is None or row.used_at is not None or (row.expires_at and row.expires_at <= turn.now):
+    if row is None or row.used_at is not None or (row.expires_at and row.expires_at <= turn.now) \
+            or (turn.school_id is not None and row.school_id != turn.school_id):  # another school's bot
         turn.reply("link_code_invalid", {"office": await office_contacts(turn)})
         return
     row.used_at = turn.now
@@ -70,8 +72,8 @@ async def link_account(turn: Turn, phone: str) -> None:
     turn.account.phone = phone
     turn.account.linked_at = turn.now
     turn.session.add(turn.account)
-    turn.guardians = await guardians_by_phone(turn.session, phone)
-    turn.staff = await staff_by_phone(turn.session, phone)
+    turn.guardians, turn.staff = await people_on(turn.session, phone, channel=turn.inbound.channel,
+                                                 bot=turn.inbound.bot, school_id=turn.school_id)
     await welcome(turn)
 
 

@@ -39,6 +39,9 @@ class Turn:
     now: datetime
     policy: Policy
     first_contact: bool = False  # a new account the channel vouched for: welcome it first
+    # The school whose own bot or sender received this (CHANNELS_FILE): people are known only
+    # within it. None on the deployment's default channels.
+    school_id: int | None = None
     replies: list[Outbound] = field(default_factory=list)
 
     @property

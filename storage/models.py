@@ -144,9 +144,13 @@ class ChannelAccount(SQLModel, table=True):
     """A chat account on one channel; ``phone`` is set once it is linked to roster people."""
 
     __tablename__ = "channel_account"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (UniqueConstraint("channel", "bot", "external_id",
+                                       name=f"uq_{__tablename__}_channel_bot_external_id"),)
     id: int | None = Field(default=None, primary_key=True)
     channel: str  # telegram | whatsapp | simulator
+    # Whose bot or sender: "" the deployment's default, else the school code of its own
+    # (CHANNELS_FILE). The same Telegram user on two schools' bots is two accounts.
+    bot: str = Field(default="", sa_column_kwargs={"server_default": ""})
     external_id: str  # Telegram user id, WhatsApp number, simulator phone
     chat_id: str  # where messages to this account are sent
     display_name: str = ""
@@ -224,9 +228,11 @@ class InboxMessage(SQLModel, table=True):
     """A received platform update, stored before it is acknowledged; processed at most once."""
 
     __tablename__ = "inbox_message"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (UniqueConstraint("channel", "bot", "external_id",
+                                       name=f"uq_{__tablename__}_channel_bot_external_id"),)
     id: int | None = Field(default=None, primary_key=True)
     channel: str
+    bot: str = Field(default="", sa_column_kwargs={"server_default": ""})  # as ChannelAccount.bot
     external_id: str  # Telegram update_id, Twilio MessageSid, simulator message id
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime | None = _ts(nullable=False)
@@ -248,6 +254,7 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     school_id: int | None = Field(default=None, foreign_key="school.id", index=True)
     channel: str
+    bot: str = Field(default="", sa_column_kwargs={"server_default": ""})  # the bot or sender it goes by
     chat_id: str
     account_id: int | None = Field(default=None, foreign_key="channel_account.id")
     guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
@@ -269,6 +276,8 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _ts()
     external_message_id: str | None = Field(default=None, index=True)
     error: str | None = None
+    # Taken by a sending process until then (several may run): another leaves it alone meanwhile.
+    claimed_until: datetime | None = _ts()
 
 
 class Meeting(SQLModel, table=True):
@@ -699,3 +708,26 @@ class RosterUpload(SQLModel, table=True):
     created_at: datetime | None = _ts(nullable=False)
     expires_at: datetime | None = _ts(nullable=False)
     saved_at: datetime | None = _ts()
+
+
+class ChannelRoute(SQLModel, table=True):
+    """Which kinds of channel a school has its own of (from CHANNELS_FILE), so every process that
+    writes the outbox sends a school's messages through its own bot or sender. ``kinds`` is a
+    comma-separated list (``telegram,whatsapp``); a school without a row uses the defaults."""
+
+    __tablename__ = "channel_route"
+    school_code: str = Field(primary_key=True, max_length=32)
+    kinds: str = ""
+
+
+class SendPace(SQLModel, table=True):
+    """The shared rate limit of one bot or sender: every sending process reserves its next send
+    here (a sliding window), so all of them together stay within the platform's limit.
+
+    ``key`` is a hash of the bot or sender; ``recent`` the moments (Unix seconds) of the sends
+    reserved within the last window; ``due`` the latest of them."""
+
+    __tablename__ = "send_pace"
+    key: str = Field(primary_key=True, max_length=64)
+    due: datetime | None = _ts(nullable=False, index=True)
+    recent: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.messages import Button, Outbound, Recipient
+from storage.channel_routes import route_of
 from storage.phones import has_phone
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
@@ -43,7 +44,7 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
                                      {"labels": [b["label"] for row in buttons for b in row]})
         row = OutboxMessage(
             school_id=out.to.school_id, channel=account.channel if account else "none",
-            chat_id=account.chat_id if account else "", account_id=account.id if account else None,
+            bot=account.bot if account else "", chat_id=account.chat_id if account else "", account_id=account.id if account else None,
             guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
             text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
             concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
@@ -83,15 +84,24 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
                        simulator_enabled: bool) -> ChannelAccount | None:
     if out.to.phone is None:
         return await session.get(ChannelAccount, out.to.account_id) if out.to.account_id else None
+    # A school's messages go through its own bot or sender (CHANNELS_FILE), never another's.
+    route = await route_of(session, school_id=out.to.school_id, guardian_id=out.to.guardian_id,
+                           staff_id=out.to.staff_id)
     if out.to.account_id is not None:
         account = await session.get(ChannelAccount, out.to.account_id)
-        if account is not None and account.phone == out.to.phone:
+        if account is not None and account.phone == out.to.phone and (route is None or route.allows(account)):
             return account
-    accounts = [a for a in await linked_accounts(session, out.to.phone) if not a.blocked]
+    linked = [a for a in await linked_accounts(session, out.to.phone) if not a.blocked]
+    accounts = [a for a in linked if route is None or route.allows(a)]
     if not simulator_enabled:
         accounts = [a for a in accounts if a.channel != "simulator"]
     if accounts:
         return accounts[0]
+    if route is not None:
+        # Known on WhatsApp or SMS by their number: the school's own sender can reach them too.
+        for other in linked:
+            if other.channel in ("whatsapp", "sms") and route.bot(other.channel):
+                return await _school_account(session, other, route.bot(other.channel), now)
     if simulator_enabled and has_phone(out.to.phone):
         # In the simulator anyone of the roster can be "on the phone": give them a chat there.
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
@@ -100,6 +110,20 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
         await session.flush()
         return account
     return None
+
+
+async def _school_account(session: AsyncSession, known: ChannelAccount, bot: str,
+                          now: datetime) -> ChannelAccount:
+    """The account of ``known``'s number on a school's own WhatsApp or SMS sender."""
+    account = (await session.exec(select(ChannelAccount).where(
+        ChannelAccount.channel == known.channel, ChannelAccount.bot == bot,
+        ChannelAccount.external_id == known.external_id))).first()
+    if account is None:
+        account = ChannelAccount(channel=known.channel, bot=bot, external_id=known.external_id,
+                                 chat_id=known.chat_id, phone=known.phone, linked_at=now)
+        session.add(account)
+        await session.flush()
+    return account
 
 
 async def _language_of(session: AsyncSession, to: Recipient) -> str | None:

@@ -37,14 +37,20 @@ class Child:
         return self.student.name.split()[0]
 
 
-async def guardians_by_phone(session: AsyncSession, phone: str) -> list[Guardian]:
-    result = await session.exec(select(Guardian).where(Guardian.phone == phone).order_by(Guardian.id))
-    return list(result.all())
+async def guardians_by_phone(session: AsyncSession, phone: str,
+                             school_id: int | None = None) -> list[Guardian]:
+    """Guardian rows with this phone (``school_id``: only that school's, as on its own bot)."""
+    query = select(Guardian).where(Guardian.phone == phone)
+    if school_id is not None:
+        query = query.where(Guardian.school_id == school_id)
+    return list((await session.exec(query.order_by(Guardian.id))).all())
 
 
-async def staff_by_phone(session: AsyncSession, phone: str) -> list[Staff]:
-    result = await session.exec(select(Staff).where(Staff.phone == phone).order_by(Staff.id))
-    return list(result.all())
+async def staff_by_phone(session: AsyncSession, phone: str, school_id: int | None = None) -> list[Staff]:
+    query = select(Staff).where(Staff.phone == phone)
+    if school_id is not None:
+        query = query.where(Staff.school_id == school_id)
+    return list((await session.exec(query.order_by(Staff.id))).all())
 
 
 async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> list[Child]:

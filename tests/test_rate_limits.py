@@ -127,7 +127,7 @@ async def drain_all(sender: Sender, clock: ManualClock, *, rounds: int = 1000) -
             continue
         async with sender.sessions() as session:
             due = (await session.exec(select(OutboxMessage.next_attempt_at).where(
-                OutboxMessage.status == "pending", col(OutboxMessage.channel).in_(list(sender.channels)))
+                OutboxMessage.status == "pending", col(OutboxMessage.channel).in_([channel for channel, _ in sender.channels]))
                 .order_by(col(OutboxMessage.next_attempt_at)))).first()
         if due is None:
             return

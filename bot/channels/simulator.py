@@ -77,6 +77,7 @@ class SimulatorChannel:
     """Delivery to the simulator is immediate: the page reads the outbox row."""
 
     name = "simulator"
+    owner = ""  # the simulator is the deployment's, never a school's own
     rate_per_second = 1000.0
     chat_rate_per_second = 1000.0
 

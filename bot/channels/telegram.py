@@ -118,7 +118,8 @@ class TelegramChannel:
     name = "telegram"
 
     def __init__(self, *, token: str, base_url: str, inbox: Inbox, rate_per_second: float = 30.0,
-                 chat_rate_per_second: float = 1.0) -> None:
+                 chat_rate_per_second: float = 1.0, owner: str = "") -> None:
+        self.owner = owner  # "" the deployment's bot, else the code of the school it belongs to
         self.bot = Bot(token, base_url=base_url,
                        request=HTTPXRequest(connection_pool_size=16),
                        get_updates_request=HTTPXRequest(read_timeout=40))
@@ -136,7 +137,8 @@ class TelegramChannel:
         await self.bot.initialize()  # getMe: fails early on a wrong token
         if polling:
             await self.bot.delete_webhook()
-            self._polling = asyncio.create_task(self._poll(poll_timeout), name="telegram-polling")
+            self._polling = asyncio.create_task(self._poll(poll_timeout),
+                                                name=f"telegram-polling-{self.owner or 'default'}")
 
     async def stop(self) -> None:
         if self._polling is not None:
@@ -149,7 +151,7 @@ class TelegramChannel:
 
     async def receive(self, raw: dict[str, Any]) -> bool:
         """Store and process one update (webhook or poll); False for a repeated ``update_id``."""
-        row = await self.inbox.store("telegram", str(raw["update_id"]), raw)
+        row = await self.inbox.store("telegram", str(raw["update_id"]), raw, self.owner)
         if row is None:
             return False
         await self._answer_callback(raw)
@@ -201,7 +203,8 @@ class TelegramChannel:
             sent = await self.bot.send_message(
                 chat_id=int(message.chat_id), text=text, reply_markup=reply_markup(message.buttons))
         except RetryAfter as exc:
-            raise RetryLater(exc._retry_after.total_seconds(), str(exc), whole_channel=True) from exc
+            raise RetryLater(exc._retry_after.total_seconds(), str(exc), whole_channel=True,
+                             throttled=True) from exc
         except Forbidden as exc:
             raise PermanentFailure(f"forbidden: {exc.message}", unreachable=True) from exc
         except BadRequest as exc:

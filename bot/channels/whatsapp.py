@@ -81,7 +81,8 @@ class WhatsAppChannel:
 
     def __init__(self, *, account_sid: str, auth_token: str, sender: str, api_base_url: str,
                  content_sids: dict[str, str], rate_per_second: float, status_callback: str | None,
-                 clock: Clock, inbox: Inbox) -> None:
+                 clock: Clock, inbox: Inbox, owner: str = "") -> None:
+        self.owner = owner  # "" the deployment's sender, else the code of the school it belongs to
         self.account_sid, self.auth_token, self.sender = account_sid, auth_token, sender
         self.api_base_url = api_base_url
         self.content_sids = content_sids
@@ -143,7 +144,7 @@ def _classify(exc: TwilioRestException) -> Exception:
     if code == OUTSIDE_WINDOW:
         return NeedsTemplate("outside the 24-hour window (63016)")
     if status == 429 or code == 20429:
-        return RetryLater(1.0, f"twilio {status} {code}: {exc.msg}")  # over the sender's MPS: soon
+        return RetryLater(1.0, f"twilio {status} {code}: {exc.msg}", throttled=True)  # over the MPS: soon
     if status is not None and status >= 500:
         return RetryLater(None, f"twilio {status} {code}: {exc.msg}")  # exponential backoff
     if code == UNSUBSCRIBED:

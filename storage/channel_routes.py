@@ -1,0 +1,84 @@
+"""Which bot or sender carries a school's messages: its own (CHANNELS_FILE) or the defaults.
+
+The process that reads CHANNELS_FILE writes the kinds of channel each school has its own of
+into ``channel_route``; every process that writes the outbox reads them there, so a web worker,
+the scheduler and the CLI route a school's messages alike, and a reload reaches them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import ChannelAccount, ChannelRoute, Guardian, School, Staff
+from storage.people import guardians_by_phone, staff_by_phone
+
+
+@dataclass(frozen=True)
+class Route:
+    """A school's code and the kinds of channel it has its own of."""
+
+    code: str
+    kinds: frozenset[str]
+
+    def bot(self, channel: str) -> str:
+        """The ``bot`` key of this school's messages on ``channel`` ("" the default)."""
+        return self.code if channel in self.kinds else ""
+
+    def allows(self, account: ChannelAccount) -> bool:
+        """Whether this school may write to this account (never through another school's bot)."""
+        return account.channel == "simulator" or account.bot == self.bot(account.channel)
+
+
+async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]]) -> None:
+    """Replace every school's route with ``kinds`` (school code → its own channel kinds)."""
+    await session.exec(delete(ChannelRoute))  # type: ignore[call-overload]
+    for code, own in kinds.items():
+        session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own))))
+    await session.flush()
+
+
+async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
+    """Schools that have their own bot or sender of this kind: their people are known there,
+    not on the deployment's default one."""
+    rows = (await session.exec(select(ChannelRoute))).all()
+    codes = [row.school_code for row in rows if channel in row.kinds.split(",")]
+    if not codes:
+        return set()
+    return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
+
+
+async def people_on(session: AsyncSession, phone: str, *, channel: str, bot: str,
+                    school_id: int | None) -> tuple[list[Guardian], list[Staff]]:
+    """Who a phone is, as seen through one bot or sender: on a school's own (``school_id``) only
+    that school's guardians and staff; on the default one, those of schools without their own."""
+    guardians = await guardians_by_phone(session, phone, school_id)
+    staff = await staff_by_phone(session, phone, school_id)
+    if not bot and (guardians or staff):
+        elsewhere = await schools_with_own(session, channel)
+        guardians = [g for g in guardians if g.school_id not in elsewhere]
+        staff = [s for s in staff if s.school_id not in elsewhere]
+    return guardians, staff
+
+
+async def route_of(session: AsyncSession, *, school_id: int | None = None, guardian_id: int | None = None,
+                   staff_id: int | None = None) -> Route | None:
+    """The route of the school a recipient belongs to (None when no school is known)."""
+    if school_id is None and guardian_id is not None:
+        guardian = await session.get(Guardian, guardian_id)
+        school_id = guardian.school_id if guardian is not None else None
+    if school_id is None and staff_id is not None:
+        staff = await session.get(Staff, staff_id)
+        school_id = staff.school_id if staff is not None else None
+    if school_id is None:
+        return None
+    school = await session.get(School, school_id)
+    if school is None:
+        return None
+    row = await session.get(ChannelRoute, school.code)
+    own = frozenset(kind for kind in (row.kinds.split(",") if row else []) if kind)
+    return Route(school.code, own)
