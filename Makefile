@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser lint clean bench
+.PHONY: run test install browser wrk lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed and cannot apt-get it: browser tests will be skipped"; fi; }
 
+# Debian's wrk for the benchmarks' closed-loop load (a compiled generator is not the ceiling).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk not installed and cannot apt-get it: the benchmarks fall back to the Python generator"; fi; }
+
 # Both cores by default (pytest-xdist; each worker gets its own PostgreSQL database, see
 # tests/conftest.py). PYTEST_ARGS= runs in one process; PYTEST_ARGS="-k name" picks tests.
 PYTEST_ARGS ?= -n 2
@@ -45,7 +52,7 @@ test: $(VENV)/.installed-test browser
 
 # Benchmarks, not part of `make test`: each prints its figures and the ratio that matters
 # (BENCH_ARGS=--json for JSON). Loopback only; see BENCHMARKS.md.
-bench: $(VENV)/.installed-test $(VENV)/.installed-bench
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench wrk
 	@if [ -f bench/slot_assignment.py ]; then $(BIN)/python -m bench.slot_assignment $(BENCH_ARGS); fi
 	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
 	$(BIN)/python -m bench.inbound --profile --scale $(BENCH_ARGS)

@@ -9,7 +9,8 @@ Two set-ups on a fresh SQLite file with the roster imported (`jembatan roster im
 Start-up is measured ``--starts`` times (median; the first launch also compiles bytecode).
 Memory is read from /proc through psutil: RSS once healthy, RSS after every family has linked
 (Telegram contacts; simulator messages) and a round of concerns, and the peak (VmHWM). Targets:
-RSS < 200 MB, start-up < 2 s.
+RSS < 200 MB, start-up < 1 s (the CPU it used by then is printed too: on a shared machine
+the wall time stretches with everyone else's load).
 
 Run from the repository root: ``.venv/bin/python -m bench.footprint [--json] [--families N]``.
 """
@@ -44,7 +45,7 @@ from tests.fakes.telegram_updates import text_update
 from tests.fakes.twilio_api import FakeTwilioAPI
 
 TARGET_RSS_MB = 200.0
-TARGET_STARTUP_S = 2.0
+TARGET_STARTUP_S = 1.0  # issue 18
 MB = 1024 * 1024
 
 
@@ -62,6 +63,20 @@ def memory(pid: int) -> dict[str, float]:
     return {"rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used: start-up's own cost,
+    which a busy shared machine stretches in wall time but barely changes."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> dict[str, Any]:
     """Launch ``starts`` times for the start-up figure; load the last one for memory."""
     school = write_school(workdir / "roster", families)
@@ -72,10 +87,11 @@ async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> d
         else:
             env = service_env(database, SIMULATOR="on")
         imported = await prepare_database(database, school, cwd=workdir, env=env)
-        startups = []
+        startups, cpus = [], []
         for attempt in range(starts):
             server = Server.jembatan(env, workdir, workdir / f"serve-{setup}.log")
             startups.append(await server.start())
+            cpus.append(cpu_seconds(server.pid))
             if attempt < starts - 1:
                 await server.stop()
         try:
@@ -100,6 +116,7 @@ async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> d
             await server.stop()
     return {"setup": setup, "families": families, "students": imported.get("students"),
             "startup_s": [round(s, 3) for s in startups], "startup_median_s": round(statistics.median(startups), 3),
+            "startup_cpu_s": [round(c, 3) for c in cpus], "startup_cpu_median_s": round(statistics.median(cpus), 3),
             "healthy": healthy, "after_traffic": loaded, "requests": len(requests), "failed": failed}
 
 
@@ -124,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             f"{r['setup']}: {r['students']} students; start-up to a healthy /healthz "
             f"{r['startup_median_s']} s median of {r['startup_s']} (target < {TARGET_STARTUP_S:g} s: "
-            f"{verdict(r['startup_median_s'] < TARGET_STARTUP_S)})",
+            f"{verdict(r['startup_median_s'] < TARGET_STARTUP_S)}); CPU used by then "
+            f"{r['startup_cpu_median_s']} s median (wall time on a busy machine is longer)",
             f"  RSS healthy {r['healthy']['rss_mb']} MB; after {r['requests']} requests "
             f"{r['after_traffic']['rss_mb']} MB, peak {r['after_traffic']['peak_rss_mb']} MB "
             f"(target < {TARGET_RSS_MB:g} MB: {verdict(worst < TARGET_RSS_MB)})",

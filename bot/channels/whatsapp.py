@@ -11,12 +11,10 @@ import json
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
 from domain.clock import Clock
 from bot.inbox import Inbox
@@ -24,6 +22,9 @@ from bot.sender import NeedsTemplate, PermanentFailure, RetryLater
 from domain.messages import Inbound
 from storage.models import ChannelAccount, OutboxMessage
 from storage.phones import InvalidPhone, normalize_phone
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,12 @@ class WhatsAppChannel:
         inbox.register(self.name, lambda form: form_to_inbound(form, self.name))
 
     async def start(self) -> None:
-        # The aiohttp session is made in the constructor: build it inside the running loop.
+        # The aiohttp session is made in the constructor: build it inside the running loop. Imported
+        # here: twilio's REST client and aiohttp cost a third of a second at start-up, and a
+        # process without WhatsApp or SMS (the simulator) never needs them.
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+        from twilio.rest import Client
+
         self.client = Client(self.account_sid, self.auth_token, http_client=AsyncTwilioHttpClient())
         self.client.api.base_url = self.api_base_url
 

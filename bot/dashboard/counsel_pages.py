@@ -21,7 +21,6 @@ from storage.audit import record_action
 from storage.casebook import UnknownStudent, casebook, find_student, may_read_casebook, monthly_report
 from storage.meeting_letters import LetterPatternError, NotInvited, letterhead, meeting_letters
 from storage.models import Meeting
-from templates.counsel_pdf import casebook_pdf_bytes, meeting_letters_pdf_bytes, monthly_report_pdf
 
 
 def _when(view: View, iso: str | None) -> str:
@@ -93,6 +92,8 @@ async def casebook_page(view: View, nisn: str) -> Page:
 
 async def casebook_pdf(view: View, nisn: str) -> tuple[bytes, str]:
     book = await _readable_book(view, nisn)
+    from templates.counsel_pdf import casebook_pdf_bytes  # fpdf2 and segno: only for a PDF
+
     return casebook_pdf_bytes(book, letterhead(view.school), lang=view.lang), f"buku-kasus-{nisn}.pdf"
 
 
@@ -146,6 +147,8 @@ async def bk_report_page(view: View) -> Page:
 
 async def bk_report_pdf(view: View) -> tuple[bytes, str]:
     context = await _month_context(view)
+    from templates.counsel_pdf import monthly_report_pdf  # fpdf2 and segno: only for a PDF
+
     return monthly_report_pdf(context, letterhead(view.school), lang=view.lang), f"laporan-bk-{context['month']}.pdf"
 
 
@@ -162,5 +165,7 @@ async def meeting_letters_download(view: View, meeting_id: int, *, telegram_bot:
     except (NotInvited, LetterPatternError):
         raise NotFound(meeting_id) from None
     record_action(view.session, view.staff, "print_letters", f"meeting:{meeting_id}", now=view.now)
+    from templates.counsel_pdf import meeting_letters_pdf_bytes  # fpdf2 and segno: only for a PDF
+
     return (meeting_letters_pdf_bytes([letter.context for letter in letters], letterhead(view.school)),
             f"surat-rapat-{meeting_id}.pdf")
