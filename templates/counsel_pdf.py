@@ -9,14 +9,12 @@ Fonts: DejaVu Sans in ``fonts/`` (see fonts/LICENSE), so every Indonesian name p
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 from typing import Any
 
-import segno
 from fpdf import FPDF
 
+from templates.letters import letterhead, qr_png
 from templates.render import render, words
 
 FONTS = Path(__file__).resolve().parent / "fonts"
@@ -36,35 +34,6 @@ def _pdf(title: str) -> FPDF:
     return pdf
 
 
-def _letterhead(pdf: FPDF, head: dict[str, Any]) -> None:
-    """The kop surat: logo, name, address and contacts, a double rule beneath."""
-    top = pdf.get_y()
-    if head.get("logo_png"):
-        pdf.image(io.BytesIO(base64.b64decode(head["logo_png"])), x=MARGIN, y=top, h=22)
-    pdf.set_font(FONT, "B", 15)
-    pdf.cell(0, 8, head["name"], align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, "", 9)
-    address = ", ".join(part for part in (head.get("address"), head.get("city")) if part)
-    contact = "  ·  ".join(part for part in (
-        f"Telp. {head['phone']}" if head.get("phone") else "", head.get("email") or "") if part)
-    for line in (address, contact):
-        if line:
-            pdf.cell(0, 5, line, align="C", new_x="LMARGIN", new_y="NEXT")
-    y = max(pdf.get_y(), top + (22 if head.get("logo_png") else 0)) + 2
-    pdf.set_line_width(0.8)
-    pdf.line(MARGIN, y, pdf.w - MARGIN, y)
-    pdf.set_line_width(0.2)
-    pdf.line(MARGIN, y + 1.2, pdf.w - MARGIN, y + 1.2)
-    pdf.set_y(y + 5)
-
-
-def _qr_png(url: str) -> io.BytesIO:
-    out = io.BytesIO()
-    segno.make(url, error="m", micro=False).save(out, kind="png", scale=8, border=4)
-    out.seek(0)
-    return out
-
-
 def _qr_codes(pdf: FPDF, context: dict[str, Any], labels: dict[str, str]) -> None:
     codes = [(labels["telegram"], context.get("telegram_url")), (labels["whatsapp"], context.get("whatsapp_url"))]
     codes = [(name, url) for name, url in codes if url]
@@ -75,7 +44,7 @@ def _qr_codes(pdf: FPDF, context: dict[str, Any], labels: dict[str, str]) -> Non
     top = pdf.get_y()
     slot = (pdf.w - 2 * MARGIN) / len(codes)
     for n, (name, url) in enumerate(codes):
-        pdf.image(_qr_png(url), x=MARGIN + n * slot + (slot - QR_SIZE) / 2, y=top, w=QR_SIZE, h=QR_SIZE,
+        pdf.image(qr_png(url), x=MARGIN + n * slot + (slot - QR_SIZE) / 2, y=top, w=QR_SIZE, h=QR_SIZE,
                   alt_text=url)
         pdf.set_xy(MARGIN + n * slot, top + QR_SIZE)
         pdf.set_font(FONT, "B", 9)
@@ -135,7 +104,7 @@ def _letters(letters: list[dict[str, Any]], head: dict[str, Any]) -> FPDF:
     pdf = _pdf(f"Surat {head['name']}")
     for context in letters:
         pdf.add_page()
-        _letterhead(pdf, head)
+        letterhead(pdf, head, head.get("name", ""))
         _body(pdf, render("id", "letter_meeting", context), context, labels)
     return pdf
 
@@ -156,7 +125,7 @@ def _casebook(book: dict[str, Any], head: dict[str, Any], lang: str) -> FPDF:
     labels = dict(words(lang)["official_letter"])
     pdf = _pdf(f"Buku kasus {book['student']['name']}")
     pdf.add_page()
-    _letterhead(pdf, head)
+    letterhead(pdf, head, head.get("name", ""))
     _body(pdf, render(lang, "casebook", book), {}, labels)
     return pdf
 
@@ -178,6 +147,6 @@ def monthly_report_pdf(context: dict[str, Any], head: dict[str, Any], *, lang: s
     labels = dict(words(lang)["official_letter"])
     pdf = _pdf(f"Laporan BK {context['month']}")
     pdf.add_page()
-    _letterhead(pdf, head)
+    letterhead(pdf, head, head.get("name", ""))
     _body(pdf, render(lang, "bk_month", context), context, labels)
     return bytes(pdf.output())

@@ -48,7 +48,7 @@ def letterhead(pdf: FPDF, head: dict[str, Any] | None, school_name: str) -> None
     for line in (address, contact):
         if line:
             pdf.cell(0, 5, line, align="C", new_x="LMARGIN", new_y="NEXT")
-    y = max(pdf.get_y(), top + 22) + 2
+    y = max(pdf.get_y(), top + (22 if head.get("logo_png") else 0)) + 2
     pdf.set_line_width(0.8)
     pdf.line(MARGIN, y, pdf.w - MARGIN, y)
     pdf.set_line_width(0.2)
@@ -56,7 +56,8 @@ def letterhead(pdf: FPDF, head: dict[str, Any] | None, school_name: str) -> None
     pdf.set_y(y + 5)
 
 
-def _qr_png(url: str) -> io.BytesIO:
+def qr_png(url: str) -> io.BytesIO:
+    """A QR code of ``url`` as a PNG, for a printed page."""
     out = io.BytesIO()
     segno.make(url, error="m", micro=False).save(out, kind="png", scale=8, border=4)
     out.seek(0)
@@ -81,7 +82,7 @@ def _qr_codes(pdf: FPDF, context: dict[str, Any]) -> None:
     slot = width / len(codes)
     for n, (name, url) in enumerate(codes):
         x = MARGIN + n * slot + (slot - QR_SIZE) / 2
-        pdf.image(_qr_png(url), x=x, y=top, w=QR_SIZE, h=QR_SIZE, alt_text=url)
+        pdf.image(qr_png(url), x=x, y=top, w=QR_SIZE, h=QR_SIZE, alt_text=url)
         pdf.set_xy(MARGIN + n * slot, top + QR_SIZE)
         pdf.set_font(FONT, "B", 10)
         pdf.cell(slot, 5, name, align="C")
