@@ -123,7 +123,10 @@ async def test_a_killed_leader_mid_broadcast_loses_and_repeats_nothing(tmp_path:
             # The killed process's claimed rows wait out their lease, then the survivor sends them.
             await _until(lambda: len({(m["From"], m["To"]) for m in announced()}) >= 2 * FAMILIES, 120,
                          "every family announced to")
-            await asyncio.sleep(2)  # anything sent twice would show now
+            # Nothing left to send or held by a claim: anything sent twice has been sent by now.
+            await _until(lambda: not _sql("SELECT 1 FROM outbox_message WHERE status = 'pending' "
+                                          "OR claimed_until IS NOT NULL AND sent_at IS NULL LIMIT 1"),
+                         60, "the outbox drained")
             assert survivor.poll() is None, "the surviving process is still running"
         finally:
             for worker in workers:
