@@ -615,7 +615,10 @@ async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # t
     out = args.out or Path(f"surat-pendaftaran-{re.sub(r'[^A-Za-z0-9]+', '-', args.audience).strip('-')}.pdf")
     if out.suffix.lower() != ".pdf":
         raise UserError(f"--out: {out}: expected a .pdf file name")
-    username = await _bot_username(settings)
+    # With --school, the school's own bot and WhatsApp number (CHANNELS_FILE) go on its letters.
+    username = await _bot_username(settings, args.school)
+    own = load_channels(settings.channels_file).school(args.school) if args.school else None
+    whatsapp_from = (own.twilio_whatsapp_from if own else None) or settings.twilio_whatsapp_from
     try:
         async with sessions() as session, session.begin():
             query = select(School).order_by(School.code)
@@ -628,7 +631,7 @@ async def _letters(sessions, settings: Settings, args: argparse.Namespace):  # t
             # Without --school every school's students of the audience get their letters.
             result = await print_enrolment_letters(
                 session, schools=schools, audience=args.audience, now=utcnow(), out=out,
-                telegram_bot=username, whatsapp_from=settings.twilio_whatsapp_from)
+                telegram_bot=username, whatsapp_from=whatsapp_from)
     except NoStudents as exc:
         raise UserError(f"AUDIENCE: {exc}") from exc
     except OSError as exc:

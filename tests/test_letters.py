@@ -153,3 +153,18 @@ async def test_without_school_every_schools_students_of_the_audience_get_letters
     assert json.loads(out)["pages"] == len(texts) == 36 + len(uji)
     code, out, err = await letters(sqlite_url, tmp_path, "class:VII-A", "--school", "UJI", "--json", env={})
     assert code == 0 and json.loads(out)["pages"] == len(uji)
+
+
+async def test_a_schools_letters_carry_its_own_whatsapp_number_from_the_channels_file(
+        sqlite_url: str, tmp_path: Path) -> None:
+    students = await school_of_36(sqlite_url, tmp_path)
+    channels = tmp_path / "channels.yaml"
+    channels.write_text('SMPN3:\n  twilio_whatsapp_from: "whatsapp:+6281100000003"\n', encoding="utf-8")
+    code, out, err = await letters(sqlite_url, tmp_path, f"student:{students[0].nisn}", "--school", "SMPN3",
+                                   "--json", env={"TWILIO_WHATSAPP_FROM": WA_FROM, "CHANNELS_FILE": str(channels),
+                                                     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "x" * 32})
+    assert code == 0, err
+    printed = tmp_path / json.loads(out)["file"]
+    text = " ".join(PdfReader(printed).pages[0].extract_text().split())
+    family_code = re.search(r"Kode keluarga ([A-Z0-9]{8})", text)[1]  # type: ignore[index]
+    assert page_qr_codes(printed, 0) == [f"https://wa.me/6281100000003?text=DAFTAR%20{family_code}"]
