@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from storage.db import alembic_config, make_engine, make_sessionmaker, sync_url, upgrade
+from tests.fakes.tcp_proxy import CuttableProxy
 
 
 def _worker_database(url: str | None) -> str | None:
@@ -119,3 +120,15 @@ async def engine(database_url: str) -> AsyncIterator:
 @pytest.fixture
 def sessions(engine):  # type: ignore[no-untyped-def]
     return make_sessionmaker(engine)
+
+
+async def postgres_behind_proxy() -> tuple[CuttableProxy, str]:
+    """A freshly migrated PostgreSQL database and a URL that reaches it through a proxy the test
+    can cut or reset (a real TCP hop, not a patched driver)."""
+    assert PG_URL
+    _fresh_postgres(PG_URL)
+    upgrade(PG_URL)
+    url = make_url(PG_URL)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

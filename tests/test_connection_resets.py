@@ -22,10 +22,8 @@ from sqlmodel import col, select
 
 from bot.app import STALE_UPDATE
 from bot.inbox import MAX_ATTEMPTS, MAX_ATTEMPTS_AFTER_A_BUG
-from storage.db import upgrade
 from storage.models import ChannelAccount, ConcernMessage, InboxMessage, OutboxMessage
-from tests.conftest import PG_URL, _fresh_postgres
-from tests.fakes.tcp_proxy import CuttableProxy
+from tests.conftest import PG_URL, postgres_behind_proxy
 from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.harness import MAYA, SRI, YULIA
 from tests.phones import Network, network
@@ -46,13 +44,7 @@ async def _pending(net: Network) -> int:
 @NEEDS_PG
 async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing(
         caplog: pytest.LogCaptureFixture) -> None:
-    assert PG_URL
-    _fresh_postgres(PG_URL)
-    upgrade(PG_URL)
-    url = make_url(PG_URL)
-    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = await postgres_behind_proxy()
     async with network(through_proxy) as net:
         sri = await net.phone("whatsapp", SRI)  # the Matematika teacher gets the forwards
         await sri.say("menu")

@@ -5,13 +5,10 @@ handled once."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from storage.db import upgrade
 from storage.models import ConcernMessage, InboxMessage
-from tests.conftest import PG_URL, _fresh_postgres
-from tests.fakes.tcp_proxy import CuttableProxy
+from tests.conftest import PG_URL, postgres_behind_proxy
 from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.phones import network
 
@@ -20,13 +17,7 @@ MAYA = "+6281300000002"
 
 
 async def test_webhooks_say_503_while_the_database_is_away_and_the_retry_lands_once() -> None:
-    assert PG_URL
-    _fresh_postgres(PG_URL)
-    upgrade(PG_URL)
-    url = make_url(PG_URL)
-    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = await postgres_behind_proxy()
     async with network(through_proxy) as net:
         phone = await net.phone("whatsapp", MAYA)
         await phone.say("menu")
