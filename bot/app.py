@@ -87,7 +87,7 @@ def policy_from(settings: Settings) -> Policy:
                   answer_limit_hours=settings.concern_answer_limit_hours,
                   link_code_ttl_hours=settings.link_code_ttl_hours, sms_enabled=settings.sms_enabled,
                   simulator_enabled=settings.simulator_enabled, public_base_url=settings.public_base_url,
-                  served_at=os.environ.get(SERVED_AT))
+                  served_at=os.environ.get(SERVED_AT), costs=settings.costs)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

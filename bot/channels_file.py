@@ -8,6 +8,7 @@ The file is a YAML mapping from a school code to that school's channels::
       telegram_mode: webhook                  # optional: polling | webhook
       twilio_whatsapp_from: "whatsapp:+62..." # on the deployment's Twilio account
       twilio_sms_from: "+62..."               # optional
+      whatsapp_daily_tier: 1000               # optional: unique recipients a day (Meta's tier)
 
 A school without an entry, and a kind of channel its entry does not name, use the deployment's
 default channels. Every mistake is reported as ``file:line: reason`` before anything starts.
@@ -23,7 +24,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 KEYS = ("telegram_bot_token", "telegram_webhook_secret", "telegram_mode", "telegram_api_base_url",
-        "twilio_whatsapp_from", "twilio_sms_from")
+        "twilio_whatsapp_from", "twilio_sms_from", "whatsapp_daily_tier")
 CHANNEL_KEYS = ("telegram_bot_token", "twilio_whatsapp_from", "twilio_sms_from")
 
 
@@ -42,6 +43,7 @@ class SchoolChannels:
     telegram_api_base_url: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_sms_from: str | None = None
+    whatsapp_daily_tier: int | None = None  # its WhatsApp sender's tier; None: WHATSAPP_DAILY_TIER
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -147,12 +149,21 @@ def load_channels(path: str | None, *, default_mode: str = "polling",
                                         f"{senders[sender]}")
             if sender:
                 senders[sender] = code
+        tier = values.get("whatsapp_daily_tier")
+        if tier is not None and not (tier.replace("_", "").replace(",", "").isdigit()
+                                     and int(tier.replace("_", "").replace(",", "")) > 0):
+            raise ChannelsFileError(f"{path}:{lines['whatsapp_daily_tier']}: {code}: whatsapp_daily_tier "
+                                    "must be a whole number of recipients a day (250, 1000, 10000, 100000)")
+        if tier is not None and not whatsapp:
+            raise ChannelsFileError(f"{path}:{lines['whatsapp_daily_tier']}: {code}: whatsapp_daily_tier "
+                                    "needs twilio_whatsapp_from (the default sender's is WHATSAPP_DAILY_TIER)")
         if token:
             tokens[token] = code
         schools[code] = SchoolChannels(
             code=code, telegram_bot_token=token, telegram_webhook_secret=secret,
             telegram_mode=mode, telegram_api_base_url=values.get("telegram_api_base_url"),
-            twilio_whatsapp_from=whatsapp, twilio_sms_from=sms)
+            twilio_whatsapp_from=whatsapp, twilio_sms_from=sms,
+            whatsapp_daily_tier=int(tier.replace("_", "").replace(",", "")) if tier else None)
     return ChannelsConfig(path, schools, mtime)
 
 

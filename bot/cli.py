@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChannelsFileError as exc:
         print(f"jembatan: {exc}", file=sys.stderr)
         return 1
-    configure_logging(settings.log_level, settings_secrets(settings) + channels.secrets)
+    configure_logging(settings.log_level, settings_secrets(settings) + channels.secrets, settings.log_format)
     try:
         if args.command in ("serve", "scheduler") and channels.schools:
             asyncio.run(_check_channel_schools(settings, channels))
@@ -219,7 +219,8 @@ async def _channels_reload(sessions: Any, settings: Settings) -> tuple[dict[str,
                              twilio_account=bool(settings.twilio_account_sid and settings.twilio_auth_token))
     async with sessions() as session, session.begin():
         check_codes(channels, set((await session.exec(select(School.code))).all()))
-        await save_routes(session, {code: school.kinds for code, school in channels.schools.items()})
+        await save_routes(session, {code: school.kinds for code, school in channels.schools.items()},
+                          {code: school.whatsapp_daily_tier for code, school in channels.schools.items()})
     os.utime(settings.channels_file)  # a save that kept the time still counts as a change
     schools = {code: list(school.kinds) for code, school in sorted(channels.schools.items())}
     lines = [f"{code}: {', '.join(kinds)}" for code, kinds in schools.items()]
@@ -353,12 +354,22 @@ async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  #
                                                                      "a staff id in several schools"))
             result = await send_broadcast(session, author=authors[0], audience=args.audience, text=text,
                                           now=utcnow(), simulator_enabled=settings.simulator_enabled,
-                                          urgent=args.urgent, default_language=settings.default_language)
+                                          urgent=args.urgent, default_language=settings.default_language,
+                                          costs=settings.costs)
     except NotAllowed as exc:
         raise UserError(str(exc)) from exc
-    return result.as_json(), (
-        f"Announcement {result.id}: {result.recipients} guardian(s) will receive it; {result.opted_out} opted out, "
-        f"{result.unreachable} without a chat account (phone them). A running `jembatan serve` sends it.")
+    reach = result.reach.as_json(settings.costs.prices)
+    human = (f"Announcement {result.id}: {result.recipients} guardian(s) will receive it; {result.opted_out} opted out, "
+             f"{result.unreachable} without a chat account (phone them). A running `jembatan serve` sends it.\n"
+             f"By Telegram {reach['telegram']}, by WhatsApp inside the 24-hour window {reach['whatsapp_in_window']} "
+             f"and outside it (a paid template) {reach['whatsapp_template']}, by SMS {reach['sms']}: "
+             "about Rp" + f"{reach['cost_idr']:,}".replace(",", ".") + ".")
+    if result.batches:
+        human += "\nWhatsApp's daily tier spreads the paid messages: " + ", ".join(
+            f"{count} from {at.isoformat(timespec='minutes')}" for at, count in result.batches) + "."
+    # The contract's keys, then how it goes: channels, cost, and the days the tier spreads it over.
+    return {**result.as_json(), "channels": reach,
+            "whatsapp_days": [{"at": at.isoformat(), "count": count} for at, count in result.batches]}, human
 
 
 async def _report_participation(sessions, args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -696,7 +707,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     os.environ[SERVED_AT] = served_address(host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=log_config(settings.log_level), **timeouts)
+                    log_config=log_config(settings.log_level, settings.log_format), **timeouts)
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
     # (two schedulers must never share a job store, two senders would race for the outbox). It
@@ -707,7 +718,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower(), log_config=log_config(settings.log_level),
+                    log_level=settings.log_level.lower(), log_config=log_config(settings.log_level, settings.log_format),
                     **timeouts)
     finally:
         supervisor.stop()

@@ -117,7 +117,8 @@ class District:
     async def _save_routes(self) -> None:
         try:
             async with self.sessions() as session, session.begin():
-                await save_routes(session, {code: s.kinds for code, s in self.config.schools.items()})
+                await save_routes(session, {code: s.kinds for code, s in self.config.schools.items()},
+                                  {code: s.whatsapp_daily_tier for code, s in self.config.schools.items()})
         except Exception as exc:  # no database now: the next reload or start writes them
             log.error("channel routes not saved: %s", describe(exc))
 

@@ -9,14 +9,24 @@ filter on a logger never sees the records its children propagate.
 
 ``log_config`` is the one ``dictConfig`` used by the CLI and handed to uvicorn as its
 ``log_config``, so the web workers uvicorn spawns are configured the same way.
+
+Structured: every line carries the school code, the channel and the bot or sender it is about
+(``school=SMPN3 channel=whatsapp bot=SMPN3``, or JSON with ``LOG_FORMAT=json``). Code sets them
+for what it does next with :func:`log_context` (a ``contextvars`` value, so each asyncio task
+has its own); ``ContextFilter`` copies them onto every record. A recipient's number appears only
+masked (``to=+62812****678``), and every field passes ``redact`` too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from storage.phones import mask_phone
@@ -28,6 +38,10 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # carry every message text) or ten lines per message sent (twilio's request log): kept at
 # WARNING whatever LOG_LEVEL says.
 QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "telegram.Bot", "twilio")
+
+# The fields a line carries about what it concerns, in this order.
+CONTEXT_FIELDS = ("school", "channel", "bot", "to", "outbox_id", "category")
+_context: ContextVar[dict[str, Any]] = ContextVar("jembatan_log_context", default={})
 
 # Secrets known by value (the configured tokens); filled by ``register_secrets``.
 _known: set[str] = set()
@@ -123,8 +137,78 @@ class Redactor(logging.Filter):
         return True
 
 
-def log_config(level: str = "INFO") -> dict[str, Any]:
-    """The one logging configuration: every record through one handler with the ``Redactor``.
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Every line logged inside carries these fields (None leaves a field out); nests."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current :func:`log_context` fields onto the record (``extra=`` ones win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    found = {}
+    for key in CONTEXT_FIELDS:
+        value = getattr(record, key, None)
+        if value is not None and value != "":
+            found[key] = redact(value) if isinstance(value, str) else value
+    return found
+
+
+class TextFormatter(logging.Formatter):
+    """The plain line, then the context as ``key=value`` pairs."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = _fields(record)
+        if not fields:
+            return line
+        pairs = " ".join(f"{key}={value}" for key, value in fields.items())
+        head, newline, rest = line.partition("\n")  # a traceback stays below the pairs
+        return f"{head} {pairs}{newline}{rest}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the context, the exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            **_fields(record)}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def make_handler(stream: Any, fmt: str = "text") -> logging.Handler:
+    """A handler as the configuration makes them: context, redaction, text or JSON lines."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
+    handler.addFilter(Redactor())
+    return handler
+
+
+def log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
+    """The one logging configuration: every record through one handler with the context and
+    the ``Redactor``, written as text with ``key=value`` context or as JSON lines (``fmt``).
 
     uvicorn's loggers get no handlers of their own and propagate to it, so its access log
     (which holds every path, sign-in links included) passes the same filter.
@@ -133,20 +217,21 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "bot.logs.Redactor"}},
-        "formatters": {"plain": {"format": FORMAT}},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "plain",
-                                 "filters": ["redact"], "stream": "ext://sys.stderr"}},
+        "filters": {"context": {"()": "bot.logs.ContextFilter"}, "redact": {"()": "bot.logs.Redactor"}},
+        "formatters": {"plain": {"()": "bot.logs.TextFormatter"}, "json": {"()": "bot.logs.JsonFormatter"}},
+        "handlers": {"default": {"class": "logging.StreamHandler",
+                                 "formatter": "json" if fmt == "json" else "plain",
+                                 "filters": ["context", "redact"], "stream": "ext://sys.stderr"}},
         "root": {"level": level, "handlers": ["default"]},
         "loggers": {**{name: {"level": level, "handlers": [], "propagate": True} for name in UVICORN_LOGGERS},
                     **{name: {"level": "WARNING"} for name in QUIET_LOGGERS}},
     }
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str | None] = ()) -> None:
+def configure_logging(level: str = "INFO", secrets: Iterable[str | None] = (), fmt: str = "text") -> None:
     """Configure this process's logging (the CLI calls this first) and hide ``secrets``."""
     register_secrets(secrets)
-    logging.config.dictConfig(log_config(level))
+    logging.config.dictConfig(log_config(level, fmt))
     install()
 
 
@@ -155,5 +240,7 @@ def install() -> None:
     (handlers someone added after the configuration, e.g. a test's capture)."""
     for logger in (logging.getLogger(), *(logging.getLogger(name) for name in UVICORN_LOGGERS)):
         for handler in logger.handlers:
+            if not any(isinstance(f, ContextFilter) for f in handler.filters):
+                handler.addFilter(ContextFilter())
             if not any(isinstance(f, Redactor) for f in handler.filters):
                 handler.addFilter(Redactor())

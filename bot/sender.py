@@ -24,12 +24,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.logs import log_context
 from domain.clock import Clock
+from domain.whatsapp_costs import category, in_window
 from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat
-from storage.models import ChannelAccount, OutboxMessage, SendPace
+from storage.models import ChannelAccount, OutboxMessage, School, SendPace
 from storage.outbox import remember_choices
+from storage.phones import mask_phone
 from storage.transient import describe
 
 log = logging.getLogger(__name__)
@@ -182,6 +185,7 @@ class Sender:
         self._beaten_at = -math.inf  # monotonic time of the last heartbeat written
         # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
         self._served: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
+        self._school_codes: dict[int, str] = {}  # school id → code, for the logs
 
     def add(self, client: ChannelClient) -> None:
         """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
@@ -297,6 +301,10 @@ class Sender:
             ids = {row.account_id for row in rows if row.account_id}
             accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
                 col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+            unknown = {row.school_id for row in rows if row.school_id and row.school_id not in self._school_codes}
+            if unknown:
+                self._school_codes.update((await session.exec(select(School.id, School.code).where(
+                    col(School.id).in_(unknown)))).all())
         rows = await self._claim(lane, rows, now)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
@@ -383,6 +391,15 @@ class Sender:
                 self.notify()
 
     async def _send(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
+        # Every line about this message names its school, channel and bot or sender; a number
+        # only masked (a Telegram chat id is not a phone number, and is left out).
+        school = self._school_codes.get(row.school_id or 0) or row.bot or None
+        to = mask_phone(row.chat_id.split(":", 1)[-1]) if row.channel in ("whatsapp", "sms") else None
+        with log_context(school=school, channel=row.channel, bot=row.bot or "default", to=to,
+                         outbox_id=row.id):
+            await self._send_in_context(row, account)
+
+    async def _send_in_context(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
         state = self.channels[(row.channel, row.bot)]
         await self._respect_limits(state, row.chat_id)
         try:
@@ -391,14 +408,17 @@ class Sender:
             finally:
                 self._spend(state, row.chat_id)
         except NeedsTemplate as exc:
+            log.warning("held: %s", exc.reason)
             await self._hold(row, exc.reason)
         except RetryLater as exc:
+            log.info("to be retried: %s", exc.reason)
             if exc.throttled:
                 self.throttled[(row.channel, row.bot)] = self.throttled.get((row.channel, row.bot), 0) + 1
             if exc.whole_channel and exc.seconds is not None:
                 state.paused_until = self.clock.now() + timedelta(seconds=exc.seconds)
             await self._retry(row, exc.seconds, exc.reason)
         except PermanentFailure as exc:
+            log.warning("not delivered: %s", exc.reason)
             sms = ("sms", row.bot) if ("sms", row.bot) in self.channels else ("sms", "")
             await self._fail(row, exc.reason, unreachable=exc.unreachable,
                              fallback=sms if exc.try_sms and sms in self.channels else None)
@@ -406,6 +426,7 @@ class Sender:
             log.warning("sending outbox %s on %s failed: %s", row.id, row.channel, exc)
             await self._retry(row, None, f"{type(exc).__name__}: {exc}")
         else:
+            billed_as = None
             async with self.sessions() as session, session.begin():
                 sent = await session.get(OutboxMessage, row.id)
                 if sent is not None:
@@ -416,9 +437,14 @@ class Sender:
                         await remember_choices(session, account, sent.buttons, self.clock.now())
                     sent.status, sent.sent_at, sent.external_message_id = "sent", self.clock.now(), external_id
                     sent.claimed_until = None
+                    if sent.channel == "whatsapp":  # as billed: the window as it was when it went
+                        sent.pricing_category = category(sent.template, sent.broadcast_id, window_open=in_window(
+                            account.last_seen_at if account is not None else None, self.clock.now()))
                     sent.delivery = sent.delivery or "sent"
                     sent.attempts += 1
                     sent.error = None
+                    billed_as = sent.pricing_category
+            log.info("sent", extra={"category": billed_as} if billed_as else None)
 
     async def _respect_limits(self, state: _ChannelState, chat_id: str) -> None:
         chat = state.chats.setdefault(chat_id, TokenBucket(state.client.chat_rate_per_second, 3.0))

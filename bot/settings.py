@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.whatsapp_costs import DEFAULT_DAILY_TIER, CostPolicy, Prices, PriceTableError
+
 
 class Settings(BaseSettings):
     """Every configuration variable of Jembatan (`.env.example` lists exactly these)."""
@@ -33,6 +35,11 @@ class Settings(BaseSettings):
     twilio_content_sids: str | None = None
     twilio_messages_per_second: float = 10.0  # the WhatsApp sender's MPS at Twilio
     twilio_sms_from: str | None = None  # a Twilio number for SMS (families without WhatsApp)
+    # WhatsApp's prices per category in rupiah (domain/whatsapp_costs.py), and an SMS's.
+    whatsapp_prices: str | None = None  # service:0,utility:330,marketing:670
+    sms_price: float | None = Field(default=None, ge=0)
+    # Unique recipients a day the deployment's WhatsApp sender may send templates to (its tier).
+    whatsapp_daily_tier: int = Field(default=DEFAULT_DAILY_TIER, ge=1)
 
     public_base_url: str | None = None
     # A YAML file giving schools their own bot and senders (bot/channels_file.py); unset: every
@@ -42,6 +49,7 @@ class Settings(BaseSettings):
     # With real channels beside it, the simulator opens only with this (a header or an unlock page).
     simulator_secret: str | None = None
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line
 
     concern_answer_limit_hours: float = 24.0  # unanswered past this (within office hours): escalate
     # An answered concern with no new message from either side this long closes itself.
@@ -85,7 +93,8 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_bot_token", "telegram_webhook_secret", "twilio_account_sid",
                      "twilio_auth_token", "twilio_whatsapp_from", "twilio_content_sids",
-                     "public_base_url", "twilio_sms_from", "channels_file", mode="before")
+                     "public_base_url", "twilio_sms_from", "channels_file", "whatsapp_prices",
+                     "sms_price", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -104,12 +113,21 @@ class Settings(BaseSettings):
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_bot_token and self.telegram_mode == "webhook" and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        try:
+            Prices.parse(self.whatsapp_prices)
+        except PriceTableError as exc:
+            raise ValueError(f"WHATSAPP_PRICES: {exc}") from exc
         if self.twilio_content_sids:
             try:
                 json.loads(self.twilio_content_sids)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"TWILIO_CONTENT_SIDS is not valid JSON: {exc}") from exc
         return self
+
+    @property
+    def costs(self) -> CostPolicy:
+        """WhatsApp's prices and the default sender's daily tier, for previews and spreading."""
+        return CostPolicy(Prices.parse(self.whatsapp_prices, self.sms_price), self.whatsapp_daily_tier)
 
     @property
     def content_sids(self) -> dict[str, str]:

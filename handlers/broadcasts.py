@@ -14,6 +14,11 @@ Answers: each guardian's answer is recorded once per broadcast; pressing another
 it (people change their minds about coming), pressing the same one again changes nothing. Both
 get a short thank-you saying what is recorded. The delivery report counts the answers.
 
+Costs: the preview says how many go by Telegram, by WhatsApp inside and outside the 24-hour
+window, and by SMS, with the cost from the configured prices (a family on both Telegram and
+WhatsApp gets it on Telegram: free). A WhatsApp sender's billed messages stay within its daily
+tier of unique recipients: the rest go on the following days, and the author is told when.
+
 Guardians who chose the daily digest (``ringkasan``) get non-urgent announcements as a
 ``DigestItem`` instead of an outbox row; they count as recipients, and as sent once their digest
 is sent (``handlers.digest``).
@@ -21,7 +26,7 @@ is sent (``handlers.digest``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,11 +37,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import bk_series
 from domain.messages import Button, Outbound, Recipient
+from domain.whatsapp_costs import CostPolicy, Reach, in_window
 from handlers.summons import audience_choices, read_audience
 from scheduler.when import WhenProblem, parse_when
 from handlers.turn import Turn
 from storage.audience import audience_in_words, audience_students
 from storage.audit import record_action
+from storage.channel_routes import daily_tiers
 from storage.digest import digest_due
 from storage.models import (
     Broadcast,
@@ -50,7 +57,8 @@ from storage.models import (
     School,
     Staff,
 )
-from storage.outbox import enqueue
+from storage.outbox import enqueue, preview_account
+from storage.whatsapp_tier import merge, plan_days, spread_broadcast
 from templates.render import render, zone_abbreviation
 
 ANNOUNCERS = ("counselor", "principal", "admin")
@@ -75,6 +83,9 @@ class BroadcastResult:
     send_at: datetime | None = None
     digest: int = 0  # of the recipients, those who get it in their daily digest
     already: int = 0  # a ready template: guardians who had already received it
+    reach: Reach = field(default_factory=Reach)  # by which channel the messages go
+    # The billed WhatsApp messages by day, when the senders' daily tiers spread them: (time, how many)
+    batches: list[tuple[datetime, int]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, int]:
         return {
@@ -123,8 +134,10 @@ async def send_broadcast(
     answers: str = "",
     send_at: datetime | None = None,
     template: str | None = None,
+    costs: CostPolicy | None = None,
 ) -> BroadcastResult:
     """Freeze the recipients and queue one message each, in the caller's transaction."""
+    costs = costs or CostPolicy()
     if author.role not in ANNOUNCERS:
         raise NotAllowed(
             f"{author.name} is a {author.role}: only counselors, the principal and admins announce"
@@ -181,6 +194,7 @@ async def send_broadcast(
             len(plan.unreachable),
         )
         session.add(broadcast)
+        reach, batches = await _spread(session, broadcast.id, when, costs)
         return BroadcastResult(
             broadcast.id,
             len(started),
@@ -188,6 +202,8 @@ async def send_broadcast(
             len(plan.unreachable),
             when,
             already=len(plan.recipients) - len(started),
+            reach=reach,
+            batches=batches,
         )
     outs, digest = [], 0
     for guardian in plan.recipients:
@@ -236,6 +252,7 @@ async def send_broadcast(
         len(plan.unreachable),
     )
     session.add(broadcast)
+    reach, batches = await _spread(session, broadcast.id, when, costs)
     return BroadcastResult(
         broadcast.id,
         len(outs) + digest,
@@ -243,7 +260,78 @@ async def send_broadcast(
         len(plan.unreachable),
         when,
         digest=digest,
+        reach=reach,
+        batches=batches,
     )
+
+
+async def _spread(
+    session: AsyncSession, broadcast_id: int, when: datetime, costs: CostPolicy
+) -> tuple[Reach, list[tuple[datetime, int]]]:
+    """Keep each WhatsApp sender within its daily tier; how the messages go, and the days."""
+    batches = await spread_broadcast(
+        session, broadcast_id, when, tiers=await daily_tiers(session), default_tier=costs.daily_tier
+    )
+    reach = Reach()
+    for channel, category in (
+        await session.exec(
+            select(OutboxMessage.channel, OutboxMessage.pricing_category).where(
+                OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending"
+            )
+        )
+    ).all():
+        reach.add(channel, category == "service")
+    return reach, batches if _spread_out(batches, when) else []
+
+
+def _spread_out(batches: list[tuple[datetime, int]], when: datetime) -> bool:
+    """The tier moved some messages to a later day (worth telling the author)."""
+    return len(batches) > 1 or bool(batches and batches[0][0] > when)
+
+
+async def foresee(
+    session: AsyncSession,
+    guardians: list[Guardian],
+    *,
+    at: datetime,
+    simulator_enabled: bool,
+    costs: CostPolicy,
+) -> tuple[Reach, list[tuple[datetime, int]]]:
+    """For a preview: by which channel each guardian would get it at ``at``, and the days the
+    WhatsApp senders' tiers would spread the billed ones over (nothing is written)."""
+    reach = Reach()
+    billed: dict[str, int] = {}
+    for guardian in guardians:
+        account = await preview_account(
+            session,
+            Recipient(phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id),
+            at=at,
+            simulator_enabled=simulator_enabled,
+        )
+        if account is None:
+            continue
+        window_open = in_window(account.last_seen_at, at)
+        reach.add(account.channel, window_open)
+        if account.channel == "whatsapp" and not window_open:
+            billed[account.bot] = billed.get(account.bot, 0) + 1
+    tiers = await daily_tiers(session)
+    plans = [
+        await plan_days(session, bot=bot, count=count, start=at, tier=tiers.get(bot, costs.daily_tier))
+        for bot, count in billed.items()
+    ]
+    batches = merge(plans)
+    return reach, batches if _spread_out(batches, at) else []
+
+
+def reach_context(
+    reach: Reach, batches: list[tuple[datetime, int]], costs: CostPolicy
+) -> dict[str, Any]:
+    """What the preview and the confirmation say about channels, cost and days."""
+    return {
+        "reach": {**reach.as_json(costs.prices), "other": reach.other},
+        "batches": [{"at": at, "count": count} for at, count in batches],
+        "marketing_price": costs.prices.marketing,
+    }
 
 
 @dataclass
@@ -675,9 +763,20 @@ async def _confirm(turn: Turn) -> None:
             if kind != (answers or "none")
         ]
     buttons.append([Button(key="broadcast.cancel", data="sb:cancel")])
+    direct = (
+        recipients if template is not None else [g for g in recipients if not g.digest]
+    )
+    reach, batches = await foresee(
+        turn.session,
+        direct,
+        at=waits if waits > moment else moment,
+        simulator_enabled=turn.policy.simulator_enabled,
+        costs=turn.policy.costs,
+    )
     turn.reply(
         "broadcast_confirm",
         {
+            **reach_context(reach, batches, turn.policy.costs),
             "text": data["text"],
             "audience": await audience_in_words(turn.session, author.school_id, data["audience"], turn.language),
             "recipients": len(recipients),
@@ -717,6 +816,7 @@ async def _send(turn: Turn, *, urgent: bool) -> None:
         answers=data.get("answers") or "",
         send_at=_wanted(data, turn.now),
         template=data.get("template"),
+        costs=turn.policy.costs,
     )
     tz = await _timezone(turn, author)
     later = result.send_at if result.send_at and result.send_at > turn.now else None
@@ -724,6 +824,7 @@ async def _send(turn: Turn, *, urgent: bool) -> None:
         "broadcast_sent",
         {
             **result.as_json(),
+            **reach_context(result.reach, result.batches, turn.policy.costs),
             "send_at": later,
             "tz": tz,
             "digest": result.digest,

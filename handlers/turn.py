@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.messages import Button, Inbound, Outbound, Recipient
+from domain.whatsapp_costs import CostPolicy
 from storage.models import ChannelAccount, Conversation, Guardian, Staff
 
 
@@ -24,6 +25,7 @@ class Policy:
     simulator_enabled: bool = False
     public_base_url: str | None = None  # where links in messages point (the dashboard sign-in)
     served_at: str | None = None  # else the address `jembatan serve` was started on
+    costs: CostPolicy = CostPolicy()  # WhatsApp's prices and the default sender's daily tier
 
 
 @dataclass

@@ -24,6 +24,7 @@ class Route:
 
     code: str
     kinds: frozenset[str]
+    whatsapp_daily_tier: int | None = None  # its own WhatsApp sender's tier (None: the default's)
 
     def bot(self, channel: str) -> str:
         """The ``bot`` key of this school's messages on ``channel`` ("" the default)."""
@@ -34,12 +35,23 @@ class Route:
         return account.channel == "simulator" or account.bot == self.bot(account.channel)
 
 
-async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]]) -> None:
-    """Replace every school's route with ``kinds`` (school code → its own channel kinds)."""
+async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]],
+                      tiers: Mapping[str, int | None] | None = None) -> None:
+    """Replace every school's route with ``kinds`` (school code → its own channel kinds) and its
+    own WhatsApp sender's daily tier (``tiers``, where the file gives one)."""
     await session.exec(delete(ChannelRoute))  # type: ignore[call-overload]
     for code, own in kinds.items():
-        session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own))))
+        session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own)),
+                                 whatsapp_daily_tier=(tiers or {}).get(code)))
     await session.flush()
+
+
+async def daily_tiers(session: AsyncSession) -> dict[str, int]:
+    """The daily tier of each school's own WhatsApp sender that has one (by its ``bot`` key)."""
+    rows = (await session.exec(select(ChannelRoute).where(
+        col(ChannelRoute.whatsapp_daily_tier).is_not(None)))).all()
+    return {row.school_code: int(row.whatsapp_daily_tier) for row in rows
+            if "whatsapp" in row.kinds.split(",") and row.whatsapp_daily_tier}
 
 
 async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
@@ -81,4 +93,4 @@ async def route_of(session: AsyncSession, *, school_id: int | None = None, guard
         return None
     row = await session.get(ChannelRoute, school.code)
     own = frozenset(kind for kind in (row.kinds.split(",") if row else []) if kind)
-    return Route(school.code, own)
+    return Route(school.code, own, row.whatsapp_daily_tier if row else None)

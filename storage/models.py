@@ -278,6 +278,9 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = None
     # Taken by a sending process until then (several may run): another leaves it alone meanwhile.
     claimed_until: datetime | None = _ts()
+    # WhatsApp only: service, utility or marketing (domain/whatsapp_costs.py). Foreseen when the
+    # row is written, made final when it is sent (the family may have written meanwhile).
+    pricing_category: str | None = Field(default=None, index=True)
 
 
 class Meeting(SQLModel, table=True):
@@ -718,6 +721,8 @@ class ChannelRoute(SQLModel, table=True):
     __tablename__ = "channel_route"
     school_code: str = Field(primary_key=True, max_length=32)
     kinds: str = ""
+    # The school's own WhatsApp sender's daily tier of unique recipients (None: the default).
+    whatsapp_daily_tier: int | None = None
 
 
 class SendPace(SQLModel, table=True):

@@ -1,8 +1,10 @@
 """The transactional outbox: a handler's messages are rendered and stored with its state change.
 
 Each ``Outbound`` becomes one row for the recipient's most recently used channel, in their
-language. A person with no reachable account gets a ``held`` row (status ``held``, error
-``unreachable``) so the school can see who was not reached.
+language — or for their Telegram chat when that channel would be billed (WhatsApp outside the
+24-hour window, SMS) and they did not ask for it: the free channel first. A WhatsApp row carries
+its foreseen pricing category (domain/whatsapp_costs.py). A person with no reachable account gets
+a ``held`` row (status ``held``, error ``unreachable``) so the school can see who was not reached.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.messages import Button, Outbound, Recipient
+from domain.whatsapp_costs import category, in_window
 from storage.channel_routes import route_of
 from storage.phones import has_phone
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
@@ -30,7 +33,8 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
     rows = []
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
     for out in outs:
-        account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
+        at = max(now, out.not_before or now)  # when it goes: the window is judged then
+        account = await _account_for(session, out, now=now, at=at, simulator_enabled=simulator_enabled)
         if out.to.guardian_id in withdrawn:
             account = None  # they withdrew their consent: kept as a record, never sent
         lang = language_or_default(out.to.language or await _language_of(session, out.to),
@@ -49,6 +53,9 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
             text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
             concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
             broadcast_id=out.broadcast_id, priority=out.priority,
+            pricing_category=category(out.template, out.broadcast_id,
+                                      window_open=in_window(account.last_seen_at, at))
+            if account is not None and account.channel == "whatsapp" else None,
             status="pending" if account and not account.blocked else "held",
             error=None if account and not account.blocked else
             "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
@@ -80,40 +87,64 @@ async def remember_choices(session: AsyncSession, account: ChannelAccount, butto
     session.add(conversation)
 
 
-async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
-                       simulator_enabled: bool) -> ChannelAccount | None:
+async def preview_account(session: AsyncSession, to: Recipient, *, at: datetime,
+                          simulator_enabled: bool) -> ChannelAccount | None:
+    """The account a message to ``to`` sent at ``at`` would go to, writing nothing (a preview)."""
+    return await _account_for(session, Outbound(to=to, template=""), now=at, at=at,
+                              simulator_enabled=simulator_enabled, dry_run=True)
+
+
+def billed(account: ChannelAccount, at: datetime) -> bool:
+    """A message to this account at ``at`` costs the school (SMS, WhatsApp outside the window)."""
+    return account.channel == "sms" or (account.channel == "whatsapp" and not in_window(account.last_seen_at, at))
+
+
+def _free_first(accounts: list[ChannelAccount], at: datetime) -> ChannelAccount | None:
+    """The first account, unless it would be billed and the person did not ask for it while a
+    free one (their Telegram chat, or a WhatsApp chat inside its window) reaches them too."""
+    if not accounts:
+        return None
+    first = accounts[0]
+    if first.preferred or not billed(first, at):
+        return first
+    return next((a for a in accounts if not billed(a, at)), first)
+
+
+async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime, at: datetime,
+                       simulator_enabled: bool, dry_run: bool = False) -> ChannelAccount | None:
     if out.to.phone is None:
         return await session.get(ChannelAccount, out.to.account_id) if out.to.account_id else None
     # A school's messages go through its own bot or sender (CHANNELS_FILE), never another's.
     route = await route_of(session, school_id=out.to.school_id, guardian_id=out.to.guardian_id,
                            staff_id=out.to.staff_id)
-    if out.to.account_id is not None:
-        account = await session.get(ChannelAccount, out.to.account_id)
-        if account is not None and account.phone == out.to.phone and (route is None or route.allows(account)):
-            return account
     linked = [a for a in await linked_accounts(session, out.to.phone) if not a.blocked]
     accounts = [a for a in linked if route is None or route.allows(a)]
     if not simulator_enabled:
         accounts = [a for a in accounts if a.channel != "simulator"]
+    if out.to.account_id is not None:
+        account = await session.get(ChannelAccount, out.to.account_id)
+        if account is not None and account.phone == out.to.phone and (route is None or route.allows(account)):
+            return _free_first([account, *(a for a in accounts if a.id != account.id)], at)
     if accounts:
-        return accounts[0]
+        return _free_first(accounts, at)
     if route is not None:
         # Known on WhatsApp or SMS by their number: the school's own sender can reach them too.
         for other in linked:
             if other.channel in ("whatsapp", "sms") and route.bot(other.channel):
-                return await _school_account(session, other, route.bot(other.channel), now)
+                return await _school_account(session, other, route.bot(other.channel), now, dry_run=dry_run)
     if simulator_enabled and has_phone(out.to.phone):
         # In the simulator anyone of the roster can be "on the phone": give them a chat there.
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
                                  phone=out.to.phone, linked_at=now)
-        session.add(account)
-        await session.flush()
+        if not dry_run:
+            session.add(account)
+            await session.flush()
         return account
     return None
 
 
 async def _school_account(session: AsyncSession, known: ChannelAccount, bot: str,
-                          now: datetime) -> ChannelAccount:
+                          now: datetime, *, dry_run: bool = False) -> ChannelAccount:
     """The account of ``known``'s number on a school's own WhatsApp or SMS sender."""
     account = (await session.exec(select(ChannelAccount).where(
         ChannelAccount.channel == known.channel, ChannelAccount.bot == bot,
@@ -121,8 +152,9 @@ async def _school_account(session: AsyncSession, known: ChannelAccount, bot: str
     if account is None:
         account = ChannelAccount(channel=known.channel, bot=bot, external_id=known.external_id,
                                  chat_id=known.chat_id, phone=known.phone, linked_at=now)
-        session.add(account)
-        await session.flush()
+        if not dry_run:
+            session.add(account)
+            await session.flush()
     return account
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
@@ -117,6 +118,9 @@ def environment() -> Environment:
     # ISO-8601 text (the case book's JSON) as a school date and time; empty stays empty.
     env.filters["isowhen"] = lambda s, lang, tz: format_when(datetime.fromisoformat(s), lang, tz) if s else ""
     env.filters["addressed"] = addressed
+    env.filters["number"] = lambda n, lang: format_decimal(n, locale=lang)
+    env.filters["rupiah"] = lambda n, lang: f"Rp{format_decimal(round(n), locale='id')}" if lang == "id" \
+        else f"IDR {format_decimal(round(n), locale='en')}"
     env.filters["slot"] = lambda start, end, lang, tz: f"{format_slot(start, end, lang, tz)} {zone_abbreviation(tz)}"
     env.filters["clock"] = lambda dt, lang, tz: (
         format_datetime(dt, "HH.mm" if lang == "id" else "HH:mm", tzinfo=ZoneInfo(tz), locale=lang)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -20,6 +20,7 @@ from domain.clock import Clock
 from bot.inbox import Inbox
 from bot.sender import NeedsTemplate, PermanentFailure, RetryLater
 from domain.messages import Inbound
+from domain.whatsapp_costs import SERVICE_WINDOW, in_window
 from storage.models import ChannelAccount, OutboxMessage
 from storage.phones import InvalidPhone, normalize_phone
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WINDOW = timedelta(hours=24)
+WINDOW = SERVICE_WINDOW
 MAX_BODY = 1600
 FORWARDABLE_MEDIA = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 OUTSIDE_WINDOW = 63016
@@ -108,7 +109,7 @@ class WhatsAppChannel:
             await self.client.http_client.close()  # type: ignore[attr-defined]
 
     def in_window(self, account: ChannelAccount | None, now: datetime) -> bool:
-        return bool(account and account.last_seen_at and now - account.last_seen_at < WINDOW)
+        return account is not None and in_window(account.last_seen_at, now)
 
     async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
         assert self.client is not None, f"{type(self).__name__}.start() was not awaited"
