@@ -367,6 +367,8 @@ async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  #
     if result.batches:
         human += "\nWhatsApp's daily tier spreads the paid messages: " + ", ".join(
             f"{count} from {at.isoformat(timespec='minutes')}" for at, count in result.batches) + "."
+    if not (reach["telegram"] or reach["whatsapp_in_window"] or reach["whatsapp_template"] or reach["sms"]):
+        return result.as_json(), human.split("\n")[0]  # the simulator only: nothing to count or pay
     # The contract's keys, then how it goes: channels, cost, and the days the tier spreads it over.
     return {**result.as_json(), "channels": reach,
             "whatsapp_days": [{"at": at.isoformat(), "count": count} for at, count in result.batches]}, human

@@ -59,9 +59,9 @@ def dua_roster(tmp_path: Path) -> Path:
     return folder
 
 
-def channels_yaml(uji: FakeBotAPI, dua: FakeBotAPI, *, with_dua: bool = True) -> str:
+def channels_yaml(uji: FakeBotAPI, dua: FakeBotAPI, *, with_dua: bool = True, uji_extra: str = "") -> str:
     text = (f'UJI:\n  telegram_bot_token: "{UJI_TOKEN}"\n  telegram_webhook_secret: "{UJI_SECRET}"\n'
-            f'  telegram_api_base_url: "{uji.base_url}"\n  twilio_whatsapp_from: "{UJI_FROM}"\n')
+            f'  telegram_api_base_url: "{uji.base_url}"\n  twilio_whatsapp_from: "{UJI_FROM}"\n{uji_extra}')
     if with_dua:
         text += (f'DUA:\n  telegram_bot_token: "{DUA_TOKEN}"\n  telegram_webhook_secret: "{DUA_SECRET}"\n'
                  f'  telegram_api_base_url: "{dua.base_url}"\n  twilio_whatsapp_from: "{DUA_FROM}"\n')
@@ -116,9 +116,11 @@ class District:
 
 @asynccontextmanager
 async def district(database_url: str, tmp_path: Path, *, clock: ManualClock | None = None,
-                   limits: bool = False, with_dua: bool = True) -> AsyncIterator[District]:
+                   limits: bool = False, with_dua: bool = True, uji_extra: str = "",
+                   **overrides: Any) -> AsyncIterator[District]:
     """The app serving UJI and DUA with their own bots and senders (``limits``: the fakes
-    enforce Telegram's 30/s per bot and 1/s per chat, and Twilio's MPS, on the manual clock)."""
+    enforce Telegram's 30/s per bot and 1/s per chat, and Twilio's MPS, on the manual clock;
+    ``uji_extra``: more of UJI's CHANNELS_FILE lines; ``overrides``: settings)."""
     clock = clock or ManualClock(MONDAY_MORNING)
     rate = {"clock": clock} if limits else {}
     uji_api = (FakeBotAPI.telegram_like(**rate) if limits else FakeBotAPI())
@@ -128,11 +130,13 @@ async def district(database_url: str, tmp_path: Path, *, clock: ManualClock | No
     dua_api.bot_user.update(id=222222, username="smp_dua_bot")
     async with uji_api, dua_api, FakeTwilioAPI(mps=10 if limits else None, **rate) as twilio:
         channels_file = tmp_path / "channels.yaml"
-        channels_file.write_text(channels_yaml(uji_api, dua_api, with_dua=with_dua), encoding="utf-8")
+        channels_file.write_text(channels_yaml(uji_api, dua_api, with_dua=with_dua, uji_extra=uji_extra),
+                                 encoding="utf-8")
         settings = settings_for(
             database_url, simulator=False, twilio_account_sid=twilio.account_sid,
             twilio_auth_token=twilio.auth_token, twilio_whatsapp_from=SANDBOX_FROM,
-            twilio_api_base_url=twilio.base_url, public_base_url=PUBLIC, channels_file=str(channels_file))
+            twilio_api_base_url=twilio.base_url, public_base_url=PUBLIC, channels_file=str(channels_file),
+            **overrides)
         app = create_app(settings, clock=clock, run_scheduler=False, run_sender=False)
         async with LifespanManager(app) as manager:
             services: Services = app.state.services
@@ -263,6 +267,10 @@ async def test_channels_file_reloads_without_a_restart(database_url: str, tmp_pa
     ("UJI:\n  telegram_bot_token: '1:A'\nDUA:\n  telegram_bot_token: '1:A'\n",
      ":4: DUA: the same bot token as UJI"),
     ("- UJI\n", ":1: expected a mapping"),
+    ("UJI:\n  twilio_whatsapp_from: '+628110001'\n  whatsapp_daily_tier: banyak\n",
+     ":3: UJI: whatsapp_daily_tier must be a whole number"),
+    ("UJI:\n  telegram_bot_token: '1:A'\n  whatsapp_daily_tier: 1000\n",
+     ":3: UJI: whatsapp_daily_tier needs twilio_whatsapp_from"),
 ])
 def test_a_bad_channels_file_is_named_by_line(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "channels.yaml"
