@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.clock import Clock
 from bot.flood import FloodGuard
+from bot.logs import log_context
 from handlers.flood import slow_down
 from domain.messages import Inbound
 from handlers.router import dispatch
@@ -111,6 +112,13 @@ class Inbox:
             await self._record_failure(inbox_id, exc, park=True, unreadable=True)
             return
         lock = self._locks.setdefault(f"{_who(inbound) if inbound else row.channel}", asyncio.Lock())
+        # Every line about this update names the channel and bot (and, on a school's own bot, its
+        # school; on the default one, the school of whoever wrote, once known).
+        with log_context(channel=row.channel, bot=row.bot or "default", school=row.bot or None):
+            await self._process_with_lock(lock, inbox_id, row, inbound, last_chance)
+
+    async def _process_with_lock(self, lock: asyncio.Lock, inbox_id: int, row: InboxMessage,
+                                 inbound: Inbound | None, last_chance: bool) -> None:
         async with lock:
             try:
                 wrote = await self._process_locked(inbox_id, inbound)
@@ -188,9 +196,11 @@ class Inbox:
             mine = [row for row in rows if row.account_id == turn.account.id]
             if mine and not mine[-1].buttons:
                 turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
+            school_ids = {p.school_id for p in [*turn.guardians, *turn.staff]}
+            school = await session.get(School, school_ids.pop()) if len(school_ids) == 1 else None
             log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
                      turn.account.id, mask_phone(turn.account.phone) if turn.account.phone else "unlinked",
-                     len(turn.replies))
+                     len(turn.replies), extra={"school": school.code} if school and not inbound.bot else None)
             return bool(turn.replies)
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
