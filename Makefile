@@ -60,6 +60,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.profile_inbound $(BENCH_ARGS)
 	$(BIN)/python -m bench.routing_replay $(BENCH_ARGS)
 	$(BIN)/python -m bench.dapodik_import $(BENCH_ARGS)
+	$(BIN)/python -m bench.district $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
