@@ -3,7 +3,7 @@
 Only counselors, the principal and admins announce. The recipients are frozen when the
 announcement is confirmed: one outbox row per guardian (a guardian of siblings once), written in
 the same transaction as the broadcast, so a crash and restart finish exactly that list. Opted-out
-guardians (STOP) and guardians with no reachable chat account are recorded, not sent to.
+guardians (STOP) and guardians the school cannot reach (storage.reach) are recorded, not sent to.
 
 The ``siaran`` flow: audience → text (or a ready template: the guru BK explainer series) →
 preview. The preview is where the author finishes the announcement: send now, send at a chosen
@@ -42,7 +42,6 @@ from storage.models import (
     Broadcast,
     BroadcastAnswer,
     BroadcastSkip,
-    ChannelAccount,
     DigestItem,
     Guardian,
     GuardianStudent,
@@ -51,6 +50,7 @@ from storage.models import (
     Staff,
 )
 from storage.outbox import enqueue
+from storage.reach import reachable_phones
 from templates.render import render, zone_abbreviation
 
 ANNOUNCERS = ("counselor", "principal", "admin")
@@ -277,27 +277,15 @@ async def plan_broadcast(
         }.values()
     )
     plan = BroadcastPlan([], [], [])
+    reachable = await reachable_phones(session, [g.phone for g in guardians], simulator_enabled=simulator_enabled)
     for guardian in guardians:
         if guardian.opted_out:
             plan.opted_out.append(guardian)
-        elif not simulator_enabled and not await _reachable(session, guardian.phone):
+        elif guardian.phone not in reachable:
             plan.unreachable.append(guardian)
         else:
             plan.recipients.append(guardian)
     return plan
-
-
-async def _reachable(session: AsyncSession, phone: str) -> bool:
-    account = (
-        await session.exec(
-            select(ChannelAccount).where(
-                ChannelAccount.phone == phone,
-                col(ChannelAccount.blocked).is_(False),
-                ChannelAccount.channel != "simulator",
-            )
-        )
-    ).first()
-    return account is not None
 
 
 # ---------------------------------------------------------------- one-tap answers

@@ -205,10 +205,10 @@ async def reach_page(view: View) -> Page:
     totals = {key: sum(getattr(c, key) for c in classes) for key in ("families", "linked", "opted_out", "unreachable")}
     chart = bar_rows("reach", w["chart"], [
         (c.school_class.name, [Stack((
-            Segment(c.share(c.linked - c.linked_opted_out), "good", f"{c.school_class.name}: {w['legend_reached']}"),
+            Segment(c.share(c.reached - c.linked_opted_out), "good", f"{c.school_class.name}: {w['legend_reached']}"),
             Segment(c.share(c.linked_opted_out), "warn", f"{c.school_class.name}: {w['legend_opted_out']}"),
             Segment(c.share(c.unreachable), "bad", f"{c.school_class.name}: {w['legend_unreachable']}"),
-        ), share(c.linked, c.families).text)]) for c in classes],
+        ), share(c.reached, c.families).text)]) for c in classes],
         [("good", w["legend_reached"]), ("warn", w["legend_opted_out"]), ("bad", w["legend_unreachable"])],
         label_width=62)
     per_class = page.table(view, Table("classes", w["classes_table"], [
@@ -222,7 +222,7 @@ async def reach_page(view: View) -> Page:
                          "opted_out": c.opted_out, "opted_out_share": share(c.opted_out, c.families),
                          "unreachable": cell(c.unreachable, css="bad" if c.unreachable else ""),
                          "unreachable_share": share(c.unreachable, c.families)})
-    _unreachable_table(view, page, [f for f in families if not f.linked])
+    _unreachable_table(view, page, [f for f in families if not f.reachable])
     page.context = {"tiles": [
         (w["families"], totals["families"], ""),
         (w["linked"], share(totals["linked"], totals["families"]).text, "good"),
