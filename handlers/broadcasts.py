@@ -38,6 +38,8 @@ from handlers.turn import Turn
 from storage.audience import audience_in_words, audience_students
 from storage.audit import record_action
 from storage.digest import digest_due
+from storage.meetings import AudienceError, parse_audience
+from storage.roster import normalize_class
 from storage.models import (
     Broadcast,
     BroadcastAnswer,
@@ -63,7 +65,36 @@ TEMPLATES = (bk_series.TEMPLATE,)
 
 
 class NotAllowed(PermissionError):
-    """Only counselors, the principal and admins may announce."""
+    """Only counselors, the principal, admins and a wali kelas (to their own class) may announce."""
+
+
+def homeroom_audience(author: Staff) -> str | None:
+    """A wali kelas who is no other announcer may announce to their own class only: its audience."""
+    if author.role in ANNOUNCERS or author.role != "teacher" or not author.homeroom_class:
+        return None
+    return f"class:{normalize_class(author.homeroom_class)}"
+
+
+def may_announce(author: Staff) -> bool:
+    return author.role in ANNOUNCERS or homeroom_audience(author) is not None
+
+
+def announcer(staff: list[Staff]) -> Staff | None:
+    """The staff row someone announces as: a school-wide announcer first, else their wali kelas row."""
+    return next((s for s in staff if s.role in ANNOUNCERS), None) or next(
+        (s for s in staff if may_announce(s)), None)
+
+
+def outside_homeroom(author: Staff, audience: str) -> str | None:
+    """The wali kelas's own class when ``audience`` is anything else (refused), else None."""
+    own = homeroom_audience(author)
+    if own is None:
+        return None
+    try:
+        parts = [str(part) for part in parse_audience(audience)]
+    except AudienceError:
+        parts = []
+    return None if parts == [own] else own.removeprefix("class:")
 
 
 @dataclass
@@ -125,10 +156,14 @@ async def send_broadcast(
     template: str | None = None,
 ) -> BroadcastResult:
     """Freeze the recipients and queue one message each, in the caller's transaction."""
-    if author.role not in ANNOUNCERS:
+    if not may_announce(author):
         raise NotAllowed(
-            f"{author.name} is a {author.role}: only counselors, the principal and admins announce"
+            f"{author.name} is a {author.role}: only counselors, the principal, admins and a "
+            "wali kelas (to their own class) announce"
         )
+    own = outside_homeroom(author, audience)
+    if own is not None:
+        raise NotAllowed(f"{author.name} is the wali kelas of {own}: they may announce to class:{own} only")
     if answers and answers not in ANSWERS:
         raise ValueError(f"answers: {answers!r} is not one of {', '.join(ANSWERS)}")
     if template is not None and template not in TEMPLATES:
@@ -440,7 +475,7 @@ async def delivery_report(session: AsyncSession, broadcast_id: int) -> dict[str,
 
 async def show_reports(turn: Turn, argument: str) -> None:
     """`laporan [N]`: the delivery report of the author's announcements (the latest three)."""
-    if not any(s.role in ANNOUNCERS for s in turn.staff):
+    if announcer(turn.staff) is None:
         turn.reply("broadcast_not_allowed")
         return
     query = select(Broadcast.id).where(
@@ -466,7 +501,7 @@ async def show_reports(turn: Turn, argument: str) -> None:
 
 async def start(turn: Turn) -> None:
     """`siaran`: to whom? Buttons for the classes or grades this person covers, or typed."""
-    author = next((s for s in turn.staff if s.role in ANNOUNCERS), None)
+    author = announcer(turn.staff)
     if author is None:
         turn.reply("broadcast_not_allowed")
         return
@@ -477,7 +512,9 @@ async def start(turn: Turn) -> None:
 async def _ask_audience(
     turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None
 ) -> None:
-    choices = await audience_choices(turn, data)
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    own = homeroom_audience(author) if author is not None else None
+    choices = [(own, own.removeprefix("class:"))] if own else await audience_choices(turn, data)
     details = {"unknown": [], "refused": [], "classes": [], **(problem or {})}
     turn.reply(
         "broadcast_ask_audience",
@@ -498,7 +535,7 @@ async def on_flow_text(turn: Turn) -> None:
     data, text = dict(turn.conversation.data), (turn.inbound.text or "").strip()
     if turn.conversation.step == "audience":
         audience, problem = (
-            await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
+            await _read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
         )
         if audience is None:
             await _ask_audience(turn, data, problem)
@@ -522,7 +559,7 @@ async def on_callback(turn: Turn, data: str) -> None:
     saved = dict(state.data)
     step = state.step if state.flow == "broadcast" else None
     if step == "audience" and data.startswith("sb:aud:"):
-        audience, problem = await read_audience(turn, saved, data[len("sb:aud:") :])
+        audience, problem = await _read_audience(turn, saved, data[len("sb:aud:") :])
         if audience is None:
             await _ask_audience(turn, saved, problem)
             return
@@ -559,6 +596,17 @@ async def on_callback(turn: Turn, data: str) -> None:
             await _confirm(turn)
             return
     turn.reply("stale_button")
+
+
+async def _read_audience(turn: Turn, data: dict[str, Any], text: str) -> tuple[str | None, dict[str, Any]]:
+    """The audience typed or pressed; a wali kelas's must be their own class, and only it."""
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    audience, problem = await read_audience(turn, data, text)
+    if author is not None and homeroom_audience(author) is not None:
+        own = outside_homeroom(author, audience or text)
+        if own is not None and problem.get("code") != "unreadable":
+            return None, {"code": "homeroom_only", "homeroom": own}
+    return audience, problem
 
 
 async def _author(turn: Turn) -> Staff | None:
