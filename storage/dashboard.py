@@ -469,7 +469,8 @@ async def _meetings(session: AsyncSession, scope: Scope, where: list[object]) ->
     return sorted(infos, key=lambda m: (m.starts_at, m.id))
 
 
-COUNTED = ("invited", "delivered", "read", "accepted", "declined", "proxy", "attended", "unreachable")
+COUNTED = ("invited", "delivered", "read", "accepted", "declined", "proxy", "attended", "unreachable",
+           "asked_other_time")
 
 
 async def _participation_counts(session: AsyncSession, scope: Scope, meeting_ids: list[int]

@@ -297,14 +297,16 @@ def _participation_columns(view: View, first: str) -> list[Column]:
             "class": [Column("class", wm["class"])], "type": [Column("type", wm["type"])]}[first]
     return head + [Column(key, wm[key], True) for key in (
         "invited", "delivered", "read", "accepted", "declined", "proxy", "attended")] + [
-        Column("attended_share", wm["attended_share"], True), Column("unreachable", wm["unreachable"], True)]
+        Column("attended_share", wm["attended_share"], True), Column("unreachable", wm["unreachable"], True),
+        Column("asked_other_time", wm["asked_other_time"], True)]
 
 
 def _participation_row(view: View, table: Table, counts: ParticipationRow, **first: object) -> None:
     table.add(**first, invited=counts.invited, delivered=counts.delivered, read=counts.read,
               accepted=counts.accepted, declined=counts.declined, proxy=counts.proxy, attended=counts.attended,
               attended_share=share(counts.attended, counts.invited),
-              unreachable=cell(counts.unreachable, css="bad" if counts.unreachable else ""))
+              unreachable=cell(counts.unreachable, css="bad" if counts.unreachable else ""),
+              asked_other_time=cell(counts.asked_other_time, css="warn" if counts.asked_other_time else ""))
 
 
 def _read_and_attended(view: View, label: str, counts: ParticipationRow) -> tuple[str, list[Stack]]:
@@ -408,7 +410,8 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
                   (wm["date"], when)], "empty_slots": empty_slots,
         "tiles": [(wm["invited"], totals.invited, ""), (wm["read"], totals.read, "read"),
                   (wm["accepted"], totals.accepted, "good"), (wm["attended"], totals.attended, "good"),
-                  (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else "")]}
+                  (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else ""),
+                  (wm["asked_other_time"], totals.asked_other_time, "warn" if totals.asked_other_time else "")]}
     return page
 
 
