@@ -27,7 +27,6 @@ from storage.models import (
     Agreement,
     AuditEntry,
     Broadcast,
-    ChannelAccount,
     Concern,
     ConcernMessage,
     Enrolment,
