@@ -3,7 +3,7 @@
 Only counselors, the principal and admins announce. The recipients are frozen when the
 announcement is confirmed: one outbox row per guardian (a guardian of siblings once), written in
 the same transaction as the broadcast, so a crash and restart finish exactly that list. Opted-out
-guardians (STOP) and guardians with no reachable chat account are recorded, not sent to.
+guardians (STOP) and guardians the school cannot reach (storage.reach) are recorded, not sent to.
 
 The ``siaran`` flow: audience → text (or a ready template: the guru BK explainer series) →
 preview. The preview is where the author finishes the announcement: send now, send at a chosen
@@ -45,11 +45,12 @@ from storage.audience import audience_in_words, audience_students
 from storage.audit import record_action
 from storage.channel_routes import daily_tiers
 from storage.digest import digest_due
+from storage.meetings import AudienceError, parse_audience
+from storage.roster import normalize_class
 from storage.models import (
     Broadcast,
     BroadcastAnswer,
     BroadcastSkip,
-    ChannelAccount,
     DigestItem,
     Guardian,
     GuardianStudent,
@@ -58,6 +59,7 @@ from storage.models import (
     Staff,
 )
 from storage.outbox import enqueue, preview_account
+from storage.reach import reachable_phones
 from storage.whatsapp_tier import merge, plan_days, spread_broadcast
 from templates.render import render, zone_abbreviation
 
@@ -71,7 +73,36 @@ TEMPLATES = (bk_series.TEMPLATE,)
 
 
 class NotAllowed(PermissionError):
-    """Only counselors, the principal and admins may announce."""
+    """Only counselors, the principal, admins and a wali kelas (to their own class) may announce."""
+
+
+def homeroom_audience(author: Staff) -> str | None:
+    """A wali kelas who is no other announcer may announce to their own class only: its audience."""
+    if author.role in ANNOUNCERS or author.role != "teacher" or not author.homeroom_class:
+        return None
+    return f"class:{normalize_class(author.homeroom_class)}"
+
+
+def may_announce(author: Staff) -> bool:
+    return author.role in ANNOUNCERS or homeroom_audience(author) is not None
+
+
+def announcer(staff: list[Staff]) -> Staff | None:
+    """The staff row someone announces as: a school-wide announcer first, else their wali kelas row."""
+    return next((s for s in staff if s.role in ANNOUNCERS), None) or next(
+        (s for s in staff if may_announce(s)), None)
+
+
+def outside_homeroom(author: Staff, audience: str) -> str | None:
+    """The wali kelas's own class when ``audience`` is anything else (refused), else None."""
+    own = homeroom_audience(author)
+    if own is None:
+        return None
+    try:
+        parts = [str(part) for part in parse_audience(audience)]
+    except AudienceError:
+        parts = []
+    return None if parts == [own] else own.removeprefix("class:")
 
 
 @dataclass
@@ -138,10 +169,14 @@ async def send_broadcast(
 ) -> BroadcastResult:
     """Freeze the recipients and queue one message each, in the caller's transaction."""
     costs = costs or CostPolicy()
-    if author.role not in ANNOUNCERS:
+    if not may_announce(author):
         raise NotAllowed(
-            f"{author.name} is a {author.role}: only counselors, the principal and admins announce"
+            f"{author.name} is a {author.role}: only counselors, the principal, admins and a "
+            "wali kelas (to their own class) announce"
         )
+    own = outside_homeroom(author, audience)
+    if own is not None:
+        raise NotAllowed(f"{author.name} is the wali kelas of {own}: they may announce to class:{own} only")
     if answers and answers not in ANSWERS:
         raise ValueError(f"answers: {answers!r} is not one of {', '.join(ANSWERS)}")
     if template is not None and template not in TEMPLATES:
@@ -365,27 +400,15 @@ async def plan_broadcast(
         }.values()
     )
     plan = BroadcastPlan([], [], [])
+    reachable = await reachable_phones(session, [g.phone for g in guardians], simulator_enabled=simulator_enabled)
     for guardian in guardians:
         if guardian.opted_out:
             plan.opted_out.append(guardian)
-        elif not simulator_enabled and not await _reachable(session, guardian.phone):
+        elif guardian.phone not in reachable:
             plan.unreachable.append(guardian)
         else:
             plan.recipients.append(guardian)
     return plan
-
-
-async def _reachable(session: AsyncSession, phone: str) -> bool:
-    account = (
-        await session.exec(
-            select(ChannelAccount).where(
-                ChannelAccount.phone == phone,
-                col(ChannelAccount.blocked).is_(False),
-                ChannelAccount.channel != "simulator",
-            )
-        )
-    ).first()
-    return account is not None
 
 
 # ---------------------------------------------------------------- one-tap answers
@@ -540,7 +563,7 @@ async def delivery_report(session: AsyncSession, broadcast_id: int) -> dict[str,
 
 async def show_reports(turn: Turn, argument: str) -> None:
     """`laporan [N]`: the delivery report of the author's announcements (the latest three)."""
-    if not any(s.role in ANNOUNCERS for s in turn.staff):
+    if announcer(turn.staff) is None:
         turn.reply("broadcast_not_allowed")
         return
     query = select(Broadcast.id).where(
@@ -566,7 +589,7 @@ async def show_reports(turn: Turn, argument: str) -> None:
 
 async def start(turn: Turn) -> None:
     """`siaran`: to whom? Buttons for the classes or grades this person covers, or typed."""
-    author = next((s for s in turn.staff if s.role in ANNOUNCERS), None)
+    author = announcer(turn.staff)
     if author is None:
         turn.reply("broadcast_not_allowed")
         return
@@ -577,7 +600,9 @@ async def start(turn: Turn) -> None:
 async def _ask_audience(
     turn: Turn, data: dict[str, Any], problem: dict[str, Any] | None = None
 ) -> None:
-    choices = await audience_choices(turn, data)
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    own = homeroom_audience(author) if author is not None else None
+    choices = [(own, own.removeprefix("class:"))] if own else await audience_choices(turn, data)
     details = {"unknown": [], "refused": [], "classes": [], **(problem or {})}
     turn.reply(
         "broadcast_ask_audience",
@@ -598,7 +623,7 @@ async def on_flow_text(turn: Turn) -> None:
     data, text = dict(turn.conversation.data), (turn.inbound.text or "").strip()
     if turn.conversation.step == "audience":
         audience, problem = (
-            await read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
+            await _read_audience(turn, data, text) if text else (None, {"code": "unreadable"})
         )
         if audience is None:
             await _ask_audience(turn, data, problem)
@@ -622,7 +647,7 @@ async def on_callback(turn: Turn, data: str) -> None:
     saved = dict(state.data)
     step = state.step if state.flow == "broadcast" else None
     if step == "audience" and data.startswith("sb:aud:"):
-        audience, problem = await read_audience(turn, saved, data[len("sb:aud:") :])
+        audience, problem = await _read_audience(turn, saved, data[len("sb:aud:") :])
         if audience is None:
             await _ask_audience(turn, saved, problem)
             return
@@ -659,6 +684,17 @@ async def on_callback(turn: Turn, data: str) -> None:
             await _confirm(turn)
             return
     turn.reply("stale_button")
+
+
+async def _read_audience(turn: Turn, data: dict[str, Any], text: str) -> tuple[str | None, dict[str, Any]]:
+    """The audience typed or pressed; a wali kelas's must be their own class, and only it."""
+    author = next((s for s in turn.staff if s.id == data.get("staff_id")), None)
+    audience, problem = await read_audience(turn, data, text)
+    if author is not None and homeroom_audience(author) is not None:
+        own = outside_homeroom(author, audience or text)
+        if own is not None and problem.get("code") != "unreadable":
+            return None, {"code": "homeroom_only", "homeroom": own}
+    return audience, problem
 
 
 async def _author(turn: Turn) -> Staff | None:

@@ -10,7 +10,6 @@ turns them into tables and charts. Meeting participation counts families exactly
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,7 +27,6 @@ from storage.models import (
     Agreement,
     AuditEntry,
     Broadcast,
-    ChannelAccount,
     Concern,
     ConcernMessage,
     Enrolment,
@@ -45,6 +43,7 @@ from storage.models import (
     Student,
 )
 from storage.people import covers_class
+from storage.reach import accounts_of, is_reachable, usable_channels
 from storage.reports import ParticipationRow, _count, _FamilyFacts  # the report's own counting
 
 WHOLE_SCHOOL_ROLES = ("principal", "admin")
@@ -129,6 +128,7 @@ class GuardianReach:
     opted_out: bool
     channels: list[str]  # usable chat channels: telegram, whatsapp, sms (simulator when it is on)
     blocked: bool  # has accounts, but every one refuses delivery
+    reachable: bool = False  # storage.reach: an account, or (simulator) a number in the roster
 
 
 @dataclass
@@ -147,13 +147,18 @@ class FamilyReach:
         return any(g.channels for g in self.guardians)
 
     @property
+    def reachable(self) -> bool:
+        """Messages reach someone of this family (storage.reach), linked or not."""
+        return any(g.reachable for g in self.guardians)
+
+    @property
     def opted_out(self) -> bool:
         return bool(self.guardians) and all(g.opted_out for g in self.guardians)
 
     @property
     def unreachable_reason(self) -> str | None:
         """None when reached; otherwise waiting, no_guardian, blocked or no_account."""
-        if self.linked:
+        if self.reachable:
             return None
         if self.waiting:
             return "waiting"
@@ -169,7 +174,8 @@ class ClassReach:
     linked: int = 0
     opted_out: int = 0
     unreachable: int = 0
-    linked_opted_out: int = 0  # linked, but every guardian stopped announcements
+    reached: int = 0  # storage.reach: linked, or (simulator) a number in the roster
+    linked_opted_out: int = 0  # reached, but every guardian stopped announcements
 
     def share(self, count: int) -> float:
         return count / self.families if self.families else 0.0
@@ -199,29 +205,24 @@ async def reach(session: AsyncSession, scope: Scope, *, simulator_enabled: bool,
         .join(Student, col(Student.id) == GuardianStudent.student_id)
         .where(Student.school_id == scope.school_id, col(Student.class_id).in_(list(by_id)))
         .order_by(GuardianStudent.proxy, Guardian.name))).all()
-    accounts: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    for phone, channel, blocked in (await session.exec(
-            select(ChannelAccount.phone, ChannelAccount.channel, ChannelAccount.blocked)
-            .where(col(ChannelAccount.phone).in_(
-                select(Guardian.phone).where(Guardian.school_id == scope.school_id)))
-            .order_by(ChannelAccount.channel))).all():
-        if channel != "simulator" or simulator_enabled:
-            accounts[phone].append((channel, blocked))  # type: ignore[index]
+    accounts = await accounts_of(session, {phone for *_, phone, _ in links})
     for student_id, relation, proxy, name, phone, opted_out in links:
         if student_id not in families:
             continue  # a student who left
         held = accounts.get(phone, [])
-        usable = sorted({channel for channel, blocked in held if not blocked})
-        families[student_id].guardians.append(GuardianReach(name, relation, proxy, opted_out, usable,
-                                                            blocked=bool(held) and not usable))
+        usable = usable_channels(held, simulator_enabled=simulator_enabled)
+        families[student_id].guardians.append(GuardianReach(
+            name, relation, proxy, opted_out, usable, blocked=any(b for _, b in held) and not usable,
+            reachable=is_reachable(phone, held, simulator_enabled=simulator_enabled)))
     rows = {c.id: ClassReach(c) for c in classes}
     for family in families.values():
         row = rows[family.school_class.id]
         row.families += 1
         row.linked += family.linked
         row.opted_out += family.opted_out
-        row.unreachable += not family.linked
-        row.linked_opted_out += family.linked and family.opted_out
+        row.reached += family.reachable
+        row.unreachable += not family.reachable
+        row.linked_opted_out += family.reachable and family.opted_out
     ordered = sorted(families.values(), key=lambda f: (f.school_class.grade, f.school_class.name, f.student_name))
     return [rows[c.id] for c in classes], ordered
 
@@ -467,7 +468,8 @@ async def _meetings(session: AsyncSession, scope: Scope, where: list[object]) ->
     return sorted(infos, key=lambda m: (m.starts_at, m.id))
 
 
-COUNTED = ("invited", "delivered", "read", "accepted", "declined", "proxy", "attended", "unreachable")
+COUNTED = ("invited", "delivered", "read", "accepted", "declined", "proxy", "attended", "unreachable",
+           "asked_other_time")
 
 
 async def _participation_counts(session: AsyncSession, scope: Scope, meeting_ids: list[int]

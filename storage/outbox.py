@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.messages import Button, Outbound, Recipient
 from domain.whatsapp_costs import category, in_window
 from storage.channel_routes import route_of
-from storage.phones import has_phone
+from storage.reach import reaches_by_number
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
 from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
@@ -117,7 +117,8 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime, a
     # A school's messages go through its own bot or sender (CHANNELS_FILE), never another's.
     route = await route_of(session, school_id=out.to.school_id, guardian_id=out.to.guardian_id,
                            staff_id=out.to.staff_id)
-    linked = [a for a in await linked_accounts(session, out.to.phone) if not a.blocked]
+    every = await linked_accounts(session, out.to.phone)
+    linked = [a for a in every if not a.blocked]
     accounts = [a for a in linked if route is None or route.allows(a)]
     if not simulator_enabled:
         accounts = [a for a in accounts if a.channel != "simulator"]
@@ -132,8 +133,10 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime, a
         for other in linked:
             if other.channel in ("whatsapp", "sms") and route.bot(other.channel):
                 return await _school_account(session, other, route.bot(other.channel), now, dry_run=dry_run)
-    if simulator_enabled and has_phone(out.to.phone):
-        # In the simulator anyone of the roster can be "on the phone": give them a chat there.
+    if reaches_by_number(out.to.phone, simulator_enabled=simulator_enabled,
+                         blocked_channels=[a.channel for a in every if a.blocked]):
+        # The simulator stands in for WhatsApp: anyone with a number in the roster gets a chat
+        # there (storage.reach: the same rule the counts use).
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
                                  phone=out.to.phone, linked_at=now)
         if not dry_run:

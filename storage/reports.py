@@ -1,4 +1,5 @@
-"""The participation record: per meeting and per class, who was invited, reached, answered, came.
+"""The participation record: per meeting and per class, who was invited, reached, answered, came,
+and who asked for another time ("Minta waktu lain").
 
 Families are counted once per meeting (siblings and both parents together); in the per-class
 rows a family counts in each class its children are in.
@@ -24,7 +25,7 @@ from storage.models import (
 )
 
 COLUMNS = ("meeting", "title", "class", "invited", "delivered", "read", "accepted", "declined", "proxy",
-           "attended", "unreachable")
+           "attended", "unreachable", "asked_other_time")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ParticipationRow:
     proxy: int = 0
     attended: int = 0
     unreachable: int = 0
+    asked_other_time: int = 0  # the family answered "Minta waktu lain" and has no time yet
 
     def as_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -87,6 +89,7 @@ def _count(row: ParticipationRow, family: _FamilyFacts) -> None:
     row.proxy += family.response == "proxy" or family.proxy_invited
     row.attended += family.attended
     row.unreachable += not family.reachable
+    row.asked_other_time += family.response == "other_time"
 
 
 async def _facts(session: AsyncSession, meeting_id: int) -> dict[int, _FamilyFacts]:

@@ -631,7 +631,11 @@ def _check_guardians(check: _Checker, table: _Table, nisns: set[str],
         elif relation not in RELATIONS:
             bad("relation", f"unknown relation {row['relation']!r} "
                             "(expected ayah, ibu, wali or orang tua asuh)")
-        phone = _phone(check, table, "guardians", line, row["phone"])
+        if row["phone"].strip() or not nisn or not relation:
+            phone = _phone(check, table, "guardians", line, row["phone"])
+        else:
+            # Named without a number (as Dapodik names parents): kept, reached once they enrol.
+            phone = placeholder_phone(nisn, relation)
         language = _language(check, table, "guardians", line, row.get("language", ""))
         raw_proxy = row.get("proxy", "").strip().lower()
         if raw_proxy not in _YES | _NO:
@@ -1029,11 +1033,22 @@ async def _write_guardians(session: AsyncSession, school_id: int, roster: Parsed
     # A guardian whose number changed is the same person: when a new phone's name, child and
     # relation match exactly one guardian whose old phone left the roster, move that row to the
     # new phone instead of creating a stranger (keeps opt-outs and concern history).
-    listed = {item.phone for item in roster.guardians}
-    leaving = [row for row in guardians if row.phone not in listed]
     old_pairs: dict[int, set[tuple[int, str]]] = {}
     for (guardian_id, student_id), link in old_links.items():
         old_pairs.setdefault(guardian_id, set()).add((student_id, link.relation))
+    listed = {item.phone for item in roster.guardians}
+    # Named without a number but enrolled since (with the number they gave): the same person,
+    # who keeps that number.
+    for item in roster.guardians:
+        if has_phone(item.phone) or item.phone in by_phone:
+            continue
+        wanted = {(student_ids[link.nisn], link.relation) for link in item.links}
+        enrolled = [row for row in guardians if has_phone(row.phone) and row.phone not in listed
+                    and wanted & old_pairs.get(row.id, set())]  # type: ignore[arg-type]
+        if len(enrolled) == 1:
+            by_phone[item.phone] = enrolled[0]
+            listed.add(enrolled[0].phone)
+    leaving = [row for row in guardians if row.phone not in listed]
     claimed: set[int] = set()
     for item in roster.guardians:
         if item.phone in by_phone:

@@ -6,6 +6,7 @@ as markup; web pages autoescape. User text is always data, never template source
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -75,6 +76,24 @@ def office_hours_text(said: dict[str, str] | str, lang: str) -> str:
     if isinstance(said, dict):
         return said.get(lang) or said.get("id", "")
     return said
+
+
+@cache
+def _reasons(lang: str) -> list[tuple[re.Pattern[str], str]]:
+    path = HERE / lang / "reasons.yaml"
+    if not path.is_file():
+        return []  # English: the checks' own words
+    with path.open(encoding="utf-8") as handle:
+        return [(re.compile(pattern, re.S), text) for pattern, text in yaml.safe_load(handle)]
+
+
+def reason(lang: str, text: str) -> str:
+    """A check's reason (English, as the CLI prints it) in ``lang`` for a form or an upload."""
+    for pattern, said in _reasons(lang):
+        match = pattern.fullmatch(text.strip())
+        if match:
+            return said.format(**match.groupdict())
+    return text
 
 
 @cache

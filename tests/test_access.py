@@ -293,14 +293,15 @@ async def test_a_telegram_reply_to_another_staff_members_message_id_is_not_relay
         assert "tidak kami teruskan" in (await budi.new())[-1]["text"]
 
 
-async def test_a_teacher_cannot_broadcast(sqlite_url: str) -> None:
+async def test_a_teacher_cannot_broadcast_and_a_wali_kelas_not_beyond_their_class(sqlite_url: str) -> None:
     async with running_school(sqlite_url) as school:
         for phone in GUARDIANS_LINKED:
             await school.say(phone, "menu")
+        refused = await school.say(JOKO, "broadcast")  # a subject teacher, no class of his own
+        assert "only be sent by homeroom teachers" in refused[-1]["text"]
         for teacher, word in ((SRI, "siaran"), (JOKO, "broadcast"), (BUDI, "pengumuman")):
-            refused = await school.say(teacher, word)
-            assert "hanya dapat dikirim oleh" in refused[-1]["text"] or "only be sent by" in refused[-1]["text"]
-            for data in ("sb:aud:school", "sb:send", "sb:urgent", "sb:now"):
+            await school.say(teacher, word)
+            for data in ("sb:aud:school", "sb:send", "sb:urgent", "sb:now"):  # forged: the whole school
                 await school.say(teacher, press=data)
             await school.say(teacher, "Besok libur!")
         async with school.services.sessions() as session:

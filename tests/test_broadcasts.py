@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlmodel import select
 
 from handlers.broadcasts import after_quiet_hours, send_broadcast
-from storage.models import Guardian, Staff
-from tests.harness import HENDRA, MAYA, RINA, SRI, YULIA
+from storage.models import AuditEntry, Broadcast, Guardian, Staff
+from tests.harness import BUDI, HENDRA, JOKO, MAYA, RINA, SRI, YULIA, running_school
 from tests.phones import network
 from tests.test_cli import SCHOOL, jembatan
 
@@ -35,9 +35,16 @@ def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
     assert sent.returncode == 0, sent.stderr
     # Hendra (Ani and Bima: once), Maya, Yulia; Rahmat is a proxy guardian, not a recipient.
     assert json.loads(sent.stdout) == {"id": 1, "recipients": 3, "opted_out": 0, "unreachable": 0}
-    refused = jembatan("broadcast", "--audience", "school", "--text", "Halo", "--author", "T-001",
+    refused = jembatan("broadcast", "--audience", "school", "--text", "Halo", "--author", "T-006",
                        database_url=db, cwd=tmp_path)
-    assert refused.returncode == 1 and "only counselors, the principal and admins" in refused.stderr
+    assert refused.returncode == 1 and "only counselors, the principal, admins and a wali kelas" in refused.stderr
+    # Sri is the wali kelas of VII-A: her own class, and nothing else.
+    wider = jembatan("broadcast", "--audience", "class:VII-A+class:VII-B", "--text", "Halo", "--author", "T-001",
+                     database_url=db, cwd=tmp_path)
+    assert wider.returncode == 1 and "may announce to class:VII-A only" in wider.stderr
+    own = jembatan("broadcast", "--audience", "class:VII-A", "--text", "Halo", "--author", "T-001", "--json",
+                   database_url=db, cwd=tmp_path)
+    assert own.returncode == 0 and json.loads(own.stdout)["recipients"] == 3
     bad = jembatan("broadcast", "--audience", "kelas:7", "--text", "Halo", "--author", "T-003",
                    database_url=db, cwd=tmp_path)
     assert bad.returncode == 1 and "--audience" in bad.stderr
@@ -115,9 +122,9 @@ async def test_the_author_asks_for_the_delivery_report(sqlite_url: str) -> None:
         text = report[-1]["text"]
         assert f"#{result.id}" in text and "Terkirim 1 dari 1" in text and "dibaca 1" in text
         assert "Belum terjangkau 2" in text  # Hendra and Yulia: no chat account
-        sri = await net.phone("telegram", SRI)
-        refused = await sri.say("laporan")
-        assert "hanya dapat dikirim oleh Guru BK" in refused[-1]["text"]
+        joko = await net.phone("telegram", JOKO)  # a subject teacher, no wali kelas: no announcements
+        refused = await joko.say("report")
+        assert "can only be sent by homeroom teachers (to the parents of their own class)" in refused[-1]["text"]
 
 
 async def test_siaran_from_chat_with_preview_and_confirmation(sqlite_url: str) -> None:
@@ -143,5 +150,35 @@ async def test_siaran_from_chat_with_preview_and_confirmation(sqlite_url: str) -
         assert len(report) == 1 and "Terkirim 1 dari 1" in report[0]["text"]
         await net.deliver()
         assert not [m for m in await rina.new() if "Laporan pengiriman" in m["text"]]
-        sri = await net.phone("telegram", SRI)
-        assert "hanya dapat dikirim oleh Guru BK" in (await sri.say("siaran"))[-1]["text"]
+        joko = await net.phone("telegram", JOKO)
+        assert "can only be sent by homeroom teachers" in (await joko.say("siaran"))[-1]["text"]
+
+
+async def test_a_wali_kelas_announces_to_their_own_class_and_only_to_it(database_url: str) -> None:
+    async with running_school(database_url) as school:
+        asked = await school.say(SRI, "siaran")  # Sri: wali kelas of VII-A, also teaches VII-B
+        assert "untuk orang tua siswa mana" in asked[-1]["text"]
+        assert [b["label"] for row in asked[-1]["buttons"] for b in row] == ["VII-A"]
+        for other in ("VII-B", "sekolah", "kelas 7", "0071000002"):
+            refused = await school.say(SRI, other)
+            assert ("sebagai wali kelas Bapak/Ibu dapat mengirim pengumuman hanya kepada orang tua "
+                    "siswa kelas VII-A") in refused[-1]["text"], other
+        await school.say(SRI, "VII-A")
+        preview = await school.say(SRI, "Besok kelas VII-A pulang pukul 11.00.")
+        assert "Akan dikirim kepada 3 orang tua/wali" in preview[-1]["text"]
+        sent = await school.say(SRI, press="sb:send")
+        assert "sedang dikirim kepada 3" in "\n".join(m["text"] for m in sent)
+        for parent in (HENDRA, MAYA, YULIA):  # Ani's parents, Citra's mother
+            assert "pulang pukul 11.00" in (await school.last(parent))["text"]
+        async with school.services.sessions() as session:
+            [broadcast] = (await session.exec(select(Broadcast))).all()
+            sri = (await session.exec(select(Staff).where(Staff.phone == SRI))).one()
+            audit = (await session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast"))).all()
+        assert broadcast.audience == "class:VII-A" and broadcast.author_staff_id == sri.id
+        assert [(a.staff_id, a.subject) for a in audit] == [(sri.id, f"broadcast:{broadcast.id}")]
+
+        # Budi (wali kelas VII-B, reads Indonesian) may not take Sri's class; Joko teaches, no class of his own.
+        await school.say(BUDI, "siaran")
+        assert "hanya kepada orang tua siswa kelas VII-B" in (await school.say(BUDI, "VII-A"))[-1]["text"]
+        refused = await school.say(JOKO, "siaran")
+        assert "can only be sent by homeroom teachers" in refused[-1]["text"]

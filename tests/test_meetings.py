@@ -247,3 +247,39 @@ async def test_attendance_from_the_list_and_a_late_reminder(sqlite_url: str, tmp
         assert "Citra Lestari" in recorded[-1]["text"]
         again = await school.say(SRI, "hadir")
         assert all("Citra" not in b["label"] for row in again[-1]["buttons"] for b in row)
+
+
+async def test_asking_for_another_time_is_counted_in_the_report_and_on_the_dashboard(database_url: str,
+                                                                                     tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from tests.harness import AHMAD
+    from tests.test_cli import jembatan
+    from tests.test_dashboard import csv_rows, signed_in, visible_text
+
+    async with running_school(database_url) as school:
+        meeting_id = await _meeting(school, tmp_path, COMMITTEE)
+        await _invite(school, meeting_id)
+        invitation = (await school.inbox(YULIA))[-1]  # Citra's mother (VII-A), reads English
+        await school.say(YULIA, press=_press(invitation, "other_time"))
+
+        done = jembatan("report", "participation", str(meeting_id), "--json", "--csv", str(tmp_path / "p.csv"),
+                        database_url=database_url, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        rows = {row["class"]: row for row in json.loads(done.stdout)["rows"]}
+        assert (rows[""]["asked_other_time"], rows["VII-A"]["asked_other_time"], rows["VII-B"]["asked_other_time"]) \
+            == (1, 1, 0)
+        with (tmp_path / "p.csv").open(encoding="utf-8") as handle:
+            table = list(csv.reader(handle))
+        assert table[0] == ["meeting", "title", "class", "invited", "delivered", "read", "accepted", "declined",
+                            "proxy", "attended", "unreachable", "asked_other_time"]
+        assert table[1][-1] == "1" and table[1][3] == "2"
+        text = jembatan("report", "participation", str(meeting_id), database_url=database_url, cwd=tmp_path).stdout
+        assert "asked_other_time" in text.splitlines()[0] and text.splitlines()[1].split()[-1] == "1"
+
+        browser = await signed_in(school, AHMAD)
+        page = visible_text((await browser.get(f"/dashboard/meetings/{meeting_id}")).text)
+        assert "1 Minta waktu lain" in page
+        listed = csv_rows(await browser.get("/dashboard/meetings?format=csv&table=meetings"))
+        assert listed[0][-1] == "Minta waktu lain" and listed[1][-1] == "1"

@@ -140,6 +140,8 @@ async def test_a_saved_preview_cannot_be_saved_again_and_problems_name_file_line
         rows = re.findall(r'<td data-label="Berkas">([^<]*)</td><td data-label="Baris">(\d*)</td>',
                           shown.text)
         assert ("students.csv", "3") in rows, visible_text(shown.text)
+        problems = visible_text(shown.text).split("Masalah")[-1]
+        assert "Wajib diisi (student_id)." in problems and "missing" not in problems  # the office reads Indonesian
         assert "Simpan" not in visible_text(shown.text).split("Masalah")[0] or 'id="save"' not in shown.text
 
 
@@ -169,8 +171,16 @@ async def test_the_office_changes_a_teachers_classes_and_adds_a_counselor_with_t
             "csrf": csrf, "name": "Sri Handayani", "role": "teacher", "homeroom_class": "VII-Z",
             "classes": "VII-A; 7", "office_hours": "Senin jam segala"})
         text = visible_text(wrong.text)
-        assert "unknown class 'VII-Z'" in text and "only allowed for counselors" in text
-        assert re.search(r'id="error-office_hours"', wrong.text)
+        # Every field's reason in the office's language (the checks write English, for the CLI).
+        assert "Kelas 'VII-Z' tidak ada" in text and "Tingkat ('7') hanya untuk Guru BK" in text
+        assert re.search(r'id="error-office_hours">[^<]*tidak dapat dibaca', wrong.text)
+        assert "unknown class" not in text and "only allowed" not in text and "cannot read" not in text
+        await office.get("/dashboard/office/staff?lang=en")  # the same person, reading English
+        english = visible_text((await office.post(f"/dashboard/office/staff/{sri}", data={
+            "csrf": csrf, "name": "Sri Handayani", "role": "teacher", "homeroom_class": "VII-Z",
+            "classes": "VII-A; 7", "office_hours": "Senin jam segala"})).text)
+        assert "unknown class 'VII-Z'" in english and "only allowed for counselors" in english
+        await office.get("/dashboard/office/staff?lang=id")
         changed = await office.post(f"/dashboard/office/staff/{sri}", data={
             "csrf": csrf, "name": "Sri Handayani", "role": "teacher", "homeroom_class": "VII-A",
             "classes": "VII-A", "subjects": "Matematika; IPA", "office_hours": "", "teams": "tppk"})

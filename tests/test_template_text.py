@@ -96,3 +96,22 @@ def test_a_familys_own_words_keep_their_dots(lang: str) -> None:
         "child_name": "Bunga", "guardian_name": "Yusuf", "answer": "note", "note": "Sudah lebih baik..",
         "agreement": "Belajar tiap malam..."})
     assert '"Sudah lebih baik.."' in text and '"Belajar tiap malam..."' in text
+
+
+def test_every_translated_reason_uses_only_the_parts_its_pattern_names() -> None:
+    import re
+    import string
+
+    import yaml
+
+    from templates.render import reason
+
+    path = Path(__file__).resolve().parents[1] / "templates" / "id" / "reasons.yaml"
+    for pattern, text in yaml.safe_load(path.read_text(encoding="utf-8")):
+        names = set(re.compile(pattern).groupindex)
+        used = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+        assert used <= names, (pattern, text)
+    assert reason("id", "expected a whole number of families above 0, got 'nol'") == \
+        "Isi bilangan bulat lebih dari 0 (jumlah keluarga), bukan 'nol'."
+    assert reason("en", "missing name") == "missing name"
+    assert reason("id", "something no check says") == "something no check says"

@@ -39,6 +39,7 @@ from storage.people import find_people
 from storage.phones import has_phone
 from storage.staff_edits import FIELDS as STAFF_FIELDS
 from storage.staff_edits import save_staff
+from templates.render import reason as translated
 from storage.roster_uploads import (
     MAX_FILES,
     MAX_UPLOAD,
@@ -119,7 +120,7 @@ async def roster_page(view: View, *, preview: Any = None, refused: str | None = 
             Column("column", w["problem_column"]), Column("reason", w["problem_reason"])]))
         for problem in problems:
             name, line, column, reason = split_problem(problem)
-            table.add(file=name, line=line, column=column, reason=reason)
+            table.add(file=name, line=line, column=column, reason=translated(view.lang, reason))
     return page
 
 
@@ -267,6 +268,13 @@ async def no_messages(view: View, guardian_id: int) -> Page:
     return page
 
 
+def _in_language(view: View, errors: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """Each field's reasons in the staff member's language (the checks write English)."""
+    required = view.w["office"]["m_required"]
+    return {key: [required if reason in ("missing", "is empty") else translated(view.lang, reason)
+                  for reason in reasons] for key, reasons in (errors or {}).items()}
+
+
 # ---------------------------------------------------------------- staff
 
 
@@ -298,7 +306,7 @@ async def staff_page(view: View, *, editing: int | None = None, values: dict[str
             "classes": (person.classes or "").replace(";", "; "), "subjects": (person.subjects or "").replace(";", "; "),
             "office_hours": person.office_hours or "", "teams": (person.teams or "").replace(";", "; ")}
     page.context.update(
-        person=person, values=values, errors=errors or {}, notice=notice,
+        person=person, values=values, errors=_in_language(view, errors), notice=notice,
         roles=[(role, view.words["roles"].get(role, role)) for role in ("teacher", "counselor", "principal", "admin")],
         action=f"/dashboard/office/staff/{person.id}" if person else "/dashboard/office/staff")
     return page
@@ -337,8 +345,7 @@ async def meeting_form_page(view: View, *, values: dict[str, str] | None = None,
     page.context.update(
         types=[(key, view.label("meeting_types", key)) for key in MEETING_TYPES], audiences=audiences,
         values=values or {"room_capacity": "1"}, created=created, invited=invited,
-        errors={key: [w["m_required"] if reason in ("missing", "is empty") else reason for reason in reasons]
-                for key, reasons in (errors or {}).items()})
+        errors=_in_language(view, errors))
     return page
 
 

@@ -205,10 +205,10 @@ async def reach_page(view: View) -> Page:
     totals = {key: sum(getattr(c, key) for c in classes) for key in ("families", "linked", "opted_out", "unreachable")}
     chart = bar_rows("reach", w["chart"], [
         (c.school_class.name, [Stack((
-            Segment(c.share(c.linked - c.linked_opted_out), "good", f"{c.school_class.name}: {w['legend_reached']}"),
+            Segment(c.share(c.reached - c.linked_opted_out), "good", f"{c.school_class.name}: {w['legend_reached']}"),
             Segment(c.share(c.linked_opted_out), "warn", f"{c.school_class.name}: {w['legend_opted_out']}"),
             Segment(c.share(c.unreachable), "bad", f"{c.school_class.name}: {w['legend_unreachable']}"),
-        ), share(c.linked, c.families).text)]) for c in classes],
+        ), share(c.reached, c.families).text)]) for c in classes],
         [("good", w["legend_reached"]), ("warn", w["legend_opted_out"]), ("bad", w["legend_unreachable"])],
         label_width=62)
     per_class = page.table(view, Table("classes", w["classes_table"], [
@@ -222,7 +222,7 @@ async def reach_page(view: View) -> Page:
                          "opted_out": c.opted_out, "opted_out_share": share(c.opted_out, c.families),
                          "unreachable": cell(c.unreachable, css="bad" if c.unreachable else ""),
                          "unreachable_share": share(c.unreachable, c.families)})
-    _unreachable_table(view, page, [f for f in families if not f.linked])
+    _unreachable_table(view, page, [f for f in families if not f.reachable])
     page.context = {"tiles": [
         (w["families"], totals["families"], ""),
         (w["linked"], share(totals["linked"], totals["families"]).text, "good"),
@@ -297,14 +297,16 @@ def _participation_columns(view: View, first: str) -> list[Column]:
             "class": [Column("class", wm["class"])], "type": [Column("type", wm["type"])]}[first]
     return head + [Column(key, wm[key], True) for key in (
         "invited", "delivered", "read", "accepted", "declined", "proxy", "attended")] + [
-        Column("attended_share", wm["attended_share"], True), Column("unreachable", wm["unreachable"], True)]
+        Column("attended_share", wm["attended_share"], True), Column("unreachable", wm["unreachable"], True),
+        Column("asked_other_time", wm["asked_other_time"], True)]
 
 
 def _participation_row(view: View, table: Table, counts: ParticipationRow, **first: object) -> None:
     table.add(**first, invited=counts.invited, delivered=counts.delivered, read=counts.read,
               accepted=counts.accepted, declined=counts.declined, proxy=counts.proxy, attended=counts.attended,
               attended_share=share(counts.attended, counts.invited),
-              unreachable=cell(counts.unreachable, css="bad" if counts.unreachable else ""))
+              unreachable=cell(counts.unreachable, css="bad" if counts.unreachable else ""),
+              asked_other_time=cell(counts.asked_other_time, css="warn" if counts.asked_other_time else ""))
 
 
 def _read_and_attended(view: View, label: str, counts: ParticipationRow) -> tuple[str, list[Stack]]:
@@ -408,7 +410,8 @@ async def meeting_page(view: View, meeting_id: int) -> Page:
                   (wm["date"], when)], "empty_slots": empty_slots,
         "tiles": [(wm["invited"], totals.invited, ""), (wm["read"], totals.read, "read"),
                   (wm["accepted"], totals.accepted, "good"), (wm["attended"], totals.attended, "good"),
-                  (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else "")]}
+                  (wm["unreachable"], totals.unreachable, "bad" if totals.unreachable else ""),
+                  (wm["asked_other_time"], totals.asked_other_time, "warn" if totals.asked_other_time else "")]}
     return page
 
 
