@@ -725,12 +725,18 @@ def _subject_mentions(text: str, tokens: list[str],
     capitals = set(re.findall(r"[A-Za-z0-9]+", text))
     plain = [_SLANG.get(t, t) for t in tokens]
     bare = [t[:-3] if t.endswith("nya") and len(t) > 5 else t for t in tokens]
+    at: dict[str, list[int]] = {}  # each form of a token -> where it stands
+    for i, forms in enumerate(zip(tokens, plain, bare, strict=True)):
+        for form in set(forms):
+            at.setdefault(form, []).append(i)
     found: list[tuple[int, int, int, str]] = []  # (start, -length, not own, name)
     for alias, canonical, own in _subject_aliases(subjects):
         n = len(alias)
         if n == 1 and alias[0] in _CAPITALS_ONLY and alias[0].upper() not in capitals:
             continue
-        for i in range(len(tokens) - n + 1):
+        for i in at.get(alias[0], ()):  # only where the alias's first word stands
+            if i > len(tokens) - n:
+                continue
             window = range(i, i + n)
             if not all(alias[k] in (tokens[j], plain[j], bare[j]) for k, j in enumerate(window)):
                 continue

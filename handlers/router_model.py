@@ -33,6 +33,7 @@ import math
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -212,22 +213,26 @@ class LearnedLayer:
         return (np.concatenate([indices, word_indices + len(self.terms)]),
                 np.concatenate([values, word_values]))
 
-    def model_probabilities(self, text: str) -> Any:
-        """The n-gram model's probability per group (one-vs-rest, normalised)."""
-        return _one_vs_rest(self.coef, self.intercept, self.model_vector(text))
+    def model_probabilities(self, text: str, vector: tuple[Any, Any] | None = None) -> Any:
+        """The n-gram model's probability per group (one-vs-rest, normalised); ``vector`` is
+        the text's ``model_vector`` when the caller has it already (it is the costly part)."""
+        return _one_vs_rest(self.coef, self.intercept, vector or self.model_vector(text))
 
-    def subject_probabilities(self, text: str) -> dict[str | None, float]:
+    def subject_probabilities(self, text: str,
+                              vector: tuple[Any, Any] | None = None) -> dict[str | None, float]:
         """The subject head's probability of each subject, and of none (key None)."""
         if not self.subject_names:
             return {}
-        p = _one_vs_rest(self.subject_coef, self.subject_intercept, self.model_vector(text))
+        p = _one_vs_rest(self.subject_coef, self.subject_intercept,
+                         vector or self.model_vector(text))
         return {name: float(v) for name, v in zip(self.subject_names, p, strict=True)}
 
-    def probabilities(self, found: Evidence, text: str) -> dict[str, float]:
+    def probabilities(self, found: Evidence, text: str,
+                      vector: tuple[Any, Any] | None = None) -> dict[str, float]:
         """The combined probability of each staff group for one message."""
         import numpy as np
 
-        x = np.asarray(features(found, self.model_probabilities(text)))
+        x = np.asarray(features(found, self.model_probabilities(text, vector)))
         p = softmax(self.weights @ x + self.bias)
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
 
@@ -237,10 +242,10 @@ def _tfidf(grams: list[str], terms: dict[str, int], idf: Any) -> tuple[Any, Any]
     import numpy as np
 
     counts: dict[int, int] = {}
-    for gram in grams:
+    for gram, count in Counter(grams).items():  # counted in C, then looked up once each
         index = terms.get(gram)
         if index is not None:
-            counts[index] = counts.get(index, 0) + 1
+            counts[index] = count
     indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
     values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
                                        count=len(counts)))) * idf[indices]

@@ -91,12 +91,13 @@ def read_text(text: str, subjects: Sequence[str]) -> Reading:
         return Reading(found, None, 1.0, None)
     once = router_model.said_once(text)
     taught = {subject.casefold(): subject for subject in subjects}
-    said = layer.subject_probabilities(once)
+    vector = layer.model_vector(once)  # read once, by both heads
+    said = layer.subject_probabilities(once, vector)
     heard: dict[str | None, float] = {None: said[None]} if None in said else {}
     for name, p in said.items():  # the head's subject names, as this school writes them
         if name is not None and name.casefold() in taught:
             heard[taught[name.casefold()]] = p
-    return Reading(found, layer.probabilities(found, once), layer.ask_below, None,
+    return Reading(found, layer.probabilities(found, once, vector), layer.ask_below, None,
                    heard or None)
 
 
