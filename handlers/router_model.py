@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from handlers.classifier import Evidence
+from handlers.classifier import CATEGORIES, Evidence
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,11 @@ WORD_NGRAM_MAX = 2  # words and word pairs
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's token pattern
 # The subject head's operating points (chosen by cross-validation on the training corpus): a
 # learning message in which the lexicon found no subject takes the head's subject when it is at
-# least SUBJECT_SURE; when the head is not sure of one but gives "no subject" less than
-# SUBJECT_UNSURE, the message is about some subject the router cannot tell, and it asks.
-SUBJECT_SURE = 0.7
-SUBJECT_UNSURE = 0.3
+# least SUBJECT_SURE; when the head is not sure of one and not sure either (SUBJECT_UNSURE) that
+# it names no subject, the message is about some subject the router cannot tell, and it asks:
+# the wali kelas is the wrong person for a question about poems or the Al-Mulk recitation.
+SUBJECT_SURE = 0.6
+SUBJECT_UNSURE = 0.9
 
 _lock = threading.Lock()
 _setting = BUILTIN
@@ -76,17 +77,19 @@ def current_setting() -> str:
 
 def features(found: Evidence, model_probabilities: Sequence[float]) -> list[float]:
     """What the combiner weighs: the lexicon's evidence per group, its own decision, whether a
-    subject is named as one, and the model's log-probability per group."""
+    subject is named as one, the model's log-probability per group, and the lexicon's evidence
+    per category (so that, say, bullying beside a fee question can outweigh the fee)."""
     totals = found.group_scores()
     decided = found.decided_group()
     out = [math.log1p(max(totals[g], 0.0)) for g in GROUP_ORDER]
     out += [1.0 if decided == g else 0.0 for g in GROUP_ORDER]
     out.append(1.0 if found.names_subject else 0.0)
     out += [math.log(float(p) + 1e-3) for p in model_probabilities]
+    out += [math.log1p(max(found.scores[c], 0.0)) for c in CATEGORIES]
     return out
 
 
-FEATURES = 3 * len(GROUP_ORDER) + 1  # the length of ``features``
+FEATURES = 3 * len(GROUP_ORDER) + 1 + len(CATEGORIES)  # the length of ``features``
 
 
 def softmax(logits: Any) -> Any:
