@@ -156,14 +156,12 @@ def ngrams(text: str) -> list[str]:
     out: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
         word = f" {word} "
+        length = len(word)
         for n in range(NGRAM_MIN, NGRAM_MAX + 1):
-            offset = 0
-            out.append(word[offset:offset + n])
-            while offset + n < len(word):
-                offset += 1
-                out.append(word[offset:offset + n])
-            if offset == 0:  # a short word counts once
+            if n >= length:  # a short word counts once, whole
+                out.append(word)
                 break
+            out.extend([word[i:i + n] for i in range(length - n + 1)])
     return out
 
 
