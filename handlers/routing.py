@@ -11,11 +11,12 @@ Three layers, and the guardian is asked whenever they do not add up to a clear a
    nobody wrote into a list, and a combiner trained to weigh it against the lexicon. A group is
    chosen only when the combined probability reaches the trained threshold; lexicon and model
    disagreeing confidently come out below it, and the bot asks with buttons, which is cheaper
-   than the wrong person. Messages under MIN_WORDS_FOR_MODEL words are the lexicon's alone.
-   A learning message in which the lexicon found no subject takes the model's subject head's
-   answer when it is sure; when the head sees some subject but cannot tell which, the bot asks
-   (the wali kelas is the wrong person for a question about a subject). Bullying the lexicon
-   finds plainly goes to the counselor even where the model is unsure.
+   than the wrong person. For messages under MIN_WORDS_FOR_MODEL words the lexicon alone
+   chooses the group. A learning message (a short one too) in which the lexicon found no
+   subject takes the model's subject head's answer when it is sure; when the head is sure
+   neither of a subject nor that there is none, the bot asks (the wali kelas is the wrong
+   person for a question about a subject). Bullying the lexicon finds plainly goes to the
+   counselor even where the model is unsure.
 
 Without the model (``ROUTER_MODEL=off``, or a head file missing or broken) the lexicon routes
 alone.
