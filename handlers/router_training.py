@@ -17,7 +17,7 @@ held-out message, see tests/routing_corpus.py) and writes handlers/data/router_h
    numbers (terms, idf, coefficients) that handlers/router_model.py runs on numpy alone.
 
 scikit-learn is needed here and in the tests, not by the service. Everything is deterministic
-and takes a few seconds. The file records the corpus's SHA-256; a
+and takes about twenty seconds. The file records the corpus's SHA-256; a
 test fails when the corpus changes and the head was not trained again.
 """
 
