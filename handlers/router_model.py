@@ -33,11 +33,12 @@ import math
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from handlers.classifier import Evidence
+from handlers.classifier import CATEGORIES, Evidence
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,11 @@ WORD_NGRAM_MAX = 2  # words and word pairs
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's token pattern
 # The subject head's operating points (chosen by cross-validation on the training corpus): a
 # learning message in which the lexicon found no subject takes the head's subject when it is at
-# least SUBJECT_SURE; when the head is not sure of one but gives "no subject" less than
-# SUBJECT_UNSURE, the message is about some subject the router cannot tell, and it asks.
-SUBJECT_SURE = 0.7
-SUBJECT_UNSURE = 0.3
+# least SUBJECT_SURE; when the head is not sure of one and not sure either (SUBJECT_UNSURE) that
+# it names no subject, the message is about some subject the router cannot tell, and it asks:
+# the wali kelas is the wrong person for a question about poems or the Al-Mulk recitation.
+SUBJECT_SURE = 0.6
+SUBJECT_UNSURE = 0.9
 
 _lock = threading.Lock()
 _setting = BUILTIN
@@ -75,17 +77,19 @@ def current_setting() -> str:
 
 def features(found: Evidence, model_probabilities: Sequence[float]) -> list[float]:
     """What the combiner weighs: the lexicon's evidence per group, its own decision, whether a
-    subject is named as one, and the model's log-probability per group."""
+    subject is named as one, the model's log-probability per group, and the lexicon's evidence
+    per category (so that, say, bullying beside a fee question can outweigh the fee)."""
     totals = found.group_scores()
     decided = found.decided_group()
     out = [math.log1p(max(totals[g], 0.0)) for g in GROUP_ORDER]
     out += [1.0 if decided == g else 0.0 for g in GROUP_ORDER]
     out.append(1.0 if found.names_subject else 0.0)
     out += [math.log(float(p) + 1e-3) for p in model_probabilities]
+    out += [math.log1p(max(found.scores[c], 0.0)) for c in CATEGORIES]
     return out
 
 
-FEATURES = 3 * len(GROUP_ORDER) + 1  # the length of ``features``
+FEATURES = 3 * len(GROUP_ORDER) + 1 + len(CATEGORIES)  # the length of ``features``
 
 
 def softmax(logits: Any) -> Any:
@@ -152,14 +156,12 @@ def ngrams(text: str) -> list[str]:
     out: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
         word = f" {word} "
+        length = len(word)
         for n in range(NGRAM_MIN, NGRAM_MAX + 1):
-            offset = 0
-            out.append(word[offset:offset + n])
-            while offset + n < len(word):
-                offset += 1
-                out.append(word[offset:offset + n])
-            if offset == 0:  # a short word counts once
+            if n >= length:  # a short word counts once, whole
+                out.append(word)
                 break
+            out.extend([word[i:i + n] for i in range(length - n + 1)])
     return out
 
 
@@ -212,22 +214,26 @@ class LearnedLayer:
         return (np.concatenate([indices, word_indices + len(self.terms)]),
                 np.concatenate([values, word_values]))
 
-    def model_probabilities(self, text: str) -> Any:
-        """The n-gram model's probability per group (one-vs-rest, normalised)."""
-        return _one_vs_rest(self.coef, self.intercept, self.model_vector(text))
+    def model_probabilities(self, text: str, vector: tuple[Any, Any] | None = None) -> Any:
+        """The n-gram model's probability per group (one-vs-rest, normalised); ``vector`` is
+        the text's ``model_vector`` when the caller has it already (it is the costly part)."""
+        return _one_vs_rest(self.coef, self.intercept, vector or self.model_vector(text))
 
-    def subject_probabilities(self, text: str) -> dict[str | None, float]:
+    def subject_probabilities(self, text: str,
+                              vector: tuple[Any, Any] | None = None) -> dict[str | None, float]:
         """The subject head's probability of each subject, and of none (key None)."""
         if not self.subject_names:
             return {}
-        p = _one_vs_rest(self.subject_coef, self.subject_intercept, self.model_vector(text))
+        p = _one_vs_rest(self.subject_coef, self.subject_intercept,
+                         vector or self.model_vector(text))
         return {name: float(v) for name, v in zip(self.subject_names, p, strict=True)}
 
-    def probabilities(self, found: Evidence, text: str) -> dict[str, float]:
+    def probabilities(self, found: Evidence, text: str,
+                      vector: tuple[Any, Any] | None = None) -> dict[str, float]:
         """The combined probability of each staff group for one message."""
         import numpy as np
 
-        x = np.asarray(features(found, self.model_probabilities(text)))
+        x = np.asarray(features(found, self.model_probabilities(text, vector)))
         p = softmax(self.weights @ x + self.bias)
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
 
@@ -237,10 +243,10 @@ def _tfidf(grams: list[str], terms: dict[str, int], idf: Any) -> tuple[Any, Any]
     import numpy as np
 
     counts: dict[int, int] = {}
-    for gram in grams:
+    for gram, count in Counter(grams).items():  # counted in C, then looked up once each
         index = terms.get(gram)
         if index is not None:
-            counts[index] = counts.get(index, 0) + 1
+            counts[index] = count
     indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
     values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
                                        count=len(counts)))) * idf[indices]
