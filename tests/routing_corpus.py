@@ -91,10 +91,14 @@ def tuning_table() -> list[dict[str, Any]]:
 def assembled_training() -> list[dict[str, Any]]:
     """The model's training corpus: the training parts and the tuning table."""
     held = {_digest(row["text"]) for row in part("heldout")}  # never train on these, even twice
-    fresh = part("train") + [row for path in training_only() for row in read(path)]
+    # Each row keeps its writer: the ask threshold must hold for every writer's style.
+    fresh = [{**row, "writer": path.stem} for path in writers()
+             for row in read(path.with_suffix(".train.jsonl"))]
+    fresh += [{**row, "writer": path.name.split(".")[0]} for path in training_only()
+              for row in read(path)]
     unique = {_digest(row["text"]): row for row in fresh if row.get("group")}
     rows = [{"text": row["text"], "group": row["group"], "subject": row.get("subject"),
-             "ask_ok": bool(row.get("ask_ok")), "source": "corpus"}
+             "ask_ok": bool(row.get("ask_ok")), "source": "corpus", "writer": row["writer"]}
             for digest, row in unique.items() if digest not in held]
     return rows + tuning_table()
 

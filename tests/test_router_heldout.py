@@ -90,8 +90,8 @@ def test_held_out_messages_reach_the_right_person(routed) -> None:  # type: igno
     assert rates["asked"] <= ASKED_CEILING
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13's targets are not all reached: 86.3% right and "
-                   "11.3% asked reach them, 4.3% confidently wrong does not (README, 'Routing')")
+@pytest.mark.xfail(strict=True, reason="issue 13's targets are not all reached: 84.4% right, "
+                   "14.5% asked, 3.5% confidently wrong (README, 'Routing')")
 def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     score = Score()
     for row, result in routed:
@@ -102,10 +102,10 @@ def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     assert rates["asked"] <= MAX_ASKED
 
 
-# Measured on the held-out part (86.3% right, 4.3% confidently wrong, 11.3% asked: the
-# threshold is chosen for at most 2% confidently wrong by cross-validation on the training
-# messages), with a message or two of slack: a change that makes the router worse fails here.
-RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.85, 0.05, 0.125
+# Measured on the held-out part (84.4% right, 3.5% confidently wrong, 14.5% asked: the
+# threshold is chosen for at most 2% confidently wrong for every writer, out of fold on the
+# training messages), with a message or two of slack: a change that makes the router worse fails here.
+RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.83, 0.043, 0.155
 
 
 def test_the_split_is_the_committed_one_and_held_out_never_trains() -> None:
