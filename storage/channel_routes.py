@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.cache import forget, remembered
 from storage.models import ChannelAccount, ChannelRoute, Guardian, School, Staff
 from storage.people import guardians_by_phone, staff_by_phone
 
@@ -37,6 +38,7 @@ class Route:
 async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]]) -> None:
     """Replace every school's route with ``kinds`` (school code → its own channel kinds)."""
     await session.exec(delete(ChannelRoute))  # type: ignore[call-overload]
+    forget(session)
     for code, own in kinds.items():
         session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own))))
     await session.flush()
@@ -45,8 +47,7 @@ async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]])
 async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
     """Schools that have their own bot or sender of this kind: their people are known there,
     not on the deployment's default one."""
-    rows = (await session.exec(select(ChannelRoute))).all()
-    codes = [row.school_code for row in rows if channel in row.kinds.split(",")]
+    codes = [code for code, kinds in (await _routes(session)).items() if channel in kinds]
     if not codes:
         return set()
     return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
@@ -79,6 +80,12 @@ async def route_of(session: AsyncSession, *, school_id: int | None = None, guard
     school = await session.get(School, school_id)
     if school is None:
         return None
-    row = await session.get(ChannelRoute, school.code)
-    own = frozenset(kind for kind in (row.kinds.split(",") if row else []) if kind)
-    return Route(school.code, own)
+    return Route(school.code, (await _routes(session)).get(school.code, frozenset()))
+
+
+async def _routes(session: AsyncSession) -> dict[str, frozenset[str]]:
+    """Every school's own channel kinds (a few rows), read once per transaction."""
+    async def load() -> dict[str, frozenset[str]]:
+        rows = (await session.exec(select(ChannelRoute))).all()
+        return {row.school_code: frozenset(kind for kind in row.kinds.split(",") if kind) for row in rows}
+    return await remembered(session, ("channel_routes",), load)

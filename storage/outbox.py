@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,45 +23,77 @@ from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
-                  simulator_enabled: bool, default_language: str = "id") -> list[OutboxMessage]:
-    """Render and store the messages in the caller's transaction; the sender delivers them later."""
-    rows = []
+                  simulator_enabled: bool, default_language: str = "id",
+                  conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """Render and store the messages in the caller's transaction; the sender delivers them later.
+
+    ``conversation``: the turn's own, already loaded: its choices are set without a query, and it
+    is stamped with the turn's time and written once, with the outbox rows. The rows are inserted
+    in one statement (SQLAlchemy Core); the returned objects carry their ids and are not in the
+    session."""
+    outs = list(outs)
+    rows: list[OutboxMessage] = []
+    await session.flush()  # what the caller changed is visible to the lookups below
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
-    for out in outs:
-        account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
-        if out.to.guardian_id in withdrawn:
-            account = None  # they withdrew their consent: kept as a record, never sent
-        lang = language_or_default(out.to.language or await _language_of(session, out.to),
-                                   default_language)
-        buttons = _render_buttons(lang, out.buttons)
-        variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
-        text = render(lang, variant if variant and has_template(lang, variant) else out.template, out.context)
-        if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
-            # No buttons on this channel: the same choices as a numbered list.
-            text += "\n\n" + render(lang, "numbered_choices",
-                                     {"labels": [b["label"] for row in buttons for b in row]})
-        row = OutboxMessage(
-            school_id=out.to.school_id, channel=account.channel if account else "none",
-            bot=account.bot if account else "", chat_id=account.chat_id if account else "", account_id=account.id if account else None,
-            guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
-            text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
-            concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
-            broadcast_id=out.broadcast_id, priority=out.priority,
-            status="pending" if account and not account.blocked else "held",
-            error=None if account and not account.blocked else
-            "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
-        )
-        session.add(row)
-        rows.append(row)
-        if account is not None and buttons and not (out.not_before and out.not_before > now):
-            # A message held for later (night, a chosen time) is remembered when it is delivered
-            # (the sender): until then "1" must still answer what the person was last asked.
-            await remember_choices(session, account, buttons, now)
+    with session.no_autoflush:  # the lookups read people and accounts, never what this loop sets
+        for out in outs:
+            rows.append(await _row(session, out, withdrawn, now=now, simulator_enabled=simulator_enabled,
+                                   default_language=default_language, conversation=conversation))
+    if conversation is not None:
+        conversation.updated_at = now
+        session.add(conversation)
     await session.flush()
+    if rows:
+        # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
+        # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
+        ordered = session.bind.dialect.name == "postgresql"
+        ids = (await session.exec(insert(OUTBOX).returning(  # type: ignore[call-overload]
+            OUTBOX.c.id, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
+        for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
+            row.id = row_id
     return rows
+
+
+async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None], *, now: datetime,
+               simulator_enabled: bool, default_language: str,
+               conversation: Conversation | None) -> OutboxMessage:
+    """One message rendered for its recipient's channel and language (not yet stored)."""
+    account = await _account_for(session, out, now=now, simulator_enabled=simulator_enabled)
+    if out.to.guardian_id in withdrawn:
+        account = None  # they withdrew their consent: kept as a record, never sent
+    lang = language_or_default(out.to.language or await _language_of(session, out.to), default_language)
+    buttons = _render_buttons(lang, out.buttons)
+    variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
+    text = render(lang, variant if variant and has_template(lang, variant) else out.template, out.context)
+    if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
+        # No buttons on this channel: the same choices as a numbered list.
+        text += "\n\n" + render(lang, "numbered_choices",
+                                 {"labels": [b["label"] for row in buttons for b in row]})
+    row = OutboxMessage(
+        school_id=out.to.school_id, channel=account.channel if account else "none",
+        bot=account.bot if account else "", chat_id=account.chat_id if account else "",
+        account_id=account.id if account else None,
+        guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
+        text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
+        concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
+        broadcast_id=out.broadcast_id, priority=out.priority,
+        status="pending" if account and not account.blocked else "held",
+        error=None if account and not account.blocked else
+        "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
+    )
+    if account is not None and buttons and not (out.not_before and out.not_before > now):
+        # A message held for later (night, a chosen time) is remembered when it is delivered
+        # (the sender): until then "1" must still answer what the person was last asked.
+        await remember_choices(session, account, buttons, now, conversation)
+    return row
+
+
+def _values(row: OutboxMessage) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in OUTBOX.columns if column.key != "id"}
 
 
 async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> set[int | None]:
@@ -71,9 +104,10 @@ async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> se
 
 
 async def remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],
-                            now: datetime) -> None:
+                            now: datetime, known: Conversation | None = None) -> None:
     """The last question asked on an account, so "2" or a label answers it without buttons."""
-    conversation = (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()
+    conversation = known if known is not None and known.account_id == account.id else \
+        (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()
     if conversation is None:
         conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
     conversation.choices = [b for row in buttons for b in row if b.get("data")]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.cache import remembered
 from storage.models import (
     ChannelAccount,
     Guardian,
@@ -75,8 +76,11 @@ async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> lis
 
 
 async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
-    result = await session.exec(select(Staff).where(Staff.school_id == school_id).order_by(Staff.id))
-    return list(result.all())
+    """A school's staff by id, read once per transaction (see storage.cache)."""
+    async def load() -> list[Staff]:
+        result = await session.exec(select(Staff).where(Staff.school_id == school_id).order_by(Staff.id))
+        return list(result.all())
+    return list(await remembered(session, ("school_staff", school_id), load))
 
 
 async def school_subjects(session: AsyncSession, school_id: int) -> list[str]:
