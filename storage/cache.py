@@ -1,5 +1,5 @@
-"""What one transaction has already read: a school's staff, the channel routes, and the schools,
-staff and classes it loaded.
+"""What one transaction has already read: a school's staff, the channel routes, a phone's
+accounts, and the schools, staff and classes it loaded.
 
 A turn asks for the same few rows several times (the router's subjects, the homeroom teacher, the
 recipient's language, the school of a forward). SQLAlchemy's identity map holds rows only while
@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChannelRoute, School, SchoolClass, Staff
+from storage.models import ChannelAccount, ChannelRoute, School, SchoolClass, Staff
 
 KEPT = (School, Staff, SchoolClass, ChannelRoute)  # small rows a turn reads more than once
 _CACHE = "jembatan.cache"
@@ -34,6 +34,11 @@ async def remembered(session: AsyncSession, key: tuple[Any, ...], load: Callable
     return cache[key]  # type: ignore[no-any-return]
 
 
+def remember(session: AsyncSession, key: tuple[Any, ...], value: Any) -> None:
+    """Store an answer read some other way (many at once) for :func:`remembered` to give."""
+    session.info.setdefault(_CACHE, {})[key] = value
+
+
 def forget(session: AsyncSession | Session) -> None:
     """Drop what this session remembered (after a write that may change it)."""
     session.info.pop(_CACHE, None)
@@ -47,11 +52,11 @@ def _keep(session: Session, instance: object) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: Any) -> None:
-    if any(isinstance(row, (Staff, ChannelRoute, School)) for row in chain(session.new, session.dirty, session.deleted)):
+    if any(isinstance(row, (Staff, ChannelRoute, School, ChannelAccount)) for row in chain(session.new, session.dirty, session.deleted)):
         forget(session)
 
 
-_WATCHED = {"staff", "channel_route", "school"}
+_WATCHED = {"staff", "channel_route", "school", "channel_account"}
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -19,7 +19,7 @@ from domain.messages import Button, Outbound, Recipient
 from storage.channel_routes import route_of
 from storage.phones import has_phone
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
-from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
+from storage.people import guardians_by_phone, linked_accounts, prefetch_linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
@@ -39,6 +39,9 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
     rows: list[OutboxMessage] = []
     await session.flush()  # what the caller changed is visible to the lookups below
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
+    phones = {out.to.phone for out in outs if out.to.phone}
+    if len(phones) > 2:  # an announcement: every family's accounts in a few queries, not one each
+        await prefetch_linked_accounts(session, phones)
     with session.no_autoflush:  # the lookups read people and accounts, never what this loop sets
         for out in outs:
             rows.append(await _row(session, out, withdrawn, now=now, simulator_enabled=simulator_enabled,
