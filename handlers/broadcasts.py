@@ -42,7 +42,6 @@ from storage.models import (
     Broadcast,
     BroadcastAnswer,
     BroadcastSkip,
-    ChannelAccount,
     DigestItem,
     Guardian,
     GuardianStudent,
@@ -51,6 +50,7 @@ from storage.models import (
     Staff,
 )
 from storage.outbox import enqueue
+from storage.people import linked_accounts, prefetch_linked_accounts
 from templates.render import render, zone_abbreviation
 
 ANNOUNCERS = ("counselor", "principal", "admin")
@@ -277,6 +277,8 @@ async def plan_broadcast(
         }.values()
     )
     plan = BroadcastPlan([], [], [])
+    # Every family's accounts in a few queries (enqueue reads them again from memory).
+    await prefetch_linked_accounts(session, [g.phone for g in guardians if g.phone])
     for guardian in guardians:
         if guardian.opted_out:
             plan.opted_out.append(guardian)
@@ -288,16 +290,7 @@ async def plan_broadcast(
 
 
 async def _reachable(session: AsyncSession, phone: str) -> bool:
-    account = (
-        await session.exec(
-            select(ChannelAccount).where(
-                ChannelAccount.phone == phone,
-                col(ChannelAccount.blocked).is_(False),
-                ChannelAccount.channel != "simulator",
-            )
-        )
-    ).first()
-    return account is not None
+    return any(not a.blocked and a.channel != "simulator" for a in await linked_accounts(session, phone))
 
 
 # ---------------------------------------------------------------- one-tap answers
