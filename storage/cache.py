@@ -27,7 +27,10 @@ T = TypeVar("T")
 
 
 async def remembered(session: AsyncSession, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
-    """``load()``'s answer, read once per transaction under ``key``."""
+    """``load()``'s answer, read once per transaction under ``key``. A pending (unflushed) change
+    to the tables it covers reads it again: the query flushes first, as without this memory."""
+    if _pending(session.sync_session):
+        forget(session)
     cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_CACHE, {})
     if key not in cache:
         cache[key] = await load()
@@ -50,9 +53,16 @@ def _keep(session: Session, instance: object) -> None:
         session.info.setdefault(_KEPT, []).append(instance)
 
 
+_WATCHED_ROWS = (Staff, ChannelRoute, School, ChannelAccount)
+
+
+def _pending(session: Session) -> bool:
+    return any(isinstance(row, _WATCHED_ROWS) for row in chain(session.new, session.dirty, session.deleted))
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: Any) -> None:
-    if any(isinstance(row, (Staff, ChannelRoute, School, ChannelAccount)) for row in chain(session.new, session.dirty, session.deleted)):
+    if _pending(session):
         forget(session)
 
 
