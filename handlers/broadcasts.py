@@ -49,7 +49,7 @@ from storage.models import (
     School,
     Staff,
 )
-from storage.outbox import enqueue
+from storage.outbox import enqueue, render_rows, store_rows
 from storage.people import linked_accounts, prefetch_linked_accounts
 from templates.render import render, zone_abbreviation
 
@@ -189,19 +189,74 @@ async def send_broadcast(
             when,
             already=len(plan.recipients) - len(started),
         )
-    outs, digest = [], 0
+    prepared = await _render(session, author=author, school=school, plan=plan, text=text, when=when,
+                             now=now, urgent=urgent, simulator_enabled=simulator_enabled,
+                             default_language=default_language, answers=answers, broadcast_id=broadcast.id)
+    return await _store(session, broadcast, prepared)
+
+
+@dataclass
+class PreparedBroadcast:
+    """An announcement read and rendered, not yet written (see :func:`prepare_broadcast`)."""
+
+    author_staff_id: int
+    school_id: int
+    timezone: str
+    audience: str
+    text: str
+    urgent: bool
+    now: datetime
+    when: datetime
+    rows: list[OutboxMessage]
+    digest_guardians: list[tuple[int, int]]  # (guardian id, school id): their daily digest
+    opted_out: list[int]
+    unreachable: list[int]
+
+
+async def prepare_broadcast(session: AsyncSession, *, author: Staff, audience: str, text: str, now: datetime,
+                            simulator_enabled: bool, urgent: bool = False,
+                            default_language: str = "id") -> PreparedBroadcast:
+    """Everything of a plain announcement (no answer buttons, no template) that only reads: the
+    recipients frozen and each one's message rendered, for :func:`store_broadcast` to write in a
+    short transaction of its own. Raises ``storage.outbox.NeedsWrite`` when a recipient needs a
+    new account (the simulator, a school's own sender): then use :func:`send_broadcast`."""
+    if author.role not in ANNOUNCERS:
+        raise NotAllowed(
+            f"{author.name} is a {author.role}: only counselors, the principal and admins announce"
+        )
+    school = await session.get(School, author.school_id)
+    assert school is not None
+    plan = await plan_broadcast(session, author=author, audience=audience, simulator_enabled=simulator_enabled)
+    when = planned_send_at(now, None, school.timezone, urgent=urgent)
+    prepared = await _render(session, author=author, school=school, plan=plan, text=text, when=when, now=now,
+                             urgent=urgent, simulator_enabled=simulator_enabled,
+                             default_language=default_language, answers="", broadcast_id=None)
+    prepared.audience = audience
+    return prepared
+
+
+async def store_broadcast(session: AsyncSession, prepared: PreparedBroadcast, author: Staff) -> BroadcastResult:
+    """Write a prepared announcement: its row, the skipped and digest families, the outbox rows."""
+    broadcast = Broadcast(school_id=prepared.school_id, author_staff_id=author.id, audience=prepared.audience,
+                          text=prepared.text, urgent=prepared.urgent, created_at=prepared.now,
+                          send_at=prepared.when, answers="", template=None)
+    session.add(broadcast)
+    await session.flush()
+    assert broadcast.id is not None
+    record_action(session, author, "broadcast", f"broadcast:{broadcast.id}", now=prepared.now)
+    for reason, skipped in (("opted_out", prepared.opted_out), ("unreachable", prepared.unreachable)):
+        for guardian_id in skipped:
+            session.add(BroadcastSkip(broadcast_id=broadcast.id, guardian_id=guardian_id, reason=reason))
+    return await _store(session, broadcast, prepared)
+
+
+async def _render(session: AsyncSession, *, author: Staff, school: School, plan: BroadcastPlan, text: str,
+                  when: datetime, now: datetime, urgent: bool, simulator_enabled: bool, default_language: str,
+                  answers: str, broadcast_id: int | None) -> PreparedBroadcast:
+    outs, digest = [], []
     for guardian in plan.recipients:
         if guardian.digest and not urgent:
-            session.add(
-                DigestItem(
-                    school_id=guardian.school_id,
-                    guardian_id=guardian.id,
-                    broadcast_id=broadcast.id,
-                    due_at=digest_due(when, school.timezone),
-                    created_at=now,
-                )
-            )
-            digest += 1
+            digest.append((guardian.id, guardian.school_id))
             continue
         outs.append(
             Outbound(
@@ -209,10 +264,10 @@ async def send_broadcast(
                     phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id
                 ),
                 template="announcement",
-                broadcast_id=broadcast.id,
+                broadcast_id=broadcast_id,
                 priority=BULK,
                 not_before=when,
-                buttons=answer_buttons(broadcast.id, answers),
+                buttons=answer_buttons(broadcast_id, answers) if answers and broadcast_id else [],
                 context={
                     "text": text,
                     "author_name": author.name,
@@ -223,27 +278,27 @@ async def send_broadcast(
                 },
             )
         )
-    await enqueue(
-        session,
-        outs,
-        now=now,
-        simulator_enabled=simulator_enabled,
-        default_language=default_language,
-    )
+    await session.flush()
+    rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
+                             default_language=default_language)
+    return PreparedBroadcast(
+        author.id, school.id, school.timezone, "", text, urgent, now, when, rows, digest,  # type: ignore[arg-type]
+        [g.id for g in plan.opted_out], [g.id for g in plan.unreachable])  # type: ignore[misc]
+
+
+async def _store(session: AsyncSession, broadcast: Broadcast, prepared: PreparedBroadcast) -> BroadcastResult:
+    for guardian_id, school_id in prepared.digest_guardians:
+        session.add(DigestItem(school_id=school_id, guardian_id=guardian_id, broadcast_id=broadcast.id,
+                               due_at=digest_due(prepared.when, prepared.timezone), created_at=prepared.now))
+    for row in prepared.rows:
+        row.broadcast_id = broadcast.id
+    await store_rows(session, prepared.rows, now=prepared.now)
+    recipients = len(prepared.rows) + len(prepared.digest_guardians)
     broadcast.recipients, broadcast.opted_out, broadcast.unreachable = (
-        len(outs) + digest,
-        len(plan.opted_out),
-        len(plan.unreachable),
-    )
+        recipients, len(prepared.opted_out), len(prepared.unreachable))
     session.add(broadcast)
-    return BroadcastResult(
-        broadcast.id,
-        len(outs) + digest,
-        len(plan.opted_out),
-        len(plan.unreachable),
-        when,
-        digest=digest,
-    )
+    return BroadcastResult(broadcast.id, recipients, len(prepared.opted_out),  # type: ignore[arg-type]
+                           len(prepared.unreachable), prepared.when, digest=len(prepared.digest_guardians))
 
 
 @dataclass

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import sqlite_driver
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READING = "jembatan_reading"  # execution option: a transaction that only reads (no write lock)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -49,8 +50,9 @@ def make_engine(url: str) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(conn):  # type: ignore[no-untyped-def]
             # Take the write lock up front: a deferred transaction that later writes can fail at
-            # once with SQLITE_BUSY when another connection wrote in between.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # once with SQLITE_BUSY when another connection wrote in between. A session from
+            # reading_sessions() only reads: it takes no lock (WAL readers never wait).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
@@ -60,6 +62,15 @@ def make_engine(url: str) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep attribute values after commit (no lazy loads on async)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def reading_sessions(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads (preparing 1,000 messages before writing them): on
+    SQLite their transactions begin deferred, without the write lock every other transaction
+    takes, so webhooks and the sender are not held up meanwhile. They must not write."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    return async_sessionmaker(engine.execution_options(**{READING: True}), class_=AsyncSession,
+                              expire_on_commit=False)
 
 
 @asynccontextmanager

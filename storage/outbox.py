@@ -26,6 +26,14 @@ NUMBERED_CHANNELS = {"whatsapp", "sms"}
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
+class NeedsWrite(Exception):
+    """Rendering in a read-only transaction (see :func:`render_rows`) would have to create an
+    account: render again in the transaction that writes."""
+
+
+READ_ONLY = "jembatan.read_only"  # session.info key: this transaction must not write
+
+
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
                   simulator_enabled: bool, default_language: str = "id",
                   conversation: Conversation | None = None) -> list[OutboxMessage]:
@@ -35,9 +43,20 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
     is stamped with the turn's time and written once, with the outbox rows. The rows are inserted
     in one statement (SQLAlchemy Core); the returned objects carry their ids and are not in the
     session."""
+    await session.flush()  # what the caller changed is visible to the lookups below
+    rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
+                             default_language=default_language, conversation=conversation)
+    return await store_rows(session, rows, now=now, conversation=conversation)
+
+
+async def render_rows(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
+                      simulator_enabled: bool, default_language: str = "id",
+                      conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """The rows for these messages, rendered for each recipient's channel and language, not yet
+    stored. In a session marked :data:`READ_ONLY` nothing is written: a recipient who would need
+    a new account raises :class:`NeedsWrite`."""
     outs = list(outs)
     rows: list[OutboxMessage] = []
-    await session.flush()  # what the caller changed is visible to the lookups below
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
     phones = {out.to.phone for out in outs if out.to.phone}
     if len(phones) > 2:  # an announcement: every family's accounts in a few queries, not one each
@@ -46,6 +65,12 @@ async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datet
         for out in outs:
             rows.append(await _row(session, out, withdrawn, now=now, simulator_enabled=simulator_enabled,
                                    default_language=default_language, conversation=conversation))
+    return rows
+
+
+async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: datetime,
+                     conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """Insert rendered rows (and write the turn's conversation, stamped ``now``, once)."""
     if conversation is not None:
         conversation.updated_at = now
         session.add(conversation)
@@ -89,6 +114,8 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
         "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
     )
     if account is not None and buttons and not (out.not_before and out.not_before > now):
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite("choices")
         # A message held for later (night, a chosen time) is remembered when it is delivered
         # (the sender): until then "1" must still answer what the person was last asked.
         await remember_choices(session, account, buttons, now, conversation)
@@ -141,6 +168,8 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime,
                 return await _school_account(session, other, route.bot(other.channel), now)
     if simulator_enabled and has_phone(out.to.phone):
         # In the simulator anyone of the roster can be "on the phone": give them a chat there.
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite(out.to.phone)
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
                                  phone=out.to.phone, linked_at=now)
         session.add(account)
@@ -156,6 +185,8 @@ async def _school_account(session: AsyncSession, known: ChannelAccount, bot: str
         ChannelAccount.channel == known.channel, ChannelAccount.bot == bot,
         ChannelAccount.external_id == known.external_id))).first()
     if account is None:
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite(known.external_id)
         account = ChannelAccount(channel=known.channel, bot=bot, external_id=known.external_id,
                                  chat_id=known.chat_id, phone=known.phone, linked_at=now)
         session.add(account)
