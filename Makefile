@@ -52,7 +52,11 @@ test: $(VENV)/.installed-test browser
 
 # Benchmarks, not part of `make test`: each prints its figures and the ratio that matters
 # (BENCH_ARGS=--json for JSON). Loopback only; see BENCHMARKS.md.
+# Every benchmark also appends its JSON to var/bench-results.jsonl; bench.summary then prints each
+# target of issue 18 next to its figure.
+bench: export BENCH_RESULTS := var/bench-results.jsonl
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench wrk
+	@mkdir -p var && rm -f $(BENCH_RESULTS)
 	@if [ -f bench/slot_assignment.py ]; then $(BIN)/python -m bench.slot_assignment $(BENCH_ARGS); fi
 	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
 	$(BIN)/python -m bench.inbound --profile --scale $(BENCH_ARGS)
@@ -61,6 +65,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.routing_replay $(BENCH_ARGS)
 	$(BIN)/python -m bench.dapodik_import $(BENCH_ARGS)
 	$(BIN)/python -m bench.district $(BENCH_ARGS)
+	$(BIN)/python -m bench.summary $(BENCH_RESULTS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -8,8 +8,10 @@ For each channel (Telegram at 30 messages/s and 1/s per chat; WhatsApp at a Twil
 2. every family links (Telegram: shares its own contact; WhatsApp: writes "menu"), and so does
    the staff — served by a `jembatan serve` allowed to send fast, against unlimited fakes;
 3. `jembatan serve` is restarted with the real limits, and the fakes start enforcing them;
-4. `jembatan broadcast --audience grade:7 --urgent` freezes the N recipients, while a load
-   generator (another process) posts parents' concerns at a steady rate to the webhook.
+4. a load generator (another process) posts parents' concerns at a steady rate to the webhook,
+   from a second before `jembatan broadcast --audience grade:7 --urgent` freezes the N
+   recipients (so its reading, rendering and writing count too) until the announcement is
+   mostly out.
 
 Figures: how long the announcement took against the ideal (every message the sender delivered
 in that time, divided by the limit — the concerns' answers share the budget), the same for the
@@ -140,12 +142,15 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
         try:
             sent_before, log_before = len(fake.sent), len(fake.send_log)
             throttled_before = fake.throttled
+            # Parents write from before `jembatan broadcast` starts (while it reads, renders and
+            # writes the rows) until the announcement is mostly out.
+            duration = families / rate * 0.8 + 5
+            load = asyncio.create_task(loadgen(_load_spec(
+                server.url, channel, school, load_rate, duration, twilio.auth_token if twilio else None)))
+            await asyncio.sleep(1.0)
             began = time.monotonic()
             created = await _broadcast(env, workdir)
             enqueued = time.monotonic()
-            duration = families / rate * 0.8  # parents write while the announcement goes out
-            load = asyncio.create_task(loadgen(_load_spec(
-                server.url, channel, school, load_rate, duration, twilio.auth_token if twilio else None)))
 
             def announced() -> list[dict[str, Any]]:
                 return [m for m in fake.sent[sent_before:] if TEXT in (m.get("text") or m.get("Body") or "")]

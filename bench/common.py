@@ -377,7 +377,12 @@ def verdict(ok: bool) -> str:
 
 
 def report(title: str, result: dict[str, Any], lines: Sequence[str], *, as_json: bool) -> None:
-    """Print the benchmark's figures: one JSON document with ``--json``, else readable lines."""
+    """Print the benchmark's figures: one JSON document with ``--json``, else readable lines.
+    With ``BENCH_RESULTS`` set (``make bench``), the JSON document is also appended to that file
+    for ``bench.summary``."""
+    if os.environ.get("BENCH_RESULTS"):
+        with open(os.environ["BENCH_RESULTS"], "a", encoding="utf-8") as out:
+            out.write(json.dumps({"benchmark": title, "machine": machine(), **result}, ensure_ascii=False) + "\n")
     if as_json:
         print(json.dumps({"benchmark": title, "machine": machine(), **result}, ensure_ascii=False))
         return

@@ -48,7 +48,6 @@ import psutil
 from sqlalchemy import insert, text
 
 from bench.common import (
-    PUBLIC,
     Server,
     jembatan,
     machine,

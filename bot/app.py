@@ -295,11 +295,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if not isinstance(update.get("update_id"), int) or isinstance(update.get("update_id"), bool):
             raise BadInput("an Update needs an integer update_id")
         try:
-            update_to_inbound(update)
+            inbound = update_to_inbound(update, telegram.bot)  # checked once, and answered as read
         except MalformedUpdate as exc:
             raise BadInput(str(exc)) from exc
         try:
-            await telegram.receive(update)
+            await telegram.receive(update, inbound)
         except (SQLAlchemyError, OSError) as exc:
             log.error("telegram update not stored (database): %s", describe(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)

@@ -333,7 +333,9 @@ async def _roster_import(sessions, settings: Settings, args: argparse.Namespace)
 async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from sqlmodel import select
 
-    from handlers.broadcasts import NotAllowed, send_broadcast
+    from handlers.broadcasts import NotAllowed, prepare_broadcast, send_broadcast, store_broadcast
+    from storage.db import reading_sessions
+    from storage.outbox import READ_ONLY, NeedsWrite
     from storage.meetings import AudienceError, parse_audience
     from storage.models import Staff, utcnow
 
@@ -346,16 +348,35 @@ async def _broadcast(sessions, settings: Settings, args: argparse.Namespace):  #
         parse_audience(args.audience)
     except AudienceError as exc:
         raise UserError(f"--audience: {exc}") from exc
+    async def author_of(session):  # type: ignore[no-untyped-def]
+        authors = list((await session.exec(select(Staff).where(Staff.staff_code == args.author))).all())
+        if len(authors) != 1:
+            raise UserError(f"--author: {args.author!r} is " + ("not a staff id" if not authors else
+                                                                 "a staff id in several schools"))
+        return authors[0]
+
     try:
+        # Read and render the 1,000 messages without SQLite's write lock (webhooks and the sender
+        # go on meanwhile), then write them in one short transaction.
+        prepared = None
+        async with reading_sessions(sessions)() as session, session.begin():
+            session.info[READ_ONLY] = True
+            try:
+                prepared = await prepare_broadcast(session, author=await author_of(session), audience=args.audience,
+                                                   text=text, now=utcnow(), urgent=args.urgent,
+                                                   simulator_enabled=settings.simulator_enabled,
+                                                   default_language=settings.default_language)
+            except NeedsWrite:  # a recipient needs a new account: all in the one transaction
+                prepared = None
         async with sessions() as session, session.begin():
-            authors = list((await session.exec(select(Staff).where(Staff.staff_code == args.author))).all())
-            if len(authors) != 1:
-                raise UserError(f"--author: {args.author!r} is " + ("not a staff id" if not authors else
-                                                                     "a staff id in several schools"))
-            result = await send_broadcast(session, author=authors[0], audience=args.audience, text=text,
-                                          now=utcnow(), simulator_enabled=settings.simulator_enabled,
-                                          urgent=args.urgent, default_language=settings.default_language,
-                                          costs=settings.costs)
+            author = await author_of(session)
+            if prepared is not None:
+                result = await store_broadcast(session, prepared, author, settings.costs)
+            else:
+                result = await send_broadcast(session, author=author, audience=args.audience, text=text,
+                                              now=utcnow(), simulator_enabled=settings.simulator_enabled,
+                                              urgent=args.urgent, default_language=settings.default_language,
+                                              costs=settings.costs)
     except NotAllowed as exc:
         raise UserError(str(exc)) from exc
     reach = result.reach.as_json(settings.costs.prices)

@@ -1,8 +1,12 @@
-"""The idempotent inbox: store each platform update once, then answer it in one transaction.
+"""The idempotent inbox: each platform update is stored once and answered exactly once.
 
-A webhook stores the raw update and commits before it is acknowledged, so nothing accepted is
-lost; processing the row, changing state and writing the outbox happen in a second, single
-transaction that also marks the row processed, so nothing is processed twice.
+A webhook's update is stored, already marked processed, and answered in one transaction: the
+conversation runs inside a SAVEPOINT, so a failing turn is rolled back alone and the stored row
+records the failed attempt (to be retried) in the same commit. If the transaction itself is lost
+(the database went away), the update is stored again on its own, unprocessed, or the webhook is
+refused (503) and the platform sends it again. A repeated update fails on the unique key before
+any work. Updates stored earlier (recovery, an operator's retry, a button press whose spinner is
+stopped first) are claimed with one conditional UPDATE, so two workers never both answer one.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import logging
 import traceback
 import zlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -40,8 +44,14 @@ MAX_ATTEMPTS = 8  # a database or network failure: about half an hour of retries
 MAX_ATTEMPTS_AFTER_A_BUG = 3  # our own exception: retried a little (it may be a race), then parked
 FIRST_RETRY = timedelta(seconds=15)
 LAST_RETRY = timedelta(minutes=15)
+INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+_UNREAD = object()
 
 Translator = Callable[[dict[str, Any]], Inbound | None]
+
+
+class _Duplicate(Exception):
+    """The update was stored before: acknowledged, not answered again."""
 
 
 class Inbox:
@@ -62,35 +72,100 @@ class Inbox:
     def register(self, channel: str, translator: Translator) -> None:
         self.translators[channel] = translator
 
-    async def accept(self, channel: str, external_id: str, payload: dict[str, Any], bot: str = "") -> bool:
-        """Store an update durably; False when it was seen before. Then process it. ``bot``: the
-        school whose own bot or sender received it ("" for the deployment's default)."""
-        row = await self.store(channel, external_id, payload, bot)
-        if row is None:
-            return False
-        await self.process(row.id, stored=row)  # type: ignore[arg-type]
+    async def accept(self, channel: str, external_id: str, payload: dict[str, Any], bot: str = "",
+                     *, inbound: Inbound | None | object = _UNREAD) -> bool:
+        """Store an update durably and answer it; False when it was seen before. ``bot``: the
+        school whose own bot or sender received it ("" for the deployment's default);
+        ``inbound``: the update already translated by the webhook (it is not parsed again).
+
+        Raises the database's error when the update could not be stored at all (the webhook
+        answers 503 and the platform sends it again)."""
+        now = self.clock.now()
+        try:
+            if inbound is _UNREAD:
+                inbound = self._translate(channel, payload)
+            inbound = _without_nul(inbound)  # type: ignore[arg-type]
+            if inbound is not None and bot:
+                inbound = dataclasses.replace(inbound, bot=bot)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a payload we cannot read
+            log.warning("%s update %s not readable: %s", channel, external_id, describe(exc))
+            return await self._store_alone(channel, external_id, payload, bot, now, exc, park=True)
+        lock = self._lock(inbound if isinstance(inbound, Inbound) else None, channel)
+        with log_context(channel=channel, bot=bot or "default", school=bot or None):
+            async with lock:
+                try:
+                    async with self.sessions() as session, session.begin():
+                        try:
+                            inbox_id = (await session.exec(insert(INBOX).values(  # type: ignore[call-overload]
+                                channel=channel, bot=bot, external_id=external_id, payload=payload,
+                                received_at=now, processed_at=now, attempts=0,
+                            ).returning(INBOX.c.id))).scalar_one()
+                        except IntegrityError as exc:
+                            raise _Duplicate from exc
+                        wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
+                                                   received_at=now, attempts=0)
+                except _Duplicate:
+                    log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
+                    return False
+                except Exception as exc:  # the transaction is lost: keep the update, answer it later
+                    log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
+                                describe(exc))
+                    return await self._store_alone(channel, external_id, payload, bot, now, exc)
+        if wrote:
+            self.on_outbox()
         return True
 
     async def store(self, channel: str, external_id: str, payload: dict[str, Any],
                     bot: str = "") -> InboxMessage | None:
+        """Store an update unprocessed (for :meth:`process` after a call that must not run inside
+        a transaction); None when it was seen before."""
+        now = self.clock.now()
         try:
             async with self.sessions() as session, session.begin():
-                row = InboxMessage(channel=channel, bot=bot, external_id=external_id, payload=payload,
-                                   received_at=self.clock.now())
-                session.add(row)
-            return row
+                inbox_id = (await session.exec(insert(INBOX).values(  # type: ignore[call-overload]
+                    channel=channel, bot=bot, external_id=external_id, payload=payload, received_at=now,
+                    attempts=0).returning(INBOX.c.id))).scalar_one()
         except IntegrityError:
             log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
             return None
+        return InboxMessage(id=inbox_id, channel=channel, bot=bot, external_id=external_id, payload=payload,
+                            received_at=now, attempts=0)
+
+    async def _store_alone(self, channel: str, external_id: str, payload: dict[str, Any], bot: str,
+                           now: datetime, exc: Exception, *, park: bool = False) -> bool:
+        """Store an update with its first failed attempt counted (or parked: unreadable input);
+        False when it is there already (a commit that did land after all, or another worker's)."""
+        error = describe(exc)
+        values: dict[str, Any] = {"channel": channel, "bot": bot, "external_id": external_id, "payload": payload,
+                                  "received_at": now, "attempts": 1, "last_error": error}
+        if park:
+            values.update(processed_at=now, parked_at=now, error=error)
+        else:
+            values["next_attempt_at"] = now + retry_delay(1)
+        try:
+            async with self.sessions() as session, session.begin():
+                inbox_id = (await session.exec(insert(INBOX).values(**values).returning(INBOX.c.id))).scalar_one()  # type: ignore[call-overload]
+        except IntegrityError:
+            return False
+        if park:
+            _log_parked(inbox_id, channel, external_id, 1, error, unreadable=True)
+        return True
+
+    def _translate(self, channel: str, payload: dict[str, Any]) -> Inbound | None:
+        translator = self.translators.get(channel)
+        return translator(payload) if translator else None
+
+    def _lock(self, inbound: Inbound | None, channel: str) -> asyncio.Lock:
+        return self._locks.setdefault(f"{_who(inbound) if inbound else channel}", asyncio.Lock())
 
     async def process(self, inbox_id: int, stored: InboxMessage | None = None, *,
                       last_chance: bool = False) -> None:
-        """Run the conversation for one stored update; errors are recorded, never raised.
+        """Answer one update stored earlier; errors are recorded, never raised.
 
         A failure leaves the update to be tried again (see :meth:`_record_failure`), so an
         acknowledged update is answered once the database is back, and never twice.
         ``stored``: the row just written by :meth:`store`, which spares reading it back (the
-        locked read in :meth:`_process_locked` still decides who processes it). ``last_chance``:
+        conditional UPDATE in the transaction still decides who processes it). ``last_chance``:
         an operator's retry; failing again parks the update at once."""
         row = stored
         try:
@@ -102,106 +177,114 @@ class Inbox:
             return
         if row is None or row.processed_at is not None:
             return
-        translator = self.translators.get(row.channel)
         try:
-            inbound = _without_nul(translator(row.payload)) if translator else None
+            inbound = _without_nul(self._translate(row.channel, row.payload))
             if inbound is not None and row.bot:
                 inbound = dataclasses.replace(inbound, bot=row.bot)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a payload we cannot read
             log.warning("%s update %s not readable: %s", row.channel, row.external_id, describe(exc))
             await self._record_failure(inbox_id, exc, park=True, unreadable=True)
             return
-        lock = self._locks.setdefault(f"{_who(inbound) if inbound else row.channel}", asyncio.Lock())
         # Every line about this update names the channel and bot (and, on a school's own bot, its
         # school; on the default one, the school of whoever wrote, once known).
         with log_context(channel=row.channel, bot=row.bot or "default", school=row.bot or None):
-            await self._process_with_lock(lock, inbox_id, row, inbound, last_chance)
+            await self._process_locked(inbox_id, row, inbound, last_chance)
 
-    async def _process_with_lock(self, lock: asyncio.Lock, inbox_id: int, row: InboxMessage,
-                                 inbound: Inbound | None, last_chance: bool) -> None:
-        async with lock:
+    async def _process_locked(self, inbox_id: int, row: InboxMessage, inbound: Inbound | None,
+                              last_chance: bool) -> None:
+        async with self._lock(inbound, row.channel):
             try:
-                wrote = await self._process_locked(inbox_id, inbound)
-            except Exception as exc:  # neither a lost database nor a bug may lose the update
-                if is_transient(exc):
-                    log.warning("processing %s update %s failed, will retry: %s", row.channel,
-                                row.external_id, describe(exc))
-                else:  # a bug: the frames to find it, never the values it held
-                    log.error("processing %s update %s failed: %s\n%s", row.channel, row.external_id,
-                              describe(exc), "".join(traceback.format_tb(exc.__traceback__)))
+                async with self.sessions() as session, session.begin():
+                    # One statement claims it: a second worker on the same row waits for this
+                    # transaction (PostgreSQL's row lock), then finds it processed and gets nothing.
+                    claimed = (await session.exec(
+                        update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
+                        .values(processed_at=self.clock.now())
+                        .returning(INBOX.c.received_at, INBOX.c.attempts))).first()
+                    if claimed is None:
+                        return  # another worker got there first
+                    wrote = await self._answer(session, inbox_id, inbound, row.channel, row.external_id,
+                                               received_at=claimed.received_at, attempts=claimed.attempts or 0,
+                                               last_chance=last_chance)
+            except Exception as exc:  # the transaction is lost: count the attempt in another one
+                log.warning("processing %s update %s failed, will retry: %s", row.channel,
+                            row.external_id, describe(exc))
                 await self._record_failure(inbox_id, exc, park=last_chance)
                 return
         if wrote:
             self.on_outbox()
 
+    async def _answer(self, session: AsyncSession, inbox_id: int, inbound: Inbound | None, channel: str,
+                      external_id: str, *, received_at: datetime, attempts: int,
+                      last_chance: bool = False) -> bool:
+        """Run the turn in a SAVEPOINT of the transaction that marked the update processed;
+        a failing turn is rolled back alone and its attempt recorded on the row instead."""
+        if inbound is None:
+            return False  # an update we do not handle (edited message, channel post...)
+        if session.bind.dialect.name == "postgresql":
+            # One sender's messages one at a time across worker processes, too.
+            key = zlib.crc32(_who(inbound).encode()) - 2**31
+            await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))  # type: ignore[call-overload]
+        try:
+            async with session.begin_nested():
+                return await self._turn_and_reply(session, inbox_id, inbound, received_at)
+        except Exception as exc:  # neither a lost database nor a bug may lose the update
+            if is_transient(exc):
+                log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
+                            describe(exc))
+            else:  # a bug: the frames to find it, never the values it held
+                log.error("processing %s update %s failed: %s\n%s", channel, external_id,
+                          describe(exc), "".join(traceback.format_tb(exc.__traceback__)))
+            values = _failure(exc, attempts + 1, self.clock.now(), park=last_chance)
+            await session.exec(update(INBOX).where(INBOX.c.id == inbox_id).values(**values))  # type: ignore[call-overload]
+            if values.get("parked_at"):
+                _log_parked(inbox_id, channel, external_id, attempts + 1, values["last_error"])
+            return False
+
+    async def _turn_and_reply(self, session: AsyncSession, inbox_id: int, inbound: Inbound,
+                              received_at: datetime) -> bool:
+        verdict = await self.flood.check_shared(session, _who(inbound), received_at) if self.flood else None
+        if verdict is not None and not verdict.admitted:
+            await session.exec(update(INBOX).where(INBOX.c.id == inbox_id)  # type: ignore[call-overload]
+                                  .values(error="flood: stored, not answered"))
+            if not verdict.tell_sender:
+                return False
+            turn = await self._turn(session, inbound)
+            await slow_down(turn, alert_admin=verdict.alert_admin)
+            log.warning("%s account %s is flooding: asked to slow down", inbound.channel, turn.account.id)
+            await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
+                          default_language=self.policy.default_language, conversation=turn.conversation)
+            return True
+        turn = await self._turn(session, inbound)
+        await dispatch(turn)
+        rows = await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
+                             default_language=self.policy.default_language, conversation=turn.conversation)
+        mine = [row for row in rows if row.account_id == turn.account.id]
+        if mine and not mine[-1].buttons:
+            turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
+        school_ids = {p.school_id for p in [*turn.guardians, *turn.staff]}
+        school = await session.get(School, school_ids.pop()) if len(school_ids) == 1 else None
+        log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
+                 turn.account.id, mask_phone(turn.account.phone) if turn.account.phone else "unlinked",
+                 len(turn.replies), extra={"school": school.code} if school and not inbound.bot else None)
+        return bool(turn.replies)
+
     async def _record_failure(self, inbox_id: int, exc: Exception, *, park: bool = False,
                               unreadable: bool = False) -> None:
         """Count a failed attempt and schedule the next, or park the update after too many."""
-        cap = MAX_ATTEMPTS if is_transient(exc) else MAX_ATTEMPTS_AFTER_A_BUG
         try:
             async with self.sessions() as session, session.begin():
                 failed = await session.get(InboxMessage, inbox_id, with_for_update=True, populate_existing=True)
                 if failed is None or failed.processed_at is not None:
                     return  # its transaction did commit after all, or another worker finished it
-                now = self.clock.now()
-                failed.attempts = (failed.attempts or 0) + 1
-                failed.last_error = describe(exc)
-                if park or failed.attempts >= cap:
-                    failed.processed_at = failed.parked_at = now
-                    failed.next_attempt_at = None
-                    failed.error = failed.last_error
-                    # Unreadable input is the sender's doing; a failure after every retry is ours.
-                    log.log(logging.WARNING if unreadable else logging.ERROR,
-                            "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` "
-                            "once fixed)", failed.channel, failed.external_id, failed.attempts,
-                            failed.last_error, failed.id)
-                else:
-                    failed.next_attempt_at = now + retry_delay(failed.attempts)
+                for name, value in _failure(exc, (failed.attempts or 0) + 1, self.clock.now(), park=park).items():
+                    setattr(failed, name, value)
+                if failed.parked_at is not None:
+                    _log_parked(failed.id, failed.channel, failed.external_id, failed.attempts, failed.last_error,
+                                unreadable=unreadable)
         except Exception as again:  # still no database: the row stays unprocessed and is recovered
             log.warning("inbox update %s: failure not recorded (%s); recovery will pick it up",
                         inbox_id, describe(again))
-
-    async def _process_locked(self, inbox_id: int, inbound: Inbound | None) -> bool:
-        async with self.sessions() as session, session.begin():
-            # Locked: a second worker process holding the same update waits, then sees it done.
-            row = await session.get(InboxMessage, inbox_id, with_for_update=True, populate_existing=True)
-            if row is None or row.processed_at is not None:
-                return False  # another worker got there first
-            if inbound is not None and session.bind.dialect.name == "postgresql":
-                # One sender's messages one at a time across worker processes, too.
-                key = zlib.crc32(_who(inbound).encode()) - 2**31
-                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
-            now = self.clock.now()
-            row.processed_at = now
-            if inbound is None:
-                return False  # an update we do not handle (edited message, channel post...)
-            verdict = await self.flood.check_shared(session, _who(inbound),
-                                                    row.received_at or now) if self.flood else None
-            if verdict is not None and not verdict.admitted:
-                row.error = "flood: stored, not answered"
-                if not verdict.tell_sender:
-                    return False
-                turn = await self._turn(session, inbound)
-                await slow_down(turn, alert_admin=verdict.alert_admin)
-                log.warning("%s account %s is flooding: asked to slow down", inbound.channel, turn.account.id)
-                await enqueue(session, turn.replies, now=now, simulator_enabled=self.simulator_enabled,
-                              default_language=self.policy.default_language)
-                return True
-            turn = await self._turn(session, inbound)
-            await dispatch(turn)
-            turn.conversation.updated_at = now
-            session.add(turn.conversation)
-            rows = await enqueue(session, turn.replies, now=now, simulator_enabled=self.simulator_enabled,
-                                 default_language=self.policy.default_language)
-            mine = [row for row in rows if row.account_id == turn.account.id]
-            if mine and not mine[-1].buttons:
-                turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
-            school_ids = {p.school_id for p in [*turn.guardians, *turn.staff]}
-            school = await session.get(School, school_ids.pop()) if len(school_ids) == 1 else None
-            log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
-                     turn.account.id, mask_phone(turn.account.phone) if turn.account.phone else "unlinked",
-                     len(turn.replies), extra={"school": school.code} if school and not inbound.bot else None)
-            return bool(turn.replies)
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
@@ -283,6 +366,26 @@ class Inbox:
                 outcome[row.id] = ("parked" if done.parked_at is not None else  # type: ignore[index]
                                    "processed" if done.processed_at is not None else "pending")
         return outcome
+
+
+def _failure(exc: Exception, attempts: int, now: datetime, *, park: bool) -> dict[str, Any]:
+    """The inbox row's columns after its ``attempts``-th failed attempt: retried later, or
+    parked (done, for an operator) after the cap or when ``park``."""
+    cap = MAX_ATTEMPTS if is_transient(exc) else MAX_ATTEMPTS_AFTER_A_BUG
+    error = describe(exc)
+    if park or attempts >= cap:
+        return {"attempts": attempts, "last_error": error, "processed_at": now, "parked_at": now,
+                "next_attempt_at": None, "error": error}
+    return {"attempts": attempts, "last_error": error, "processed_at": None,
+            "next_attempt_at": now + retry_delay(attempts)}
+
+
+def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: int, error: str | None, *,
+                unreadable: bool = False) -> None:
+    # Unreadable input is the sender's doing; a failure after every retry is ours.
+    log.log(logging.WARNING if unreadable else logging.ERROR,
+            "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` once fixed)",
+            channel, external_id, attempts, error, inbox_id)
 
 
 def _who(inbound: Inbound) -> str:

@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import bk_series
 from domain.messages import Button, Outbound, Recipient
-from domain.whatsapp_costs import CostPolicy, Reach, in_window
+from domain.whatsapp_costs import CostPolicy, Reach, category, in_window
 from handlers.summons import audience_choices, read_audience
 from scheduler.when import WhenProblem, parse_when
 from handlers.turn import Turn
@@ -58,7 +58,8 @@ from storage.models import (
     School,
     Staff,
 )
-from storage.outbox import enqueue, preview_account
+from storage.outbox import enqueue, preview_account, render_rows, store_rows
+from storage.people import prefetch_linked_accounts
 from storage.reach import reachable_phones
 from storage.whatsapp_tier import merge, plan_days, spread_broadcast
 from templates.render import render, zone_abbreviation
@@ -152,6 +153,18 @@ def answer_buttons(broadcast_id: int, answers: str) -> list[list[Button]]:
     )
 
 
+def _check_author(author: Staff, audience: str) -> None:
+    """Raise NotAllowed unless ``author`` may announce to ``audience``."""
+    if not may_announce(author):
+        raise NotAllowed(
+            f"{author.name} is a {author.role}: only counselors, the principal, admins and a "
+            "wali kelas (to their own class) announce"
+        )
+    own = outside_homeroom(author, audience)
+    if own is not None:
+        raise NotAllowed(f"{author.name} is the wali kelas of {own}: they may announce to class:{own} only")
+
+
 async def send_broadcast(
     session: AsyncSession,
     *,
@@ -169,14 +182,7 @@ async def send_broadcast(
 ) -> BroadcastResult:
     """Freeze the recipients and queue one message each, in the caller's transaction."""
     costs = costs or CostPolicy()
-    if not may_announce(author):
-        raise NotAllowed(
-            f"{author.name} is a {author.role}: only counselors, the principal, admins and a "
-            "wali kelas (to their own class) announce"
-        )
-    own = outside_homeroom(author, audience)
-    if own is not None:
-        raise NotAllowed(f"{author.name} is the wali kelas of {own}: they may announce to class:{own} only")
+    _check_author(author, audience)
     if answers and answers not in ANSWERS:
         raise ValueError(f"answers: {answers!r} is not one of {', '.join(ANSWERS)}")
     if template is not None and template not in TEMPLATES:
@@ -240,19 +246,72 @@ async def send_broadcast(
             reach=reach,
             batches=batches,
         )
-    outs, digest = [], 0
+    prepared = await _render(session, author=author, school=school, plan=plan, text=text, when=when,
+                             now=now, urgent=urgent, simulator_enabled=simulator_enabled,
+                             default_language=default_language, answers=answers, broadcast_id=broadcast.id)
+    return await _store(session, broadcast, prepared, costs)
+
+
+@dataclass
+class PreparedBroadcast:
+    """An announcement read and rendered, not yet written (see :func:`prepare_broadcast`)."""
+
+    author_staff_id: int
+    school_id: int
+    timezone: str
+    audience: str
+    text: str
+    urgent: bool
+    now: datetime
+    when: datetime
+    rows: list[OutboxMessage]
+    digest_guardians: list[tuple[int, int]]  # (guardian id, school id): their daily digest
+    opted_out: list[int]
+    unreachable: list[int]
+
+
+async def prepare_broadcast(session: AsyncSession, *, author: Staff, audience: str, text: str, now: datetime,
+                            simulator_enabled: bool, urgent: bool = False,
+                            default_language: str = "id") -> PreparedBroadcast:
+    """Everything of a plain announcement (no answer buttons, no template) that only reads: the
+    recipients frozen and each one's message rendered, for :func:`store_broadcast` to write in a
+    short transaction of its own. Raises ``storage.outbox.NeedsWrite`` when a recipient needs a
+    new account (the simulator, a school's own sender): then use :func:`send_broadcast`."""
+    _check_author(author, audience)
+    school = await session.get(School, author.school_id)
+    assert school is not None
+    plan = await plan_broadcast(session, author=author, audience=audience, simulator_enabled=simulator_enabled)
+    when = planned_send_at(now, None, school.timezone, urgent=urgent)
+    prepared = await _render(session, author=author, school=school, plan=plan, text=text, when=when, now=now,
+                             urgent=urgent, simulator_enabled=simulator_enabled,
+                             default_language=default_language, answers="", broadcast_id=None)
+    prepared.audience = audience
+    return prepared
+
+
+async def store_broadcast(session: AsyncSession, prepared: PreparedBroadcast, author: Staff,
+                          costs: CostPolicy | None = None) -> BroadcastResult:
+    """Write a prepared announcement: its row, the skipped and digest families, the outbox rows."""
+    broadcast = Broadcast(school_id=prepared.school_id, author_staff_id=author.id, audience=prepared.audience,
+                          text=prepared.text, urgent=prepared.urgent, created_at=prepared.now,
+                          send_at=prepared.when, answers="", template=None)
+    session.add(broadcast)
+    await session.flush()
+    assert broadcast.id is not None
+    record_action(session, author, "broadcast", f"broadcast:{broadcast.id}", now=prepared.now)
+    for reason, skipped in (("opted_out", prepared.opted_out), ("unreachable", prepared.unreachable)):
+        for guardian_id in skipped:
+            session.add(BroadcastSkip(broadcast_id=broadcast.id, guardian_id=guardian_id, reason=reason))
+    return await _store(session, broadcast, prepared, costs or CostPolicy())
+
+
+async def _render(session: AsyncSession, *, author: Staff, school: School, plan: BroadcastPlan, text: str,
+                  when: datetime, now: datetime, urgent: bool, simulator_enabled: bool, default_language: str,
+                  answers: str, broadcast_id: int | None) -> PreparedBroadcast:
+    outs, digest = [], []
     for guardian in plan.recipients:
         if guardian.digest and not urgent:
-            session.add(
-                DigestItem(
-                    school_id=guardian.school_id,
-                    guardian_id=guardian.id,
-                    broadcast_id=broadcast.id,
-                    due_at=digest_due(when, school.timezone),
-                    created_at=now,
-                )
-            )
-            digest += 1
+            digest.append((guardian.id, guardian.school_id))
             continue
         outs.append(
             Outbound(
@@ -260,10 +319,10 @@ async def send_broadcast(
                     phone=guardian.phone, guardian_id=guardian.id, school_id=guardian.school_id
                 ),
                 template="announcement",
-                broadcast_id=broadcast.id,
+                broadcast_id=broadcast_id,
                 priority=BULK,
                 not_before=when,
-                buttons=answer_buttons(broadcast.id, answers),
+                buttons=answer_buttons(broadcast_id, answers) if answers and broadcast_id else [],
                 context={
                     "text": text,
                     "author_name": author.name,
@@ -274,30 +333,33 @@ async def send_broadcast(
                 },
             )
         )
-    await enqueue(
-        session,
-        outs,
-        now=now,
-        simulator_enabled=simulator_enabled,
-        default_language=default_language,
-    )
+    await session.flush()
+    rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
+                             default_language=default_language)
+    return PreparedBroadcast(
+        author.id, school.id, school.timezone, "", text, urgent, now, when, rows, digest,  # type: ignore[arg-type]
+        [g.id for g in plan.opted_out], [g.id for g in plan.unreachable])  # type: ignore[misc]
+
+
+async def _store(session: AsyncSession, broadcast: Broadcast, prepared: PreparedBroadcast,
+                 costs: CostPolicy) -> BroadcastResult:
+    for guardian_id, school_id in prepared.digest_guardians:
+        session.add(DigestItem(school_id=school_id, guardian_id=guardian_id, broadcast_id=broadcast.id,
+                               due_at=digest_due(prepared.when, prepared.timezone), created_at=prepared.now))
+    for row in prepared.rows:
+        row.broadcast_id = broadcast.id
+        if row.pricing_category is not None:  # rendered before the announcement had its id
+            row.pricing_category = category(row.template, broadcast.id,
+                                            window_open=row.pricing_category == "service")
+    await store_rows(session, prepared.rows, now=prepared.now)
+    recipients = len(prepared.rows) + len(prepared.digest_guardians)
     broadcast.recipients, broadcast.opted_out, broadcast.unreachable = (
-        len(outs) + digest,
-        len(plan.opted_out),
-        len(plan.unreachable),
-    )
+        recipients, len(prepared.opted_out), len(prepared.unreachable))
     session.add(broadcast)
-    reach, batches = await _spread(session, broadcast.id, when, costs)
-    return BroadcastResult(
-        broadcast.id,
-        len(outs) + digest,
-        len(plan.opted_out),
-        len(plan.unreachable),
-        when,
-        digest=digest,
-        reach=reach,
-        batches=batches,
-    )
+    reach, batches = await _spread(session, broadcast.id, prepared.when, costs)  # type: ignore[arg-type]
+    return BroadcastResult(broadcast.id, recipients, len(prepared.opted_out),  # type: ignore[arg-type]
+                           len(prepared.unreachable), prepared.when, digest=len(prepared.digest_guardians),
+                           reach=reach, batches=batches)
 
 
 async def _spread(
@@ -308,14 +370,14 @@ async def _spread(
         session, broadcast_id, when, tiers=await daily_tiers(session), default_tier=costs.daily_tier
     )
     reach = Reach()
-    for channel, category in (
+    for channel, billed_as in (
         await session.exec(
             select(OutboxMessage.channel, OutboxMessage.pricing_category).where(
                 OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending"
             )
         )
     ).all():
-        reach.add(channel, category == "service")
+        reach.add(channel, billed_as == "service")
     return reach, batches if _spread_out(batches, when) else []
 
 
@@ -400,6 +462,8 @@ async def plan_broadcast(
         }.values()
     )
     plan = BroadcastPlan([], [], [])
+    # Every family's accounts in a few queries (enqueue reads them again from memory).
+    await prefetch_linked_accounts(session, [g.phone for g in guardians if g.phone])
     reachable = await reachable_phones(session, [g.phone for g in guardians], simulator_enabled=simulator_enabled)
     for guardian in guardians:
         if guardian.opted_out:

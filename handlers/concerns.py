@@ -309,7 +309,7 @@ def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child
             *, template: str, extra: dict | None = None, media: list[dict[str, str]] | None = None) -> Outbound:
     """The message a staff member receives: the guardian's words, child, class, name and relation."""
     return Outbound(
-        to=Recipient(phone=staff.phone, staff_id=staff.id, school_id=staff.school_id),
+        to=Recipient(phone=staff.phone, staff_id=staff.id, school_id=staff.school_id, language=staff.language),
         template=template, concern_id=concern.id, media=list(media or []),
         context={"attachments": [m["url"] for m in media or []], "concern_id": concern.id, "text": text, "role": role, "category": concern.category,
                  "subject": concern.subject, "child_name": child.name, "class_name": child.school_class.name,

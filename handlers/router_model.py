@@ -276,6 +276,11 @@ def learned_layer() -> LearnedLayer | None:
     return _layers[setting]
 
 
+def is_ready() -> bool:
+    """Whether :func:`learned_layer` answers at once (built, failed, or off)."""
+    return _setting.lower() == OFF or _setting in _layers
+
+
 def _build(setting: str) -> LearnedLayer | None:
     head_file = HEAD_FILE if setting == BUILTIN else Path(setting)
     try:

@@ -75,7 +75,8 @@ async def classify_message(session: AsyncSession, school_id: int, text: str) -> 
 async def read_message(session: AsyncSession, school_id: int, text: str) -> Reading:
     """Every layer's view of a message of this school."""
     subjects = await school_subjects(session, school_id)
-    await asyncio.to_thread(router_model.learned_layer)  # loaded off the event loop, once
+    if not router_model.is_ready():  # loaded off the event loop, once (no thread hop after)
+        await asyncio.to_thread(router_model.learned_layer)
     reading = read_text(text, subjects)
     layer = router_model.learned_layer()
     if layer is None or reading.combined is None:

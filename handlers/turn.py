@@ -71,7 +71,7 @@ class Turn:
         self.conversation.flow = flow
         self.conversation.step = step
         self.conversation.data = dict(data)
-        self.conversation.updated_at = self.now
+        # updated_at is stamped by the inbox once, at the end of the turn (one write of the row).
 
     def clear_state(self) -> None:
         self.set_state(None)

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.cache import forget, remembered
 from storage.models import ChannelAccount, ChannelRoute, Guardian, School, Staff
 from storage.people import guardians_by_phone, staff_by_phone
 
@@ -40,6 +41,7 @@ async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]],
     """Replace every school's route with ``kinds`` (school code → its own channel kinds) and its
     own WhatsApp sender's daily tier (``tiers``, where the file gives one)."""
     await session.exec(delete(ChannelRoute))  # type: ignore[call-overload]
+    forget(session)
     for code, own in kinds.items():
         session.add(ChannelRoute(school_code=code, kinds=",".join(sorted(own)),
                                  whatsapp_daily_tier=(tiers or {}).get(code)))
@@ -57,8 +59,7 @@ async def daily_tiers(session: AsyncSession) -> dict[str, int]:
 async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
     """Schools that have their own bot or sender of this kind: their people are known there,
     not on the deployment's default one."""
-    rows = (await session.exec(select(ChannelRoute))).all()
-    codes = [row.school_code for row in rows if channel in row.kinds.split(",")]
+    codes = [code for code, kinds in (await _routes(session)).items() if channel in kinds]
     if not codes:
         return set()
     return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
@@ -91,6 +92,14 @@ async def route_of(session: AsyncSession, *, school_id: int | None = None, guard
     school = await session.get(School, school_id)
     if school is None:
         return None
-    row = await session.get(ChannelRoute, school.code)
-    own = frozenset(kind for kind in (row.kinds.split(",") if row else []) if kind)
-    return Route(school.code, own, row.whatsapp_daily_tier if row else None)
+    own, tier = (await _routes(session)).get(school.code, (frozenset(), None))
+    return Route(school.code, own, tier)
+
+
+async def _routes(session: AsyncSession) -> dict[str, tuple[frozenset[str], int | None]]:
+    """Every school's own channel kinds and WhatsApp tier (a few rows), read once per transaction."""
+    async def load() -> dict[str, tuple[frozenset[str], int | None]]:
+        rows = (await session.exec(select(ChannelRoute))).all()
+        return {row.school_code: (frozenset(kind for kind in row.kinds.split(",") if kind),
+                                  row.whatsapp_daily_tier) for row in rows}
+    return await remembered(session, ("channel_routes",), load)

@@ -12,7 +12,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_driver
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READING = "jembatan_reading"  # execution option: a transaction that only reads (no write lock)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -30,7 +33,10 @@ def make_engine(url: str) -> AsyncEngine:
         # to 100 ms: under concurrent webhooks that gave seconds-long tails. One pooled connection,
         # handed over in turn by the pool, serializes the same work without the sleeps.
         pool = {"pool_size": 1, "max_overflow": 0} if database and database != ":memory:" else {}
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
+        # Statements inside a transaction run on the loop's thread, BEGIN and COMMIT on aiosqlite's
+        # (storage.sqlite_driver): two thread hops a transaction instead of three a statement.
+        engine = create_async_engine(url, connect_args={"timeout": 30, "async_creator_fn": sqlite_driver.connect},
+                                     hide_parameters=True, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -44,8 +50,9 @@ def make_engine(url: str) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(conn):  # type: ignore[no-untyped-def]
             # Take the write lock up front: a deferred transaction that later writes can fail at
-            # once with SQLITE_BUSY when another connection wrote in between.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # once with SQLITE_BUSY when another connection wrote in between. A session from
+            # reading_sessions() only reads: it takes no lock (WAL readers never wait).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
@@ -55,6 +62,15 @@ def make_engine(url: str) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep attribute values after commit (no lazy loads on async)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def reading_sessions(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads (preparing 1,000 messages before writing them): on
+    SQLite their transactions begin deferred, without the write lock every other transaction
+    takes, so webhooks and the sender are not held up meanwhile. They must not write."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    return async_sessionmaker(engine.execution_options(**{READING: True}), class_=AsyncSession,
+                              expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,53 +22,115 @@ from domain.whatsapp_costs import category, in_window
 from storage.channel_routes import route_of
 from storage.reach import reaches_by_number
 from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
-from storage.people import guardians_by_phone, linked_accounts, staff_by_phone
+from storage.people import guardians_by_phone, linked_accounts, prefetch_linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class NeedsWrite(Exception):
+    """Rendering in a read-only transaction (see :func:`render_rows`) would have to create an
+    account: render again in the transaction that writes."""
+
+
+READ_ONLY = "jembatan.read_only"  # session.info key: this transaction must not write
 
 
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
-                  simulator_enabled: bool, default_language: str = "id") -> list[OutboxMessage]:
-    """Render and store the messages in the caller's transaction; the sender delivers them later."""
-    rows = []
+                  simulator_enabled: bool, default_language: str = "id",
+                  conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """Render and store the messages in the caller's transaction; the sender delivers them later.
+
+    ``conversation``: the turn's own, already loaded: its choices are set without a query, and it
+    is stamped with the turn's time and written once, with the outbox rows. The rows are inserted
+    in one statement (SQLAlchemy Core); the returned objects carry their ids and are not in the
+    session."""
+    await session.flush()  # what the caller changed is visible to the lookups below
+    rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
+                             default_language=default_language, conversation=conversation)
+    return await store_rows(session, rows, now=now, conversation=conversation)
+
+
+async def render_rows(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
+                      simulator_enabled: bool, default_language: str = "id",
+                      conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """The rows for these messages, rendered for each recipient's channel and language, not yet
+    stored. In a session marked :data:`READ_ONLY` nothing is written: a recipient who would need
+    a new account raises :class:`NeedsWrite`."""
+    outs = list(outs)
+    rows: list[OutboxMessage] = []
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
-    for out in outs:
-        at = max(now, out.not_before or now)  # when it goes: the window is judged then
-        account = await _account_for(session, out, now=now, at=at, simulator_enabled=simulator_enabled)
-        if out.to.guardian_id in withdrawn:
-            account = None  # they withdrew their consent: kept as a record, never sent
-        lang = language_or_default(out.to.language or await _language_of(session, out.to),
-                                   default_language)
-        buttons = _render_buttons(lang, out.buttons)
-        variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
-        text = render(lang, variant if variant and has_template(lang, variant) else out.template, out.context)
-        if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
-            # No buttons on this channel: the same choices as a numbered list.
-            text += "\n\n" + render(lang, "numbered_choices",
-                                     {"labels": [b["label"] for row in buttons for b in row]})
-        row = OutboxMessage(
-            school_id=out.to.school_id, channel=account.channel if account else "none",
-            bot=account.bot if account else "", chat_id=account.chat_id if account else "", account_id=account.id if account else None,
-            guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
-            text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
-            concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
-            broadcast_id=out.broadcast_id, priority=out.priority,
-            pricing_category=category(out.template, out.broadcast_id,
-                                      window_open=in_window(account.last_seen_at, at))
-            if account is not None and account.channel == "whatsapp" else None,
-            status="pending" if account and not account.blocked else "held",
-            error=None if account and not account.blocked else
-            "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
-        )
-        session.add(row)
-        rows.append(row)
-        if account is not None and buttons and not (out.not_before and out.not_before > now):
-            # A message held for later (night, a chosen time) is remembered when it is delivered
-            # (the sender): until then "1" must still answer what the person was last asked.
-            await remember_choices(session, account, buttons, now)
-    await session.flush()
+    phones = {out.to.phone for out in outs if out.to.phone}
+    if len(phones) > 2:  # an announcement: every family's accounts in a few queries, not one each
+        await prefetch_linked_accounts(session, phones)
+    with session.no_autoflush:  # the lookups read people and accounts, never what this loop sets
+        for out in outs:
+            rows.append(await _row(session, out, withdrawn, now=now, simulator_enabled=simulator_enabled,
+                                   default_language=default_language, conversation=conversation))
     return rows
+
+
+async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: datetime,
+                     conversation: Conversation | None = None) -> list[OutboxMessage]:
+    """Insert rendered rows (and write the turn's conversation, stamped ``now``, once)."""
+    if conversation is not None:
+        conversation.updated_at = now
+        session.add(conversation)
+    await session.flush()
+    if rows:
+        # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
+        # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
+        ordered = session.bind.dialect.name == "postgresql"
+        ids = (await session.exec(insert(OUTBOX).returning(  # type: ignore[call-overload]
+            OUTBOX.c.id, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
+        for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
+            row.id = row_id
+    return rows
+
+
+async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None], *, now: datetime,
+               simulator_enabled: bool, default_language: str,
+               conversation: Conversation | None) -> OutboxMessage:
+    """One message rendered for its recipient's channel and language (not yet stored)."""
+    at = max(now, out.not_before or now)  # when it goes: the 24-hour window is judged then
+    account = await _account_for(session, out, now=now, at=at, simulator_enabled=simulator_enabled)
+    if out.to.guardian_id in withdrawn:
+        account = None  # they withdrew their consent: kept as a record, never sent
+    lang = language_or_default(out.to.language or await _language_of(session, out.to), default_language)
+    buttons = _render_buttons(lang, out.buttons)
+    variant = f"sms/{out.template}" if account is not None and account.channel == "sms" else None
+    text = render(lang, variant if variant and has_template(lang, variant) else out.template, out.context)
+    if account is not None and account.channel in NUMBERED_CHANNELS and buttons:
+        # No buttons on this channel: the same choices as a numbered list.
+        text += "\n\n" + render(lang, "numbered_choices",
+                                 {"labels": [b["label"] for row in buttons for b in row]})
+    row = OutboxMessage(
+        school_id=out.to.school_id, channel=account.channel if account else "none",
+        bot=account.bot if account else "", chat_id=account.chat_id if account else "",
+        account_id=account.id if account else None,
+        guardian_id=out.to.guardian_id, staff_id=out.to.staff_id, template=out.template,
+        text=text, buttons=buttons, media=list(out.media), caused_by_staff_id=out.caused_by_staff_id,
+        concern_id=out.concern_id, created_at=now, next_attempt_at=max(now, out.not_before or now),
+        broadcast_id=out.broadcast_id, priority=out.priority,
+        pricing_category=category(out.template, out.broadcast_id,
+                                  window_open=in_window(account.last_seen_at, at))
+        if account is not None and account.channel == "whatsapp" else None,
+        status="pending" if account and not account.blocked else "held",
+        error=None if account and not account.blocked else
+        "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
+    )
+    if account is not None and buttons and not (out.not_before and out.not_before > now):
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite("choices")
+        # A message held for later (night, a chosen time) is remembered when it is delivered
+        # (the sender): until then "1" must still answer what the person was last asked.
+        await remember_choices(session, account, buttons, now, conversation)
+    return row
+
+
+def _values(row: OutboxMessage) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in OUTBOX.columns if column.key != "id"}
 
 
 async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> set[int | None]:
@@ -78,9 +141,10 @@ async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> se
 
 
 async def remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],
-                            now: datetime) -> None:
+                            now: datetime, known: Conversation | None = None) -> None:
     """The last question asked on an account, so "2" or a label answers it without buttons."""
-    conversation = (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()
+    conversation = known if known is not None and known.account_id == account.id else \
+        (await session.exec(select(Conversation).where(Conversation.account_id == account.id))).first()
     if conversation is None:
         conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
     conversation.choices = [b for row in buttons for b in row if b.get("data")]
@@ -137,6 +201,8 @@ async def _account_for(session: AsyncSession, out: Outbound, *, now: datetime, a
                          blocked_channels=[a.channel for a in every if a.blocked]):
         # The simulator stands in for WhatsApp: anyone with a number in the roster gets a chat
         # there (storage.reach: the same rule the counts use).
+        if session.info.get(READ_ONLY) and not dry_run:
+            raise NeedsWrite(out.to.phone)
         account = ChannelAccount(channel="simulator", external_id=out.to.phone, chat_id=out.to.phone,
                                  phone=out.to.phone, linked_at=now)
         if not dry_run:
@@ -153,6 +219,8 @@ async def _school_account(session: AsyncSession, known: ChannelAccount, bot: str
         ChannelAccount.channel == known.channel, ChannelAccount.bot == bot,
         ChannelAccount.external_id == known.external_id))).first()
     if account is None:
+        if session.info.get(READ_ONLY) and not dry_run:
+            raise NeedsWrite(known.external_id)
         account = ChannelAccount(channel=known.channel, bot=bot, external_id=known.external_id,
                                  chat_id=known.chat_id, phone=known.phone, linked_at=now)
         if not dry_run:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.cache import remember, remembered
 from storage.models import (
     ChannelAccount,
     Guardian,
@@ -75,8 +76,11 @@ async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> lis
 
 
 async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
-    result = await session.exec(select(Staff).where(Staff.school_id == school_id).order_by(Staff.id))
-    return list(result.all())
+    """A school's staff by id, read once per transaction (see storage.cache)."""
+    async def load() -> list[Staff]:
+        result = await session.exec(select(Staff).where(Staff.school_id == school_id).order_by(Staff.id))
+        return list(result.all())
+    return list(await remembered(session, ("school_staff", school_id), load))
 
 
 async def school_subjects(session: AsyncSession, school_id: int) -> list[str]:
@@ -107,15 +111,31 @@ async def schools(session: AsyncSession, ids: Iterable[int] | None = None) -> li
     return list((await session.exec(query)).all())
 
 
+_LINKED_ORDER = (col(ChannelAccount.preferred).desc(), col(ChannelAccount.last_seen_at).desc(),
+                 col(ChannelAccount.id).desc())
+
+
 async def linked_accounts(session: AsyncSession, phone: str) -> list[ChannelAccount]:
     """Accounts linked to this phone: the one they asked for, then the most recently active."""
-    result = await session.exec(
-        select(ChannelAccount)
-        .where(ChannelAccount.phone == phone)
-        .order_by(col(ChannelAccount.preferred).desc(), col(ChannelAccount.last_seen_at).desc(),
-                  col(ChannelAccount.id).desc())
-    )
-    return list(result.all())
+    async def load() -> list[ChannelAccount]:
+        result = await session.exec(select(ChannelAccount).where(ChannelAccount.phone == phone)
+                                    .order_by(*_LINKED_ORDER))
+        return list(result.all())
+    return list(await remembered(session, ("linked_accounts", phone), load))
+
+
+async def prefetch_linked_accounts(session: AsyncSession, phones: Iterable[str]) -> None:
+    """Read the linked accounts of many phones at once (an announcement's thousand families), so
+    :func:`linked_accounts` answers each from memory for the rest of the transaction."""
+    wanted = sorted(set(phones))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        found: dict[str, list[ChannelAccount]] = {phone: [] for phone in chunk}
+        for account in (await session.exec(select(ChannelAccount).where(
+                col(ChannelAccount.phone).in_(chunk)).order_by(*_LINKED_ORDER))).all():
+            found[account.phone].append(account)  # type: ignore[index]
+        for phone, accounts in found.items():
+            remember(session, ("linked_accounts", phone), accounts)
 
 
 NISN = re.compile(r"(?:nisn\s*:?\s*)?(\d{5,})")  # "0071000001", "NISN 0071000001", "nisn: 0071..."

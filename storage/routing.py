@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import SchoolClass, Staff
@@ -11,9 +10,7 @@ from storage.people import covers_class, school_staff, split_list
 
 async def homeroom_teacher(session: AsyncSession, school_id: int, class_name: str) -> Staff | None:
     """The wali kelas of a class."""
-    result = await session.exec(select(Staff).where(
-        Staff.school_id == school_id, Staff.homeroom_class == class_name).order_by(Staff.id))
-    return result.first()
+    return next((s for s in await school_staff(session, school_id) if s.homeroom_class == class_name), None)
 
 
 async def counselor_for(session: AsyncSession, school_class: SchoolClass) -> Staff | None:
@@ -36,9 +33,7 @@ async def subject_teacher(session: AsyncSession, school_class: SchoolClass, subj
 
 
 async def first_with_role(session: AsyncSession, school_id: int, role: str) -> Staff | None:
-    result = await session.exec(select(Staff).where(
-        Staff.school_id == school_id, Staff.role == role).order_by(Staff.id))
-    return result.first()
+    return next((s for s in await school_staff(session, school_id) if s.role == role), None)
 
 
 def role_for_class(staff: Staff, class_name: str) -> str:

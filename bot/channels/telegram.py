@@ -37,6 +37,9 @@ class MalformedUpdate(ValueError):
     """A body that is not shaped like an Update Telegram sends (400 at the webhook)."""
 
 
+_UNREAD = object()  # receive(): the update was not translated by the caller
+
+
 def update_to_inbound(raw: dict[str, Any], bot: Bot | None = None) -> Inbound | None:
     """Translate a raw Update; None for updates the conversation does not handle.
 
@@ -149,8 +152,15 @@ class TelegramChannel:
                 pass
         await self.bot.shutdown()
 
-    async def receive(self, raw: dict[str, Any]) -> bool:
-        """Store and process one update (webhook or poll); False for a repeated ``update_id``."""
+    async def receive(self, raw: dict[str, Any], inbound: Inbound | None | object = _UNREAD) -> bool:
+        """Store and process one update (webhook or poll); False for a repeated ``update_id``.
+        ``inbound``: the update as the webhook already translated it (not parsed again).
+
+        A button press is stored first, then its spinner stopped (a call to Telegram, never
+        inside a transaction), then answered; anything else is stored and answered at once."""
+        if not isinstance(raw.get("callback_query"), dict):
+            extra = {} if inbound is _UNREAD else {"inbound": inbound}
+            return await self.inbox.accept("telegram", str(raw["update_id"]), raw, self.owner, **extra)
         row = await self.inbox.store("telegram", str(raw["update_id"]), raw, self.owner)
         if row is None:
             return False

@@ -1,0 +1,45 @@
+"""aiosqlite with the statements of an open transaction run on the event loop's own thread.
+
+aiosqlite runs every call (execute, each fetch, cursor, close) on its worker thread and wakes the
+event loop when it is done: a concern's 20 statements cost about 60 thread hops, each a queue put,
+a self-pipe write, a loop wake-up and a GIL hand-over, worth more CPU than the statements
+themselves (microseconds each on a local file). Here only the calls that may wait run on that
+thread: BEGIN (it waits for SQLite's write lock while another process holds it), COMMIT (the
+fsync, and a WAL checkpoint now and then) and anything outside a transaction. Inside a
+transaction begun with BEGIN IMMEDIATE nothing waits for a lock (this connection holds the write
+lock, and WAL readers never wait), so those calls run inline. The connection is used by one
+caller at a time (SQLAlchemy's pool), never from both threads at once.
+
+The trade-off: a long query inside a transaction (a large dashboard page) holds the event loop
+for its duration instead of only its caller; the pool's one SQLite connection serializes that
+work anyway (see ``storage.db``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose calls inside a transaction run without a thread hop."""
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        conn = self._connection
+        if conn is not None and self._running and conn.in_transaction and fn != conn.commit:
+            return fn(*args, **kwargs)
+        return await super()._execute(fn, *args, **kwargs)
+
+
+def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> InlineConnection:
+    """As ``aiosqlite.connect``; passed to SQLAlchemy as ``connect_args["async_creator_fn"]``."""
+    kwargs["check_same_thread"] = False  # the loop's thread uses it too, never at the same time
+
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(str(database), **kwargs)
+
+    connection = InlineConnection(connector, iter_chunk_size)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
+    return connection
