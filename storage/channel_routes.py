@@ -59,7 +59,7 @@ async def daily_tiers(session: AsyncSession) -> dict[str, int]:
 async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
     """Schools that have their own bot or sender of this kind: their people are known there,
     not on the deployment's default one."""
-    codes = [code for code, kinds in (await _routes(session)).items() if channel in kinds]
+    codes = [code for code, (kinds, _) in (await _routes(session)).items() if channel in kinds]
     if not codes:
         return set()
     return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
