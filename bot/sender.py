@@ -40,6 +40,7 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 8
 HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
+LANE_IDLE_FACTOR = 30  # an idle lane is woken by the process's one scan, not its own polling
 FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
 # A claimed row is another process's this long: longer than any batch takes (a killed process's
 # rows are sent by another after it; only the message it had in flight may go twice).
@@ -249,13 +250,35 @@ class Sender:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
                 except TimeoutError:
-                    pass
+                    await self._wake_due_lanes()
         finally:
             for task in list(self._lanes.values()):
                 try:
                     await asyncio.wait_for(task, timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
                     task.cancel()
+
+    async def _wake_due_lanes(self) -> None:
+        """One query for the whole process: which idle lanes have rows come due (a retry, a
+        message held for the morning, another process's enqueue). A district has hundreds of
+        lanes; each polling on its own would take a database connection every second apiece."""
+        if not self._lanes:
+            return
+        now = self.clock.now()
+        try:
+            async with self.sessions() as session:
+                due = (await session.exec(select(OutboxMessage.channel, OutboxMessage.bot).where(
+                    OutboxMessage.status == "pending",
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
+                    .distinct())).all()
+        except Exception as exc:  # no database: the lanes wait, the next tick asks again
+            log.warning("outbox scan failed: %s", describe(exc))
+            return
+        for lane in due:
+            wake = self._wakes.get((lane[0], lane[1]))
+            if wake is not None:
+                wake.set()
 
     async def _run_lane(self, lane: Lane) -> None:
         while not self._stopping and lane in self.channels:
@@ -273,7 +296,9 @@ class Sender:
             if attempted:
                 continue  # more may be due (a broadcast): no idle pause between batches
             try:
-                await asyncio.wait_for(wake.wait(), timeout=self._idle_seconds)
+                # Idle: woken by notify() or by run()'s one scan for due rows (_wake_due_lanes);
+                # the long timeout only guards against a wake lost to a database outage.
+                await asyncio.wait_for(wake.wait(), timeout=self._idle_seconds * LANE_IDLE_FACTOR)
             except TimeoutError:
                 pass
 
