@@ -107,6 +107,8 @@ async def test_the_demo_as_a_parent_a_teacher_a_counselor_and_the_principal(tmp_
         page = await browser.new_page(viewport=PHONE)
         await page.goto(live.base)
         sim = Simulator(page, live)
+        # The page fills the list once its own request for the people returns: wait for it.
+        await page.locator("#person option").first.wait_for(state="attached")
         people = await page.locator("#person option").all_inner_texts()
         assert any("Guru BK · kelas 7" in p for p in people) and any("Ayah · " in p for p in people), people
 
