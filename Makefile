@@ -44,9 +44,10 @@ wrk:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else echo "wrk not installed and cannot apt-get it: the benchmarks fall back to the Python generator"; fi; }
 
-# Both cores by default (pytest-xdist; each worker gets its own PostgreSQL database, see
-# tests/conftest.py). PYTEST_ARGS= runs in one process; PYTEST_ARGS="-k name" picks tests.
-PYTEST_ARGS ?= -n 2
+# Both cores by default (pytest-xdist; each worker gets its own PostgreSQL database and takes the
+# next test when it is free, the long ones first: see tests/conftest.py and README "Test suite").
+# PYTEST_ARGS= runs in one process; PYTEST_ARGS="-k name" picks tests.
+PYTEST_ARGS ?= -n 2 --maxschedchunk 2
 test: $(VENV)/.installed-test browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 

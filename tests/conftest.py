@@ -1,14 +1,16 @@
 """Shared fixtures: a migrated database on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 
-Migrating costs about half a second a test, so it is done once per test process: SQLite tests get
-a copy of a migrated template file, PostgreSQL tests a migrated schema emptied with TRUNCATE.
-Under pytest-xdist every worker has its own PostgreSQL database (``<name>_gw0``...), made here.
+Migrating costs about two seconds, so it is done once per test process: SQLite tests get a copy of
+a migrated template file, PostgreSQL tests the migrated schema with the tables the last test wrote
+emptied. Under pytest-xdist every worker has its own PostgreSQL database (``<name>_gw0``...), made
+here. Where the suite's time goes, and what keeps it short: README, "Test suite".
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
@@ -17,26 +19,47 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from storage.db import alembic_config, make_engine, make_sessionmaker, sync_url, upgrade
 from tests.fakes.tcp_proxy import CuttableProxy
 
 
 def _worker_database(url: str | None) -> str | None:
-    """The PostgreSQL database of this xdist worker (created when missing); the URL as given alone."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not url or not worker:
+    """The PostgreSQL database of this xdist worker (created when missing); the URL as given alone.
+
+    Commits there do not wait for the WAL to reach the disk (``synchronous_commit = off``, set on
+    that scratch database only): that saves a few milliseconds a commit and changes nothing a
+    test can see short of a crash of the PostgreSQL server itself.
+    """
+    if not url:
         return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     parsed = make_url(url)
-    name = f"{parsed.database}_{worker}"
-    admin = create_engine(sync_url(url), isolation_level="AUTOCOMMIT")
+    name = f"{parsed.database}_{worker}" if worker else parsed.database
+    admin = create_engine(sync_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+        if worker and conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     admin.dispose()
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
+def _files_in_memory() -> None:
+    """Test files (SQLite databases above all) go to /dev/shm when it is a roomy, writable tmpfs and
+    TMPDIR is not set: every SQLite commit waits for fsync, which on a disk costs seconds a test
+    file and in memory nothing. Subprocesses the tests start (and Chromium) inherit TMPDIR."""
+    shm = "/dev/shm"
+    if os.environ.get("TMPDIR") or not os.path.isdir(shm) or not os.access(shm, os.W_OK):
+        return
+    stat = os.statvfs(shm)
+    if stat.f_bavail * stat.f_frsize >= 2 * 1024**3:
+        os.environ["TMPDIR"] = shm
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+_files_in_memory()
 PG_URL = _worker_database(os.environ.get("TEST_DATABASE_URL"))
 _NO_PG = "TEST_DATABASE_URL is not set: PostgreSQL variant skipped"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=_NO_PG))]
@@ -56,8 +79,14 @@ def _heads() -> frozenset[str]:
 
 
 def _emptied_postgres(url: str) -> None:
-    """A migrated, empty schema: TRUNCATE when it is at the heads already, else made afresh."""
-    engine = create_engine(sync_url(url))
+    """A migrated, empty schema with every sequence back at its start: made afresh unless it is at
+    the heads already.
+
+    Only the tables a test wrote are emptied, with DELETE: TRUNCATE makes new files for each table
+    and its indexes and costs about a second for this schema, DELETE of a few small tables a few
+    milliseconds (foreign keys are not checked meanwhile: every row of those tables goes).
+    """
+    engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
             tables = [r[0] for r in conn.execute(text(
@@ -66,20 +95,34 @@ def _emptied_postgres(url: str) -> None:
             if "alembic_version" in tables:
                 versions = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
             # A test may leave a trigger or function of its own behind (a real fault it injected):
-            # TRUNCATE would keep it, so such a schema is made afresh.
+            # emptying would keep it, so such a schema is made afresh.
             extras = conn.execute(text(
                 "SELECT (SELECT count(*) FROM information_schema.triggers WHERE trigger_schema = 'public')"
                 " + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
                 "    WHERE n.nspname = 'public')")).scalar()
             if versions == _heads() and not extras:
-                others = ", ".join(f'"{t}"' for t in tables if t != "alembic_version")
-                if others:
-                    conn.execute(text(f"TRUNCATE {others} RESTART IDENTITY CASCADE"))
+                others = [t for t in tables if t != "alembic_version"]
+                written = [r[0] for r in conn.execute(text(" UNION ALL ".join(
+                    f"SELECT '{t}' WHERE EXISTS (SELECT FROM \"{t}\")" for t in others)))] if others else []
+                if written:
+                    if _superuser(conn):
+                        conn.execute(text("SET LOCAL session_replication_role = replica"))
+                        for table in written:
+                            conn.execute(text(f'DELETE FROM "{table}"'))
+                    else:
+                        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in written) + " CASCADE"))
+                # Ids start at 1 again, as after TRUNCATE ... RESTART IDENTITY (setval writes no file).
+                conn.execute(text("SELECT setval(format('%I', sequencename)::regclass, start_value, false)"
+                                  " FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL"))
                 return
     finally:
         engine.dispose()
     _fresh_postgres(url)
     upgrade(url)
+
+
+def _superuser(conn) -> bool:  # type: ignore[no-untyped-def]
+    return conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar() is True
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +175,41 @@ async def postgres_behind_proxy() -> tuple[CuttableProxy, str]:
     proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+# The long tests (real processes, a browser, a whole school's chat; 5 to 50 s each, about a third
+# of the suite's time) run first, longest first. With `-n 2 --maxschedchunk 2` (the Makefile's)
+# each worker takes the next test when it is free, so the two cores finish together instead of
+# one waiting for a 50-s test that happened to be collected last.
+LONG_FIRST = (
+    "tests/test_district_failover.py",
+    "tests/test_multiprocess.py",
+    "tests/test_broadcast_crash.py",
+    "tests/test_connection_resets.py",
+    "tests/test_office_browser.py",
+    "tests/test_slow_clients.py",
+    "tests/test_simulator_browser.py",
+    "tests/test_scheduling.py::test_report_card_day_for_36_families_from_one_command",
+    "tests/test_cli.py",
+    "tests/test_meeting_create.py::test_cli_meeting_create",
+    "tests/test_privacy.py::test_purge_export_and_consent_from_the_command_line",
+    "tests/test_counsel_papers.py::test_case_book_and_letters_from_the_command_line",
+    "tests/test_office.py::test_a_whole_schools_export_previews",
+    "tests/test_fuzz_webhooks.py::test_every_chat_flow_answers_hostile_text_and_buttons",
+    "tests/test_letters.py",
+    "tests/test_dashboard_browser.py",
+    "tests/test_newcomer_walk.py",
+    "tests/test_docs.py::test_the_meeting_file_examples_work_against_the_demo_school",
+    "tests/test_rate_limits.py::test_a_broadcast_to_a_hundred_telegram_families_causes_no_429",
+    "tests/test_district.py::test_the_command_line_refuses_an_unknown_school_and_reloads",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        for place, prefix in enumerate(LONG_FIRST):
+            if item.nodeid.startswith(prefix):
+                return place
+        return len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order

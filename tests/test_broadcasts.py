@@ -26,9 +26,8 @@ def test_quiet_hours_wait_for_the_morning() -> None:
     assert after_quiet_hours(noon, tz) == noon
 
 
-def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
-    jembatan("db", "upgrade", database_url=db, cwd=tmp_path)
+def test_broadcast_from_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested in test_cli.py
     jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=db, cwd=tmp_path)
     sent = jembatan("broadcast", "--audience", "class:VII-A+class:VII-B", "--text", "Besok libur nasional.",
                     "--author", "T-003", "--json", database_url=db, cwd=tmp_path)

@@ -48,30 +48,30 @@ def test_upgrade_demo_and_import_from_any_directory(tmp_path: Path, empty_db: st
     assert repeat["created"] == 0 and repeat["updated"] == 0
 
 
-def test_bad_roster_exits_1_with_file_line_column(tmp_path: Path, empty_db: str) -> None:
-    jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path)
+def test_bad_roster_exits_1_with_file_line_column(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested above
     bad = tmp_path / "bad"
     bad.mkdir()
     for name in ("staff.csv", "students.csv"):
         (bad / name).write_text((SCHOOL / name).read_text())
     (bad / "guardians.csv").write_text("student_id,name,relation,phone,language,proxy\n"
                                        "0071000001,Hendra Wijaya,ayah,0812,id,no\n")
-    result = jembatan("roster", "import", str(bad), "--school", "UJI", database_url=empty_db, cwd=tmp_path)
+    result = jembatan("roster", "import", str(bad), "--school", "UJI", database_url=db, cwd=tmp_path)
     assert result.returncode == 1
     assert re.search(r"guardians\.csv:2: phone: ", result.stderr)
     assert "Traceback" not in result.stderr
 
 
-def test_link_code_for_a_roster_person(tmp_path: Path, empty_db: str) -> None:
-    jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path)
-    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=empty_db, cwd=tmp_path)
-    made = jembatan("link-code", "0813-0000-0002", "--json", database_url=empty_db, cwd=tmp_path)
+def test_link_code_for_a_roster_person(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested above
+    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=db, cwd=tmp_path)
+    made = jembatan("link-code", "0813-0000-0002", "--json", database_url=db, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     data = json.loads(made.stdout)
     assert data["name"] == "Maya Wijaya" and len(data["code"]) >= 8 and data["link"] is None
-    by_staff_id = jembatan("link-code", "T-003", database_url=empty_db, cwd=tmp_path)
+    by_staff_id = jembatan("link-code", "T-003", database_url=db, cwd=tmp_path)
     assert by_staff_id.returncode == 0 and "Rina Marlina" in by_staff_id.stdout
-    unknown = jembatan("link-code", "0813-9999-9999", database_url=empty_db, cwd=tmp_path)
+    unknown = jembatan("link-code", "0813-9999-9999", database_url=db, cwd=tmp_path)
     assert unknown.returncode == 1 and "not in any roster" in unknown.stderr
 
 
@@ -97,25 +97,25 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     command.check(alembic_config(url))  # raises when the models drifted from the migrations
 
 
-def test_meeting_invite_report_cancel_from_the_command_line(tmp_path: Path, empty_db: str) -> None:
-    jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path)
-    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=empty_db, cwd=tmp_path)
+def test_meeting_invite_report_cancel_from_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested above
+    jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=db, cwd=tmp_path)
     meeting = ROOT / "tests" / "data" / "meetings" / "pembagian_rapor.yaml"
-    created = json.loads(jembatan("meeting", "create", str(meeting), "--json", database_url=empty_db,
+    created = json.loads(jembatan("meeting", "create", str(meeting), "--json", database_url=db,
                                   cwd=tmp_path).stdout)
-    invited = jembatan("meeting", "invite", str(created["id"]), "--json", database_url=empty_db, cwd=tmp_path)
+    invited = jembatan("meeting", "invite", str(created["id"]), "--json", database_url=db, cwd=tmp_path)
     assert invited.returncode == 0, invited.stderr
     assert json.loads(invited.stdout)["families"] == 2  # class VII-A: Ani's family and Citra's
     report = jembatan("report", "participation", str(created["id"]), "--json", "--csv", str(tmp_path / "p.csv"),
-                      database_url=empty_db, cwd=tmp_path)
+                      database_url=db, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     rows = json.loads(report.stdout)["rows"]
     assert rows[0]["invited"] == 2 and rows[0]["class"] == ""
     assert (tmp_path / "p.csv").read_text().startswith("meeting,title,class,invited,delivered,read")
-    moved = jembatan("meeting", "move", str(created["id"]), "--to", "2020-01-01T08:00", database_url=empty_db,
+    moved = jembatan("meeting", "move", str(created["id"]), "--to", "2020-01-01T08:00", database_url=db,
                      cwd=tmp_path)
     assert moved.returncode == 1 and "in the past" in moved.stderr
-    cancelled = jembatan("meeting", "cancel", str(created["id"]), "--json", database_url=empty_db, cwd=tmp_path)
+    cancelled = jembatan("meeting", "cancel", str(created["id"]), "--json", database_url=db, cwd=tmp_path)
     assert json.loads(cancelled.stdout) == {"id": created["id"], "status": "cancelled", "told": 3}
-    unknown = jembatan("meeting", "invite", "999", database_url=empty_db, cwd=tmp_path)
+    unknown = jembatan("meeting", "invite", "999", database_url=db, cwd=tmp_path)
     assert unknown.returncode == 1 and "no meeting with id 999" in unknown.stderr

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
@@ -47,15 +48,18 @@ def _roster(folder: Path, code: str, prefix: str) -> Path:
     return folder
 
 
-def _sql(sql: str, **params: object) -> list[tuple[object, ...]]:
+@cache
+def _observer() -> Engine:
+    """One pooled connection for the test's own look at the database: polled ten times a second,
+    a new connection each time would start a PostgreSQL backend process each time."""
     assert PG_URL
-    engine = create_engine(sync_url(PG_URL))
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(sql), params)
-            return [tuple(row) for row in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
+    return create_engine(sync_url(PG_URL), pool_size=1)
+
+
+def _sql(sql: str, **params: object) -> list[tuple[object, ...]]:
+    with _observer().begin() as conn:
+        result = conn.execute(text(sql), params)
+        return [tuple(row) for row in result] if result.returns_rows else []
 
 
 async def _until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]

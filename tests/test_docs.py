@@ -31,9 +31,8 @@ def test_every_roster_column_of_the_demo_school_is_explained() -> None:
                 assert f"`{column}`" in explained, (name, column)
 
 
-def test_the_meeting_file_examples_work_against_the_demo_school(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}"
-    assert jembatan("db", "upgrade", database_url=db, cwd=tmp_path).returncode == 0
+def test_the_meeting_file_examples_work_against_the_demo_school(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested in test_cli.py
     assert jembatan("demo", database_url=db, cwd=tmp_path).returncode == 0
     text = (ROOT / "docs" / "meetings.md").read_text(encoding="utf-8")
     examples = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)

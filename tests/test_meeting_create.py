@@ -493,9 +493,8 @@ async def test_school_code_limits_the_organizer(sessions: Sessions, tmp_path: Pa
 # ---------------------------------------------------------------- the command line
 
 
-def test_cli_meeting_create(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    assert jembatan("db", "upgrade", database_url=db, cwd=tmp_path).returncode == 0
+def test_cli_meeting_create(tmp_path: Path, sqlite_url: str) -> None:
+    db = sqlite_url  # a copy of the migrated template: `db upgrade` itself is tested in test_cli.py
     imported = jembatan("roster", "import", str(SCHOOL), "--school", "UJI",
                         database_url=db, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr

@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
@@ -54,14 +55,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _count(sql: str) -> int:
+@cache
+def _observer() -> Engine:
+    """One pooled connection for the test's own look at the database: polled ten times a second,
+    a new connection each time would start a PostgreSQL backend process each time."""
     assert PG_URL
-    engine = create_engine(sync_url(PG_URL))
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
+    return create_engine(sync_url(PG_URL), pool_size=1)
+
+
+def _count(sql: str) -> int:
+    with _observer().connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
 
 
 async def _until(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
@@ -182,13 +186,8 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
 
 
 def _heartbeat_pids() -> dict[str, int]:
-    assert PG_URL
-    engine = create_engine(sync_url(PG_URL))
-    try:
-        with engine.connect() as conn:
-            return {part: pid for part, pid in conn.execute(text("SELECT part, pid FROM heartbeat"))}
-    finally:
-        engine.dispose()
+    with _observer().connect() as conn:
+        return {part: pid for part, pid in conn.execute(text("SELECT part, pid FROM heartbeat"))}
 
 
 def _alive_or_zombie(pid: int) -> bool:

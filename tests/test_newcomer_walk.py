@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from handlers.meetings import invite_meeting
 from storage.demo import seed_demo
 from storage.meetings import create_meeting
+from storage.models import OutboxMessage
 from tests.test_dashboard_browser import CHROMIUM, LINK, PHONE, chromium, live_app
 from tests.test_simulator_browser import person
 
@@ -59,6 +61,11 @@ def defects(where: str, text: str, *, indonesian: bool = True) -> list[str]:
     return found
 
 
+def _sent(response: Any) -> bool:
+    """The simulator page's own POST of a message: once it answers, the message is handled."""
+    return response.url.endswith("/simulator/api/send")
+
+
 class Simulator:
     """The simulator page on a phone screen: pick a person, type, press the buttons shown."""
 
@@ -72,26 +79,37 @@ class Simulator:
     async def _count(self, phone: str) -> int:
         return len(await self.live.received(phone))
 
+    async def _outbox_drained(self) -> bool:
+        async with self.live.services.sessions() as session:
+            return (await session.exec(select(OutboxMessage.id).where(
+                OutboxMessage.status == "pending"))).first() is None
+
     async def _wait_for_more(self, phone: str, before: int) -> list[dict[str, Any]]:
-        for _ in range(300):
-            received = await self.live.received(phone)
-            if len(received) > before:
-                await self.page.wait_for_timeout(150)  # the rest of one turn's answers
+        for _ in range(600):
+            # One turn's answers are written together: once the first has arrived and nothing is
+            # left to send, the turn is complete (a fixed pause was too short on a busy machine).
+            if len(await self.live.received(phone)) > before and await self._outbox_drained():
                 return (await self.live.received(phone))[before:]
             await self.page.wait_for_timeout(50)
         raise AssertionError(f"{phone} got no answer")
 
     async def say(self, phone: str, text: str) -> list[dict[str, Any]]:
         await self.as_(phone)
+        return await self.send(phone, text)
+
+    async def send(self, phone: str, text: str) -> list[dict[str, Any]]:
+        """Type and send as the person already chosen (a reply keeps what it answers)."""
         before = await self._count(phone)
         await self.page.fill("#text", text)
-        await self.page.click("#send")
+        async with self.page.expect_response(_sent):  # handled, its answers in the outbox
+            await self.page.click("#send")
         return await self._wait_for_more(phone, before)
 
     async def press(self, phone: str, label: str) -> list[dict[str, Any]]:
         await self.as_(phone)
         before = await self._count(phone)
-        await self.page.locator("#chat .msg.bot").last.get_by_role("button", name=label, exact=True).click()
+        async with self.page.expect_response(_sent):
+            await self.page.locator("#chat .msg.bot").last.get_by_role("button", name=label, exact=True).click()
         return await self._wait_for_more(phone, before)
 
 
@@ -107,6 +125,8 @@ async def test_the_demo_as_a_parent_a_teacher_a_counselor_and_the_principal(tmp_
         page = await browser.new_page(viewport=PHONE)
         await page.goto(live.base)
         sim = Simulator(page, live)
+        # The page fills the list once its own request for the people returns: wait for it.
+        await page.locator("#person option").first.wait_for(state="attached")
         people = await page.locator("#person option").all_inner_texts()
         assert any("Guru BK · kelas 7" in p for p in people) and any("Ayah · " in p for p in people), people
 
@@ -139,8 +159,8 @@ async def test_the_demo_as_a_parent_a_teacher_a_counselor_and_the_principal(tmp_
         await sim.as_(RINA)
         forwarded = page.locator("#chat .msg.bot", has_text="nilai ulangan matematika Bunga turun")
         await forwarded.locator("button.reply").click()
-        await page.fill("#text", "Baik Pak, Bunga ikut remedial hari Kamis.")
-        await page.click("#send")
+        sent = await sim.send(RINA, "Baik Pak, Bunga ikut remedial hari Kamis.")
+        assert any("Terkirim kepada Yusuf Maulana" in m["text"] for m in sent), sent
         table = (await sim.say(RINA, f"rapat {meeting.id}"))[-1]["text"]
         assert "jembatan report" not in table and f"/dashboard/meetings/{meeting.id}" in table
         live.clock.advance(days=26)  # report day, 08.30
