@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 BACKGROUND_POLL_SECONDS = 0.2
 STALE_UPDATE = timedelta(minutes=1)  # stored this long and unprocessed: its worker died
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+ROUTER_PRELOAD_DELAY = 1.0  # seconds after start-up: the model loads once the server answers
 
 
 @dataclass
@@ -114,8 +115,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         router_model.configure(settings.router_model)
-        # Train the router's model now, in a thread, rather than on the first family's message.
-        asyncio.get_running_loop().run_in_executor(None, router_model.learned_layer)
+        # Load the router's model in a thread soon after start-up, rather than on the first
+        # family's message; not at once, so that reading it does not slow the server's start.
+        loop = asyncio.get_running_loop()
+        loop.call_later(ROUTER_PRELOAD_DELAY, lambda: loop.run_in_executor(None, router_model.learned_layer))
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
                       simulator_enabled=settings.simulator_enabled,
                       flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
-from typing import Any
-
-import segno
-from fpdf import FPDF
+from typing import TYPE_CHECKING, Any
 
 from templates.render import label, render
+
+if TYPE_CHECKING:  # fpdf2 and segno load when a letter is drawn, not when the server starts
+    from fpdf import FPDF
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
@@ -24,6 +24,8 @@ QR_SIZE = 42  # mm: scans easily from a printed page
 
 
 def _pdf() -> FPDF:
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(MARGIN, 15, MARGIN)
     pdf.set_auto_page_break(False)
@@ -59,6 +61,8 @@ def letterhead(pdf: FPDF, head: dict[str, Any] | None, school_name: str) -> None
 def qr_png(url: str) -> io.BytesIO:
     """A QR code of ``url`` as a PNG, for a printed page."""
     out = io.BytesIO()
+    import segno
+
     segno.make(url, error="m", micro=False).save(out, kind="png", scale=8, border=4)
     out.seek(0)
     return out
