@@ -77,8 +77,8 @@ async def test_preview_counts_channels_and_cost_and_the_tier_moves_the_rest_to_t
 
         # A notice to Rahmat outside his window: a utility template, and one of today's tier.
         async with net.services.sessions() as session, session.begin():
-            rahmat = (await session.exec(select(Guardian).where(Guardian.phone == RAHMAT))).first()
-            assert rahmat is not None
+            rahmat = (await session.exec(select(Guardian).join(School, col(School.id) == Guardian.school_id)
+                                         .where(Guardian.phone == RAHMAT, School.code == "UJI"))).one()
             await enqueue(session, [Outbound(
                 to=Recipient(phone=RAHMAT, guardian_id=rahmat.id, school_id=rahmat.school_id),
                 template="concern_auto_closed", context={"child_name": "Citra Lestari", "concern_id": 1})],
@@ -146,8 +146,9 @@ async def test_a_reply_is_billed_as_the_window_stands_when_it_goes(database_url:
         await whatsapp_says(net, YULIA, "menu")
         clock.advance(days=2)
         async with net.services.sessions() as session, session.begin():
-            yulia = (await session.exec(select(Guardian).where(Guardian.phone == YULIA))).first()
-            assert yulia is not None
+            # Yulia as school UJI's guardian (the school she writes to): she may be DUA's too.
+            yulia = (await session.exec(select(Guardian).join(School, col(School.id) == Guardian.school_id)
+                                        .where(Guardian.phone == YULIA, School.code == "UJI"))).one()
             [row] = await enqueue(session, [Outbound(
                 to=Recipient(phone=YULIA, guardian_id=yulia.id, school_id=yulia.school_id),
                 template="concern_auto_closed", context={"child_name": "Citra Lestari", "concern_id": 1},
