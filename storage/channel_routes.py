@@ -50,10 +50,8 @@ async def save_routes(session: AsyncSession, kinds: Mapping[str, Sequence[str]],
 
 async def daily_tiers(session: AsyncSession) -> dict[str, int]:
     """The daily tier of each school's own WhatsApp sender that has one (by its ``bot`` key)."""
-    rows = (await session.exec(select(ChannelRoute).where(
-        col(ChannelRoute.whatsapp_daily_tier).is_not(None)))).all()
-    return {row.school_code: int(row.whatsapp_daily_tier) for row in rows
-            if "whatsapp" in row.kinds.split(",") and row.whatsapp_daily_tier}
+    return {code: tier for code, (kinds, tier) in (await _routes(session)).items()
+            if "whatsapp" in kinds and tier}
 
 
 async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
