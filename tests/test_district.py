@@ -148,6 +148,13 @@ async def district(database_url: str, tmp_path: Path, *, clock: ManualClock | No
                 yield District(client, services, uji_api, dua_api, twilio, clock, channels_file)
 
 
+async def whatsapp_says(net: District, phone: str, body: str) -> None:
+    """``phone`` writes to school UJI's own WhatsApp number."""
+    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, to=UJI_FROM, body=body)
+    assert (await net.whatsapp("/webhooks/whatsapp/UJI", form)).status_code == 200
+    await net.deliver()
+
+
 def texts(messages: list[dict[str, Any]]) -> str:
     return "\n".join(m.get("text") or m.get("Body") or "" for m in messages)
 

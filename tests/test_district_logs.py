@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.logs import make_handler
-from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.harness import HENDRA, MAYA
-from tests.test_district import DUA_TOKEN, MAYA_TG, UJI_FROM, UJI_TOKEN, district
+from tests.test_district import DUA_TOKEN, MAYA_TG, UJI_TOKEN, district, whatsapp_says
 
 
 @contextmanager
@@ -40,9 +39,7 @@ async def test_a_sent_message_is_logged_with_its_school_and_no_number(
     caplog.set_level(logging.INFO)
     async with district(database_url, tmp_path) as net:
         with captured("json") as out:
-            form = inbound_form(message_sid=new_message_sid(), from_phone=HENDRA, to=UJI_FROM, body="menu")
-            assert (await net.whatsapp("/webhooks/whatsapp/UJI", form)).status_code == 200
-            await net.deliver()
+            await whatsapp_says(net, HENDRA, "menu")
             await net.link("DUA", MAYA_TG, MAYA)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     sent = [entry for entry in lines if entry["message"] == "sent"]
@@ -63,9 +60,7 @@ async def test_the_text_format_carries_the_same_fields(sqlite_url: str, tmp_path
     caplog.set_level(logging.INFO)
     async with district(sqlite_url, tmp_path) as net:
         with captured("text") as out:
-            form = inbound_form(message_sid=new_message_sid(), from_phone=HENDRA, to=UJI_FROM, body="menu")
-            assert (await net.whatsapp("/webhooks/whatsapp/UJI", form)).status_code == 200
-            await net.deliver()
+            await whatsapp_says(net, HENDRA, "menu")
     sent = [line for line in out.getvalue().splitlines() if ": sent " in line]
     assert sent and all("school=UJI channel=whatsapp bot=UJI to=+62813" in line for line in sent)
     assert not any(number in out.getvalue() for number in RAW_NUMBERS)

@@ -20,21 +20,13 @@ from storage.models import Broadcast, Guardian, OutboxMessage, School, Staff
 from storage.outbox import enqueue
 from storage.whatsapp_tier import DAY_STEP, spread_broadcast
 from tests.fakes.telegram_updates import callback_update
-from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.harness import HENDRA, MAYA, MONDAY_MORNING, RAHMAT, RINA, YULIA
-from tests.test_district import MAYA_TG, RINA_TG, UJI_FROM, District, district, texts
+from tests.test_district import MAYA_TG, RINA_TG, UJI_FROM, district, texts, whatsapp_says
 
 ANNOUNCEMENT_SID = "HX" + "a" * 32
 NOTICE_SID = "HX" + "b" * 32
 CONTENT_SIDS = json.dumps({"announcement": ANNOUNCEMENT_SID, "concern_auto_closed": NOTICE_SID})
 TEXT = "Rapat komite hari Sabtu pukul 08.00 di aula."
-
-
-async def whatsapp_says(net: District, phone: str, body: str) -> None:
-    """``phone`` writes to school UJI's own WhatsApp number."""
-    form = inbound_form(message_sid=new_message_sid(), from_phone=phone, to=UJI_FROM, body=body)
-    assert (await net.whatsapp("/webhooks/whatsapp/UJI", form)).status_code == 200
-    await net.deliver()
 
 
 def test_categories_and_the_price_table() -> None:
