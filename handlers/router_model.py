@@ -14,10 +14,12 @@
 - The school's corrections are compared in the same n-gram space (handlers/school_memory.py).
 
 Both are trained by handlers/router_training.py (scikit-learn, at build time) on the labelled
-corpus in handlers/data/routing_training.jsonl and shipped as numbers in
-handlers/data/router_head.json; here they run on numpy alone, so the service imports no machine
-learning library (scikit-learn with scipy and pandas would cost some 130 MB of memory) and
-nothing is downloaded. A test checks this module computes what scikit-learn computes.
+corpus in handlers/data/routing_training.jsonl and shipped as numbers in one compressed numpy
+file, handlers/data/router_head.npz (the terms as sorted UTF-8 byte strings, looked up with
+``searchsorted``; the coefficients as float32; the rest, JSON, under ``meta``); here they run on
+numpy alone, so the service imports no machine learning library (scikit-learn with scipy and
+pandas would cost some 130 MB of memory) and nothing is downloaded. A test checks this module
+computes what scikit-learn computes.
 
 The ``ROUTER_MODEL`` setting: ``builtin`` (default), ``off`` (the lexicon alone), or the path of
 another head file. The layer is loaded once per process, on first use, and shared; if it cannot
@@ -33,6 +35,7 @@ import math
 import re
 import threading
 import unicodedata
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,7 +48,8 @@ log = logging.getLogger(__name__)
 BUILTIN = "builtin"
 OFF = "off"
 DATA = Path(__file__).with_name("data")
-HEAD_FILE = DATA / "router_head.json"
+HEAD_FILE = DATA / "router_head.npz"
+HEAD_FORMAT = 2  # 1 was one JSON document (9.2 MB, +33 MB resident, 0.5-0.8 s to load)
 TRAINING_FILE = DATA / "routing_training.jsonl"
 GROUP_ORDER = ("absence", "academic", "admin", "counseling")
 MAX_CHARS = 2000  # a pasted essay says what it is about early; bounds the model's work
@@ -165,6 +169,87 @@ def ngrams(text: str) -> list[str]:
     return out
 
 
+class Vocabulary:
+    """Terms as a sorted array of UTF-8 byte strings: a few bytes a term, where a dict of str
+    costs some 120 (the JSON head's 98,000 terms: +12 MB resident). ``columns`` maps a
+    term's rank in the sorted array to its column in the model."""
+
+    def __init__(self, terms: Any) -> None:
+        import numpy as np
+
+        if isinstance(terms, list):
+            if any("\0" in t for t in terms):  # numpy's byte strings would drop it
+                raise ValueError("a term holds a NUL character")
+            terms = [t.encode("utf-8") for t in terms]
+        encoded = np.asarray(terms)
+        if encoded.dtype.kind != "S" or encoded.ndim != 1:
+            raise ValueError("terms must be byte strings")
+        order = np.argsort(encoded, kind="stable")
+        self.sorted = encoded[order]
+        if len(self.sorted) > 1 and not (self.sorted[1:] > self.sorted[:-1]).all():
+            raise ValueError("terms repeat")
+        self.columns = order.astype(np.int64)
+        self.width = encoded.dtype.itemsize
+
+    def __len__(self) -> int:
+        return len(self.sorted)
+
+    def lookup(self, grams: Sequence[str]) -> Any:
+        """Each gram's column, -1 where the gram is not a term."""
+        import numpy as np
+
+        encoded = [g.encode("utf-8") for g in grams]
+        # Longer than any term, or with a NUL (which numpy's byte strings would drop): unknown.
+        known = np.fromiter((len(e) <= self.width and b"\0" not in e for e in encoded),
+                            dtype=bool, count=len(encoded))
+        query = np.array([e if k else b"" for e, k in zip(encoded, known, strict=True)],
+                         dtype=f"S{self.width}")
+        if not len(self.sorted):
+            return np.full(len(encoded), -1, dtype=np.int64)
+        rank = np.minimum(np.searchsorted(self.sorted, query), len(self.sorted) - 1)
+        found = known & (self.sorted[rank] == query)
+        return np.where(found, self.columns[rank], -1)
+
+
+def read_head(path: Path) -> dict[str, Any]:
+    """A head file as the nested mapping ``LearnedLayer`` takes (what router_training.train
+    returns): ``meta`` and its arrays."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    head = json.loads(str(arrays.pop("meta")))
+    if head.get("format") != HEAD_FORMAT:
+        raise ValueError(f"head format {head.get('format')!r}, not {HEAD_FORMAT}")
+    for name, array in arrays.items():
+        part, _, key = name.partition(".")
+        head[part][key] = array
+    return head
+
+
+def write_head(path: Path, head: dict[str, Any]) -> None:
+    """One compressed numpy file: every array under ``part.key``, everything else as JSON."""
+    import numpy as np
+
+    meta: dict[str, Any] = {"format": HEAD_FORMAT}
+    arrays: dict[str, Any] = {}
+    for name, value in head.items():
+        if isinstance(value, dict):
+            meta[name] = {}
+            for key, item in value.items():
+                if key in ("terms", "word_terms"):
+                    arrays[f"{name}.{key}"] = np.asarray([t.encode("utf-8") for t in item])
+                elif isinstance(item, (list, np.ndarray)) and key != "names":
+                    array = np.asarray(item, dtype=np.float64)
+                    arrays[f"{name}.{key}"] = array.astype(np.float32) if key == "coef" else array
+                else:
+                    meta[name][key] = item
+        else:
+            meta[name] = value
+    with path.open("wb") as out:
+        np.savez_compressed(out, meta=np.array(json.dumps(meta)), **arrays)
+
+
 class LearnedLayer:
     """The n-gram model and the combiner, as numbers from a head file."""
 
@@ -174,12 +259,13 @@ class LearnedLayer:
         if tuple(head["groups"]) != GROUP_ORDER:
             raise ValueError("the head's groups differ from GROUP_ORDER")
         model = head["ngrams"]
-        self.terms: dict[str, int] = {term: i for i, term in enumerate(model["terms"])}
+        self.terms = Vocabulary(model["terms"])
         self.idf = np.asarray(model["idf"], dtype=np.float64)
-        self.word_terms: dict[str, int] = {t: i for i, t in enumerate(model["word_terms"])}
+        self.word_terms = Vocabulary(model["word_terms"])
         self.word_idf = np.asarray(model["word_idf"], dtype=np.float64)
         width = len(self.terms) + len(self.word_terms)
-        self.coef = np.asarray(model["coef"], dtype=np.float64)  # (groups, terms + word terms)
+        # float32: a logit moves by some 1e-6, no decision on the training messages changes.
+        self.coef = np.asarray(model["coef"], dtype=np.float32)  # (groups, terms + word terms)
         self.intercept = np.asarray(model["intercept"], dtype=np.float64)
         self.weights = np.asarray(head["combiner"]["weights"], dtype=np.float64)
         self.bias = np.asarray(head["combiner"]["bias"], dtype=np.float64)
@@ -191,7 +277,7 @@ class LearnedLayer:
         subjects = head.get("subjects")  # absent: no subject head, the lexicon's subjects alone
         self.subject_names: list[str | None] = list(subjects["names"]) if subjects else []
         self.subject_coef = np.asarray(subjects["coef"] if subjects else np.zeros((0, width)),
-                                       dtype=np.float64)
+                                       dtype=np.float32)
         self.subject_intercept = np.asarray(subjects["intercept"] if subjects else [],
                                             dtype=np.float64)
         if self.subject_coef.shape != (len(self.subject_names), width):
@@ -238,18 +324,16 @@ class LearnedLayer:
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
 
 
-def _tfidf(grams: list[str], terms: dict[str, int], idf: Any) -> tuple[Any, Any]:
+def _tfidf(grams: list[str], terms: Vocabulary, idf: Any) -> tuple[Any, Any]:
     """Sublinear TF-IDF of the known grams, unit length, sparse: (term indices, values)."""
     import numpy as np
 
-    counts: dict[int, int] = {}
-    for gram, count in Counter(grams).items():  # counted in C, then looked up once each
-        index = terms.get(gram)
-        if index is not None:
-            counts[index] = count
-    indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
-                                       count=len(counts)))) * idf[indices]
+    counted = Counter(grams)  # counted in C, then looked up once each
+    columns = terms.lookup(list(counted))
+    known = columns >= 0
+    indices = columns[known]
+    counts = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))[known]
+    values = (1.0 + np.log(counts)) * idf[indices]
     norm = float(np.sqrt(values @ values))
     return indices, (values / norm if norm else values)
 
@@ -259,7 +343,7 @@ def _one_vs_rest(coef: Any, intercept: Any, vector: tuple[Any, Any]) -> Any:
     import numpy as np
 
     indices, values = vector
-    p = 1.0 / (1.0 + np.exp(-(coef[:, indices] @ values + intercept)))
+    p = 1.0 / (1.0 + np.exp(-(coef[:, indices].astype(np.float64) @ values + intercept)))
     total = p.sum()
     return p / total if total else np.full(len(p), 1.0 / len(p))
 
@@ -284,9 +368,9 @@ def is_ready() -> bool:
 def _build(setting: str) -> LearnedLayer | None:
     head_file = HEAD_FILE if setting == BUILTIN else Path(setting)
     try:
-        head = json.loads(head_file.read_text(encoding="utf-8"))
+        head = read_head(head_file)
         layer = LearnedLayer(head)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("router model %r failed to load (%s: %s): routing with the lexicon alone",
                     setting, type(exc).__name__, exc)
         return None

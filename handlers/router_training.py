@@ -2,7 +2,7 @@
 
 Reads the labelled training corpus (handlers/data/routing_training.jsonl: the training part of
 the fresh corpus, ``source: corpus``, and the lexicon's tuning table, ``source: tuning``; never a
-held-out message, see tests/routing_corpus.py) and writes handlers/data/router_head.json:
+held-out message, see tests/routing_corpus.py) and writes handlers/data/router_head.npz:
 
 1. the combiner: a logistic regression over the lexicon's evidence and the n-gram model's
    probabilities (handlers/router_model.features). It is fitted on the fresh corpus only, with
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from handlers.router_model import (
     WORD_NGRAM_MAX,
     features,
     read_corpus,
+    write_head,
     said_once,
 )
 
@@ -127,12 +127,13 @@ def export_ngrams(model: Any) -> dict[str, Any]:
     word_terms = sorted(words.vocabulary_, key=words.vocabulary_.__getitem__)
     return {"terms": terms, "idf": _rounded(chars.idf_),
             "word_terms": word_terms, "word_idf": _rounded(words.idf_),
-            "coef": _rounded(classifier.coef_), "intercept": _rounded(classifier.intercept_)}
+            "coef": _rounded(classifier.coef_, np.float32),
+            "intercept": _rounded(classifier.intercept_)}
 
 
 def export_subjects(head: Any) -> dict[str, Any]:
     return {"names": [None if c == NO_SUBJECT else str(c) for c in head.classes_],
-            "coef": _rounded(head.coef_), "intercept": _rounded(head.intercept_)}
+            "coef": _rounded(head.coef_, np.float32), "intercept": _rounded(head.intercept_)}
 
 
 def corpus_digest(path: Path = TRAINING_FILE) -> str:
@@ -245,8 +246,10 @@ def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any
     }
 
 
-def _rounded(array: Any) -> Any:
-    return np.round(np.asarray(array, dtype=np.float64), 6).tolist()
+def _rounded(array: Any, dtype: Any = np.float64) -> Any:
+    """The numbers as shipped: float64 (float32 for the two heads' coefficients, as
+    handlers/router_model.write_head stores them: no decision on the training set changes)."""
+    return np.asarray(array, dtype=np.float64).astype(dtype)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     head = train(args.corpus, verbose=not args.quiet)
-    args.out.write_text(json.dumps(head, separators=(",", ":")) + "\n", encoding="utf-8")
+    write_head(args.out, head)
     print(f"{args.out}: {head['examples']} examples, corpus {head['training_sha256'][:12]}")
     return 0
 

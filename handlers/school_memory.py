@@ -85,7 +85,7 @@ async def nearest(session: AsyncSession, school_id: int, layer: LearnedLayer,
     if entry is None:
         return None
     terms, values = layer.vector(text)
-    query = np.zeros(len(layer.terms))
+    query = np.zeros(len(layer.terms))  # a Vocabulary: its number of terms
     query[terms] = values
     similarities = np.bincount(entry.rows, weights=entry.values * query[entry.terms],
                                minlength=len(entry.groups))

@@ -10,7 +10,7 @@ import pytest
 
 from handlers import router_model, school_memory
 from handlers.classifier import classify
-from handlers.routing import NEIGHBOUR_SIMILARITY, classify_message, read_message
+from handlers.routing import NEIGHBOUR_SIMILARITY, classify_message, decide, read_message, read_text
 from sqlmodel import select
 
 from storage.models import School
@@ -124,3 +124,36 @@ async def test_without_the_model_the_lexicon_routes_alone_after_one_warning(
         assert "lexicon alone" in warnings[0].getMessage()
     finally:
         router_model.configure(router_model.BUILTIN)
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"not a head file", b'{"groups": ["absence"], "ngrams": {}}',  # the old JSON format
+    "truncated",
+])
+def test_a_broken_head_file_leaves_the_lexicon_routing_after_one_warning(
+        tmp_path, caplog: pytest.LogCaptureFixture, content: bytes | str) -> None:
+    broken = tmp_path / "head.npz"
+    whole = router_model.HEAD_FILE.read_bytes()
+    broken.write_bytes(whole[:len(whole) // 2] if content == "truncated" else content)
+    caplog.set_level(logging.WARNING, logger="handlers.router_model")
+    try:
+        router_model.configure(str(broken))
+        assert router_model.learned_layer() is None
+        assert router_model.learned_layer() is None  # asked again: no second warning
+        text = "nilai matematika anak saya turun terus bu"
+        assert read_text(text, ["Matematika"]).combined is None
+        assert decide(read_text(text, ["Matematika"])) == classify(text, ["Matematika"])
+        warnings = [r for r in caplog.records if r.name == "handlers.router_model"]
+        assert len(warnings) == 1 and "lexicon alone" in warnings[0].getMessage()
+    finally:
+        router_model.configure(router_model.BUILTIN)
+
+
+def test_a_head_file_named_by_path_routes_as_the_builtin_one(tmp_path, builtin_model) -> None:
+    copy = tmp_path / "my-head.npz"
+    copy.write_bytes(router_model.HEAD_FILE.read_bytes())
+    texts = [SIMILAR, UNRELATED, CORRECTED, "Bu, SPP bulan ini sudah bisa dibayar lewat transfer?"]
+    builtin = [decide(read_text(text, ["Matematika"])) for text in texts]
+    router_model.configure(str(copy))
+    assert router_model.learned_layer() is not router_model._layers[router_model.BUILTIN]
+    assert [decide(read_text(text, ["Matematika"])) for text in texts] == builtin
