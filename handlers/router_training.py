@@ -18,7 +18,7 @@ held-out message, see tests/routing_corpus.py) and writes handlers/data/router_h
    numbers (terms, idf, coefficients) that handlers/router_model.py runs on numpy alone.
 
 scikit-learn is needed here and in the tests, not by the service. Everything is deterministic
-and takes about twenty seconds. The file records the corpus's SHA-256; a
+and takes under a minute. The file records the corpus's SHA-256; a
 test fails when the corpus changes and the head was not trained again.
 """
 
@@ -170,23 +170,26 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
     for t in np.round(np.arange(0.30, 0.99, 0.01), 3):
         tally = {"right": 0, "asked": 0, "wrong": 0}
         asked = 0
-        wrong_by_writer = dict.fromkeys(writers, 0)
+        by_writer = {w: Counter() for w in writers}
         for row, p, f, s in zip(rows, probabilities, found, subjects, strict=True):
             combined = dict(zip(GROUP_ORDER, map(float, p), strict=True))
             result = decide(Reading(f, combined, float(t), None, s))
             verdict = judge(row, result)
             tally[verdict] += 1
             asked += result.group is None
-            wrong_by_writer[str(row.get("writer"))] += verdict == "wrong"
+            by_writer[str(row.get("writer"))].update(
+                {"n": 1, verdict: 1, "asked ": result.group is None})
         n = len(rows)
-        sizes = Counter(str(row.get("writer")) for row in rows)
-        worst = max(wrong_by_writer[w] / sizes[w] for w in writers)
+        worst = max(by_writer[w]["wrong"] / by_writer[w]["n"] for w in writers)
         curve.append(f"t={t:.3f} right={tally['right'] / n:.1%} asked={asked / n:.1%} "
                      f"wrong={tally['wrong'] / n:.1%} worst writer wrong={worst:.1%}")
         # Families do not write like an average of the corpus: the threshold must keep every
         # writer's style (regional, chat spelling, two topics...) within MAX_WRONG, not the mean.
         if best is None and worst <= MAX_WRONG:
             best = float(t)
+            curve += [f"  {w}: right {c['right'] / c['n']:.1%}, asked {c['asked '] / c['n']:.1%}, "
+                      f"wrong {c['wrong'] / c['n']:.1%} (n={c['n']})"
+                      for w, c in by_writer.items()]
     return (best if best is not None else float(t)), curve
 
 

@@ -8,7 +8,7 @@ used to tune the lexicon, the thresholds or the model; handlers/data/routing_tra
 from which the model's head is trained, is assembled from the training parts and the lexicon's
 own tuning table (``python -m tests.routing_corpus --assemble``), and a test checks it stays so.
 Writers delivered after the split as training messages only (``writer_c.train.jsonl`` to
-``writer_g.train.jsonl``, with no ``writer_c.jsonl`` beside them) train in full; a text equal to
+``writer_n.train.jsonl``, with no ``writer_c.jsonl`` beside them) train in full; a text equal to
 a held-out one would be left out of training.
 
 Scoring, as the issue asks: a message is right when its group is right and, when the label has

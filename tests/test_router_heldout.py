@@ -89,8 +89,8 @@ def test_held_out_messages_reach_the_right_person(routed) -> None:  # type: igno
     assert rates["asked"] <= ASKED_CEILING
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13's targets are not all reached: 84.4% right, "
-                   "14.5% asked, 3.5% confidently wrong (README, 'Routing')")
+@pytest.mark.xfail(strict=True, reason="issue 13's targets are not all reached: 80.5% right, "
+                   "20.7% asked, 2.0% confidently wrong (README, 'Routing')")
 def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     score = Score()
     for row, result in routed:
@@ -101,10 +101,10 @@ def test_the_issue_targets(routed) -> None:  # type: ignore[no-untyped-def]
     assert rates["asked"] <= MAX_ASKED
 
 
-# Measured on the held-out part (84.4% right, 3.5% confidently wrong, 14.5% asked: the
+# Measured on the held-out part (80.5% right, 2.0% confidently wrong, 20.7% asked: the
 # threshold is chosen for at most 2% confidently wrong for every writer, out of fold on the
 # training messages), with a message or two of slack: a change that makes the router worse fails here.
-RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.83, 0.043, 0.155
+RIGHT_FLOOR, WRONG_CEILING, ASKED_CEILING = 0.79, 0.028, 0.22
 
 
 def test_the_split_is_the_committed_one_and_held_out_never_trains() -> None:
