@@ -219,8 +219,8 @@ def read_head(path: Path) -> dict[str, Any]:
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     head = json.loads(str(arrays.pop("meta")))
-    if head.get("format") != HEAD_FORMAT:
-        raise ValueError(f"head format {head.get('format')!r}, not {HEAD_FORMAT}")
+    if not isinstance(head, dict) or head.get("format") != HEAD_FORMAT:
+        raise ValueError(f"not a head of format {HEAD_FORMAT}")
     for name, array in arrays.items():
         part, _, key = name.partition(".")
         head[part][key] = array
