@@ -73,6 +73,10 @@ class PermanentFailure(Exception):
         self.try_sms = try_sms  # the number has no WhatsApp: SMS may still reach it
 
 
+class _Stopped(Exception):
+    """The sender was stopped while a row waited for the limits: the row is left unsent."""
+
+
 class NeedsTemplate(Exception):
     """Outside the platform's free-form window and no approved template for this message."""
 
@@ -193,6 +197,7 @@ class Sender:
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._running = False  # run() started: a lane added later gets its own loop at once
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): a wait for the limits ends at once
         for client in clients:
             self.add(client)
         self._wake = asyncio.Event()  # the heartbeat loop's
@@ -315,6 +320,7 @@ class Sender:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self.notify()
 
     async def drain_once(self) -> int:
@@ -376,6 +382,8 @@ class Sender:
                 first = next(row for row in rows if (row.channel, row.chat_id) in waiting)
                 await self._start(first, accounts.get(first.account_id))
                 attempted.append(first)
+        except _Stopped:  # stopping: what was not started yet stays pending (released below)
+            pass
         finally:
             await self._finish(lane)
         left = [row.id for row in rows if row not in attempted]
@@ -533,11 +541,28 @@ class Sender:
             wait = max(pause, state.overall.wait_time(now, len(state.in_flight)), chat.wait_time(now))
             if wait <= 0:
                 break
-            await self.clock.sleep(wait)
+            await self._pause(wait)
         if self.shared:
             wait = await self._shared_slot(state)
             if wait > 0:
-                await self.clock.sleep(wait)
+                await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.
+
+        A chat's limit can mean seconds of waiting: `jembatan serve` must not take that long to
+        stop (the row just stays pending for the next start)."""
+        if self._stopping:
+            raise _Stopped
+        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait((sleep, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
+        if self._stopping:
+            raise _Stopped
 
     async def _shared_slot(self, state: _ChannelState) -> float:
         """Reserve this process's next send on the bot's or sender's shared sliding window (one
