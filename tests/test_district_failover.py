@@ -124,7 +124,7 @@ async def test_a_killed_leader_mid_broadcast_loses_and_repeats_nothing(tmp_path:
             def announced() -> list[dict[str, str]]:
                 return [m for m in twilio.sent if "Pengumuman" in (m.get("Body") or "")]
 
-            # The killed process's claimed rows wait out their lease, then the survivor sends them.
+            # The killed process's claimant lock went with its connection: the survivor sends its claimed rows at once.
             await _until(lambda: len({(m["From"], m["To"]) for m in announced()}) >= 2 * FAMILIES, 120,
                          "every family announced to")
             # Nothing left to send or held by a claim: anything sent twice has been sent by now.
