@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -37,6 +38,13 @@ def jembatan(*args: str, database_url: str, cwd: Path, extra_env: dict[str, str]
         return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, text=True,
                               capture_output=True, timeout=120)
     return _in_this_process(list(args), env, cwd)
+
+
+async def jembatan_beside(*args: str, database_url: str, cwd: Path,
+                          extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """:func:`jembatan` while this test's event loop goes on serving its fakes (a fake Bot API
+    the command asks for its bot's name)."""
+    return await asyncio.to_thread(jembatan, *args, database_url=database_url, cwd=cwd, extra_env=extra_env)
 
 
 def _in_this_process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
