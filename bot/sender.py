@@ -286,21 +286,25 @@ class Sender:
         lanes; each polling on its own would take a database connection every second apiece."""
         if not self._lanes:
             return
-        now = self.clock.now()
         try:
-            async with self.sessions() as session:
-                due = (await session.exec(select(OutboxMessage.channel, OutboxMessage.bot).where(
-                    OutboxMessage.status == "pending",
-                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
-                    self._unclaimed(now))
-                    .distinct())).all()
+            due = await self._due_lanes()
         except Exception as exc:  # no database: the lanes wait, the next tick asks again
             log.warning("outbox scan failed: %s", describe(exc))
             return
         for lane in due:
-            wake = self._wakes.get((lane[0], lane[1]))
+            wake = self._wakes.get(lane)
             if wake is not None:
                 wake.set()
+
+    async def _due_lanes(self) -> set[Lane]:
+        """The lanes with rows to send now (one query, whatever the number of lanes)."""
+        now = self.clock.now()
+        async with self.sessions() as session:
+            return {(channel, bot) for channel, bot in (await session.exec(
+                select(OutboxMessage.channel, OutboxMessage.bot).where(
+                    OutboxMessage.status == "pending",
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                    self._unclaimed(now)).distinct())).all()}
 
     async def _run_lane(self, lane: Lane) -> None:
         while not self._stopping and lane in self.channels:
@@ -343,9 +347,13 @@ class Sender:
     async def drain_once(self) -> int:
         """Send every due row once (within the limits), every lane at once; return how many
         were attempted."""
-        if not self.channels:
+        lanes = list(self.channels)
+        if len(lanes) > 1:  # only those with something due: one query instead of one a lane
+            due = await self._due_lanes()
+            lanes = [lane for lane in lanes if lane in due]
+        if not lanes:
             return 0
-        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in list(self.channels))))
+        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in lanes)))
 
     async def _drain_lane(self, lane: Lane) -> int:
         """One batch of one sending account's due rows."""
