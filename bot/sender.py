@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import zlib
 import math
 import time
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import case, func, text, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,6 +46,15 @@ FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count agai
 # A claimed row is another process's this long: longer than any batch takes (a killed process's
 # rows are sent by another after it; only the message it had in flight may go twice).
 CLAIM_LEASE = timedelta(seconds=30)
+# On PostgreSQL a running sender also holds a session advisory lock (CLAIMANT_LOCK, its token) on
+# a connection of its own and writes its token into what it claims. When the process dies its
+# connection closes, PostgreSQL frees the lock, and another process takes the claims over at once
+# instead of after the lease; the lease stays for a claimant that cannot be told dead (an older
+# version, a connection that went silent). See README, "Several processes".
+CLAIMANT_LOCK = 0x6A636C6D  # "jclm": the first key of every claimant's lock, the token the second
+_LIVE_CLAIMANTS = select(literal_column("l.objid::bigint")).select_from(text("pg_locks l")).where(text(
+    f"l.locktype = 'advisory' AND l.classid = {CLAIMANT_LOCK} AND l.objsubid = 2 AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
 # Several processes share a bot's or sender's rate through the database, counted over a window
 # this much wider than the platform's second: network jitter between processes must not
 # squeeze one more into the platform's window.
@@ -71,6 +81,10 @@ class PermanentFailure(Exception):
         self.reason = reason
         self.unreachable = unreachable
         self.try_sms = try_sms  # the number has no WhatsApp: SMS may still reach it
+
+
+class _Stopped(Exception):
+    """The sender was stopped while a row waited for the limits: the row is left unsent."""
 
 
 class NeedsTemplate(Exception):
@@ -193,6 +207,7 @@ class Sender:
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._running = False  # run() started: a lane added later gets its own loop at once
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): a wait for the limits ends at once
         for client in clients:
             self.add(client)
         self._wake = asyncio.Event()  # the heartbeat loop's
@@ -206,6 +221,11 @@ class Sender:
         # Per staff chat and concern: messages sent lately, and when the last went (fair turns).
         self._served: dict[tuple[str, str, str, int], tuple[int, datetime]] = {}
         self._school_codes: dict[int, str] = {}  # school id → code, for the logs
+        # This process's claimant lock (PostgreSQL, while run() runs): its connection and token.
+        self._claimant: AsyncConnection | None = None
+        self._claimant_driver: object | None = None  # the driver's connection, to see it closed
+        self.claimant_token: int | None = None
+        self._claimant_lock = asyncio.Lock()
 
     def add(self, client: ChannelClient) -> None:
         """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
@@ -241,6 +261,7 @@ class Sender:
         then waiting for notify() or ``idle_seconds`` (retries coming due)."""
         self._idle_seconds = idle_seconds
         self._running = True
+        await self._hold_claimant()
         for lane in list(self.channels):
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane), name=f"outbox-{lane[0]}-{lane[1]}")
         try:
@@ -257,6 +278,7 @@ class Sender:
                     await asyncio.wait_for(task, timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
                     task.cancel()
+            await self._drop_claimant()
 
     async def _wake_due_lanes(self) -> None:
         """One query for the whole process: which idle lanes have rows come due (a retry, a
@@ -264,21 +286,25 @@ class Sender:
         lanes; each polling on its own would take a database connection every second apiece."""
         if not self._lanes:
             return
-        now = self.clock.now()
         try:
-            async with self.sessions() as session:
-                due = (await session.exec(select(OutboxMessage.channel, OutboxMessage.bot).where(
-                    OutboxMessage.status == "pending",
-                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
-                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
-                    .distinct())).all()
+            due = await self._due_lanes()
         except Exception as exc:  # no database: the lanes wait, the next tick asks again
             log.warning("outbox scan failed: %s", describe(exc))
             return
         for lane in due:
-            wake = self._wakes.get((lane[0], lane[1]))
+            wake = self._wakes.get(lane)
             if wake is not None:
                 wake.set()
+
+    async def _due_lanes(self) -> set[Lane]:
+        """The lanes with rows to send now (one query, whatever the number of lanes)."""
+        now = self.clock.now()
+        async with self.sessions() as session:
+            return {(channel, bot) for channel, bot in (await session.exec(
+                select(OutboxMessage.channel, OutboxMessage.bot).where(
+                    OutboxMessage.status == "pending",
+                    or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+                    self._unclaimed(now)).distinct())).all()}
 
     async def _run_lane(self, lane: Lane) -> None:
         while not self._stopping and lane in self.channels:
@@ -315,14 +341,19 @@ class Sender:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self.notify()
 
     async def drain_once(self) -> int:
         """Send every due row once (within the limits), every lane at once; return how many
         were attempted."""
-        if not self.channels:
+        lanes = list(self.channels)
+        if len(lanes) > 1:  # only those with something due: one query instead of one a lane
+            due = await self._due_lanes()
+            lanes = [lane for lane in lanes if lane in due]
+        if not lanes:
             return 0
-        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in list(self.channels))))
+        return sum(await asyncio.gather(*(self._drain_lane(lane) for lane in lanes)))
 
     async def _drain_lane(self, lane: Lane) -> int:
         """One batch of one sending account's due rows."""
@@ -341,7 +372,7 @@ class Sender:
                 select(OutboxMessage, turn).where(
                     OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
-                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
+                    self._unclaimed(now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
             rows = [row for row, _ in sorted(ranked, key=lambda pair: (
                 pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
@@ -353,6 +384,9 @@ class Sender:
             if unknown:
                 self._school_codes.update((await session.exec(select(School.id, School.code).where(
                     col(School.id).in_(unknown)))).all())
+        if self._running and rows:
+            await self._hold_claimant()
+        token = self.claimant_token
         rows = await self._claim(lane, rows, now)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
@@ -370,12 +404,14 @@ class Sender:
                 if (row.channel, row.chat_id) in waiting or self._chat_wait(row) > 0:
                     waiting.add((row.channel, row.chat_id))
                     continue
-                await self._start(row, accounts.get(row.account_id))
+                await self._start(row, accounts.get(row.account_id), token)
                 attempted.append(row)
             if rows and not attempted:  # every due chat is at its limit: wait for the first in turn
                 first = next(row for row in rows if (row.channel, row.chat_id) in waiting)
-                await self._start(first, accounts.get(first.account_id))
+                await self._start(first, accounts.get(first.account_id), token)
                 attempted.append(first)
+        except _Stopped:  # stopping, or our claims may be another's: what was not started stays pending
+            pass
         finally:
             await self._finish(lane)
         left = [row.id for row in rows if row not in attempted]
@@ -404,18 +440,70 @@ class Sender:
                     key=_lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")))
             held = set((await session.exec(select(OutboxMessage.chat_id).where(
                 OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
-                col(OutboxMessage.claimed_until) >= now))).all())
+                ~self._unclaimed(now)))).all())
             wanted = [row.id for row in rows if row.chat_id not in held]
             if not wanted:
                 return []
             free = set((await session.exec(select(OutboxMessage.id).where(
-                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending",
-                or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now))
+                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending", self._unclaimed(now))
                 .with_for_update(skip_locked=True))).all())
             if free:
+                # Our token only while our lock is held (checked in this very statement): a claim
+                # never names a claimant that other processes already see dead.
+                token = self.claimant_token
+                claimant = _LIVE_CLAIMANTS.where(text(f"l.objid = {token}")).scalar_subquery() \
+                    if self.shared and token is not None else None
                 await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
-                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE))
+                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE, claimed_by=claimant))
         return [row for row in rows if row.id in free]
+
+    def _unclaimed(self, now: datetime) -> ColumnElement[bool]:
+        """No process holds the row: never claimed, its lease over, or (PostgreSQL) its claimant
+        dead, i.e. the claimant's advisory lock gone with its connection."""
+        lapsed = or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now)
+        if not self.shared:
+            return lapsed
+        return or_(lapsed, and_(col(OutboxMessage.claimed_by).is_not(None),
+                                col(OutboxMessage.claimed_by).not_in(_LIVE_CLAIMANTS)))
+
+    async def _hold_claimant(self) -> None:
+        """(PostgreSQL, a running sender) Hold this process's claimant lock, again after its
+        connection was lost; without one (no database) claims fall back on the lease alone."""
+        if not self.shared:
+            return
+        async with self._claimant_lock:
+            if self._claimant is not None and not self._claimant_lost():
+                return
+            await self._drop_claimant()
+            bind = self.sessions.kw.get("bind")
+            try:
+                conn = await bind.connect()
+            except Exception as exc:
+                log.warning("sender claimant lock not taken: %s", describe(exc))
+                return
+            try:
+                for _ in range(3):  # a token another process holds (1 in 2**31): draw again
+                    token = secrets.randbelow(2**31 - 1) + 1
+                    got = (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :token)"),
+                                              {"ns": CLAIMANT_LOCK, "token": token})).scalar()
+                    await conn.commit()  # the lock is the session's: it outlives this transaction
+                    if got:
+                        self._claimant, self.claimant_token = conn, token
+                        self._claimant_driver = (await conn.get_raw_connection()).driver_connection
+                        return
+            except Exception as exc:
+                log.warning("sender claimant lock not taken: %s", describe(exc))
+            await _close_quietly(conn)
+
+    def _claimant_lost(self) -> bool:
+        """Our claimant connection closed (PostgreSQL saw it go too, and freed the lock)."""
+        is_closed = getattr(self._claimant_driver, "is_closed", None)
+        return self._claimant is None or (is_closed is not None and is_closed())
+
+    async def _drop_claimant(self) -> None:
+        conn, self._claimant, self._claimant_driver, self.claimant_token = self._claimant, None, None, None
+        if conn is not None:
+            await _close_quietly(conn)
 
     async def _release(self, ids: list[int | None]) -> None:
         async with self.sessions() as session, session.begin():
@@ -446,12 +534,18 @@ class Sender:
                                      digest_outbox_ids=digest_ids):
                 self.notify()
 
-    async def _start(self, row: OutboxMessage, account: ChannelAccount | None) -> None:
-        """Send a row once a slot is free and the limits allow, without waiting for the answer."""
+    async def _start(self, row: OutboxMessage, account: ChannelAccount | None, token: int | None = None) -> None:
+        """Send a row once a slot is free and the limits allow, without waiting for the answer.
+
+        ``token``: the claimant lock the row was claimed under. Once it is lost, other processes
+        may be sending the row already: it is not started (only what was on its way may go twice,
+        as when the process is killed)."""
         state = self.channels[(row.channel, row.bot)]
         while len(state.in_flight) >= min(state.ramp, state.slots):
             await asyncio.wait(list(state.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
         await self._respect_limits(state, row.chat_id)
+        if token is not None and (self.claimant_token != token or self._claimant_lost()):
+            raise _Stopped
 
         async def send() -> None:
             try:
@@ -533,11 +627,28 @@ class Sender:
             wait = max(pause, state.overall.wait_time(now, len(state.in_flight)), chat.wait_time(now))
             if wait <= 0:
                 break
-            await self.clock.sleep(wait)
+            await self._pause(wait)
         if self.shared:
             wait = await self._shared_slot(state)
             if wait > 0:
-                await self.clock.sleep(wait)
+                await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.
+
+        A chat's limit can mean seconds of waiting: `jembatan serve` must not take that long to
+        stop (the row just stays pending for the next start)."""
+        if self._stopping:
+            raise _Stopped
+        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait((sleep, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
+        if self._stopping:
+            raise _Stopped
 
     async def _shared_slot(self, state: _ChannelState) -> float:
         """Reserve this process's next send on the bot's or sender's shared sliding window (one
@@ -640,6 +751,13 @@ class Sender:
             await tell_staff_undelivered(session, held, reason="window", now=self.clock.now(),
                                          simulator_enabled=self.simulator_enabled)
 
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # a connection already gone: nothing to close
+        pass
 
 
 def _lock_key(name: str) -> int:

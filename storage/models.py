@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -278,6 +278,9 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = None
     # Taken by a sending process until then (several may run): another leaves it alone meanwhile.
     claimed_until: datetime | None = _ts()
+    # The claiming process's token (PostgreSQL): while it holds its advisory lock on the token it
+    # is alive; once the lock is gone (the process died) its claims are free before the lease ends.
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     # WhatsApp only: service, utility or marketing (domain/whatsapp_costs.py). Foreseen when the
     # row is written, made final when it is sent (the family may have written meanwhile).
     pricing_category: str | None = Field(default=None, index=True)

@@ -24,13 +24,33 @@ import aiosqlite
 
 
 class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection whose calls inside a transaction run without a thread hop."""
+    """An aiosqlite connection whose calls inside a transaction run without a thread hop.
+
+    Never inline while a call is still running on the worker thread: a caller cancelled while
+    awaiting its COMMIT (a task cancelled at shutdown) leaves the COMMIT running there, and the
+    ROLLBACK its clean-up sends would otherwise run on the loop's thread at the same time — two
+    threads in one SQLite connection, which can crash the process. Such a call queues behind it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_thread: list[object] = []  # calls queued or running on the worker thread
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         conn = self._connection
-        if conn is not None and self._running and conn.in_transaction and fn != conn.commit:
+        if conn is None or not self._running:
+            return await super()._execute(fn, *args, **kwargs)  # "Connection closed"
+        if conn.in_transaction and fn != conn.commit and not self._on_thread:
             return fn(*args, **kwargs)
-        return await super()._execute(fn, *args, **kwargs)
+        token = object()
+        self._on_thread.append(token)  # list.append and list.remove are atomic under the GIL
+
+        def tracked() -> Any:  # runs on the worker thread: done when the call is, awaited or not
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._on_thread.remove(token)
+
+        return await super()._execute(tracked)
 
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> InlineConnection:

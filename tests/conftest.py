@@ -177,31 +177,32 @@ async def postgres_behind_proxy() -> tuple[CuttableProxy, str]:
     return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
-# The long tests (real processes, a browser, a whole school's chat; 5 to 50 s each, about a third
-# of the suite's time) run first, longest first. With `-n 2 --maxschedchunk 2` (the Makefile's)
-# each worker takes the next test when it is free, so the two cores finish together instead of
-# one waiting for a 50-s test that happened to be collected last.
+# The long tests (real processes, a browser, a whole school's chat; 5 to 30 s each under load)
+# run first, longest first (as measured with --durations). With `-n 2 --maxschedchunk 2` (the
+# Makefile's) each worker takes the next test when it is free, so the two cores finish together
+# instead of one waiting for a long test that happened to be collected last.
 LONG_FIRST = (
-    "tests/test_district_failover.py",
-    "tests/test_multiprocess.py",
+    "tests/test_multiprocess.py::test_two_web_workers_and_one_background_process_lose_and_repeat_nothing",
+    "tests/test_multiprocess.py::test_one_flooding_family_is_limited_across_workers_and_delays_no_other_family",
+    "tests/test_multiprocess.py::test_a_killed_background_process_is_restarted_and_sending_resumes",
     "tests/test_broadcast_crash.py",
-    "tests/test_connection_resets.py",
+    "tests/test_newcomer_walk.py",
+    "tests/test_rate_limits.py::test_a_broadcast_to_a_hundred_telegram_families_causes_no_429",
+    "tests/test_simulator_browser.py",
     "tests/test_office_browser.py",
     "tests/test_slow_clients.py",
-    "tests/test_simulator_browser.py",
-    "tests/test_scheduling.py::test_report_card_day_for_36_families_from_one_command",
-    "tests/test_cli.py",
-    "tests/test_meeting_create.py::test_cli_meeting_create",
-    "tests/test_privacy.py::test_purge_export_and_consent_from_the_command_line",
-    "tests/test_counsel_papers.py::test_case_book_and_letters_from_the_command_line",
-    "tests/test_office.py::test_a_whole_schools_export_previews",
-    "tests/test_fuzz_webhooks.py::test_every_chat_flow_answers_hostile_text_and_buttons",
-    "tests/test_letters.py",
+    "tests/test_district_failover.py",
+    "tests/test_district.py::test_one_schools_broadcast_never_delays_another_schools_parent",
+    "tests/test_first_steps.py::test_the_dashboard_link_points_where_the_server_was_started",
     "tests/test_dashboard_browser.py",
-    "tests/test_newcomer_walk.py",
-    "tests/test_docs.py::test_the_meeting_file_examples_work_against_the_demo_school",
-    "tests/test_rate_limits.py::test_a_broadcast_to_a_hundred_telegram_families_causes_no_429",
-    "tests/test_district.py::test_the_command_line_refuses_an_unknown_school_and_reloads",
+    "tests/test_scheduling.py::test_report_card_day_for_36_families_from_one_command",
+    "tests/test_fuzz_webhooks.py::test_every_chat_flow_answers_hostile_text_and_buttons",
+    "tests/test_cli.py::test_upgrade_demo_and_import_from_any_directory",
+    "tests/test_router_heldout.py::test_the_service_computes_what_scikit_learn_trained",
+    "tests/test_connection_resets.py",
+    "tests/test_office.py::test_a_whole_schools_export_previews",
+    "tests/test_letters.py",
+    "tests/test_counsel_papers.py::test_case_book_and_letters_from_the_command_line",
 )
 
 

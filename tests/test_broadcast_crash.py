@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.test_cli import jembatan
 
 FAMILIES = 1000
 CLASSES = [f"VII-{letter}" for letter in "ABCDEFGHIJ"]
@@ -83,9 +84,8 @@ async def test_sigkill_mid_broadcast_then_restart_finishes_it_once(tmp_path: Pat
                     "TELEGRAM_WEBHOOK_SECRET": "crash-test", "TELEGRAM_RATE_PER_SECOND": "400",
                     "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
 
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, text=True,
-                                  capture_output=True, timeout=300)
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:  # in this process: only serve is killed
+            return jembatan(*args, database_url=env["DATABASE_URL"], cwd=tmp_path, extra_env=env)
 
         assert cli("db", "upgrade").returncode == 0
         imported = cli("roster", "import", str(tmp_path / "roster"), "--school", "CRASH")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -17,11 +23,80 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def jembatan(*args: str, database_url: str, cwd: Path, extra_env: dict[str, str] | None = None,
-             ) -> subprocess.CompletedProcess[str]:
+             process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`jembatan ARGS` with this environment and working directory: its exit code, stdout, stderr.
+
+    Run in this test process (the command line's ``main`` on a thread of its own, with the
+    environment, directory, stdout, stderr and logging it would have as a process, all put back
+    afterwards): starting Python and importing the app costs most of a second a command, and
+    the suite runs a hundred. ``process=True`` (and `serve`, `scheduler`) starts the real
+    ``python -m bot`` instead: the entry point itself is tested that way
+    (test_upgrade_demo_and_import_from_any_directory)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     env.update({"DATABASE_URL": database_url, **(extra_env or {})})
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=120)
+    if process or args[0] in ("serve", "scheduler"):
+        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, text=True,
+                              capture_output=True, timeout=120)
+    return _in_this_process(list(args), env, cwd)
+
+
+async def jembatan_beside(*args: str, database_url: str, cwd: Path,
+                          extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """:func:`jembatan` while this test's event loop goes on serving its fakes (a fake Bot API
+    the command asks for its bot's name)."""
+    return await asyncio.to_thread(jembatan, *args, database_url=database_url, cwd=cwd, extra_env=extra_env)
+
+
+def _in_this_process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    from bot import logs
+    from bot.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: list[int] = []
+
+    def run() -> None:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code.append(main(args))
+            except SystemExit as exc:  # argparse's usage errors, as `python -m bot` would exit
+                if exc.code is None or isinstance(exc.code, int):
+                    code.append(exc.code or 0)
+                else:
+                    print(exc.code, file=sys.stderr)
+                    code.append(1)
+            except BaseException:  # what the process would print before exiting with 1
+                traceback.print_exc()
+                code.append(1)
+
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger(), *(logger for logger in manager.loggerDict.values()
+                                      if isinstance(logger, logging.Logger))]
+    saved_logging = [(logger, logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+                     for logger in loggers]
+    saved_secrets, saved_env, saved_cwd = set(logs._known), dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        thread = threading.Thread(target=run, name="jembatan-cli")  # asyncio.run needs a loop-free thread
+        thread.start()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), f"jembatan {' '.join(args)} still running after 120 s"
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for logger in (logging.getLogger(), *(logging.getLogger(name) for name in logs.UVICORN_LOGGERS)):
+            for handler in logger.handlers:
+                if all(handler is not h for _, _, handlers, _, _ in saved_logging for h in handlers):
+                    handler.close()
+        for logger, level, handlers, propagate, disabled in saved_logging:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+        logs._known.clear()
+        logs._known.update(saved_secrets)
+    return subprocess.CompletedProcess(["jembatan", *args], code[0] if code else 1, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -30,8 +105,9 @@ def empty_db(tmp_path: Path) -> str:
 
 
 def test_upgrade_demo_and_import_from_any_directory(tmp_path: Path, empty_db: str) -> None:
-    assert jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path).returncode == 0
-    demo = jembatan("demo", "--if-empty", "--json", database_url=empty_db, cwd=tmp_path)
+    # The real `python -m bot` here (other tests run the command line in the test process).
+    assert jembatan("db", "upgrade", database_url=empty_db, cwd=tmp_path, process=True).returncode == 0
+    demo = jembatan("demo", "--if-empty", "--json", database_url=empty_db, cwd=tmp_path, process=True)
     assert demo.returncode == 0, demo.stderr
     assert json.loads(demo.stdout)["seeded"] is True
     again = jembatan("demo", "--if-empty", "--json", database_url=empty_db, cwd=tmp_path)

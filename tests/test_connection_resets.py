@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ from tests.conftest import PG_URL, postgres_behind_proxy
 from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.harness import MAYA, SRI, YULIA
 from tests.phones import Network, network
+from tests.test_cli import jembatan
 
 NEEDS_PG = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the connection-reset "
                                                  "test needs a PostgreSQL server to put a proxy in front of")
@@ -186,12 +185,9 @@ async def test_an_update_failing_every_time_is_retried_parked_shown_and_retried_
         assert health.status_code == 200  # the service runs; the office has work to do
         assert health.json() == {"status": "ok", "database": "ok", "parked": 1}
 
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))},
-               "DATABASE_URL": database_url, "SIMULATOR": "off", "LOG_LEVEL": "WARNING"}
-
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "bot", "inbox", *args], env=env, cwd=tmp_path,
-                                  text=True, capture_output=True, timeout=120)
+            return jembatan("inbox", *args, database_url=database_url, cwd=tmp_path,
+                            extra_env={"SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
 
         listed = cli("parked", "--json")
         assert listed.returncode == 0, listed.stderr

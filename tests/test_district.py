@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from tests.fakes.telegram_updates import contact_update, start_update, text_upda
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign, status_form
 from tests.harness import MAYA, MONDAY_MORNING, RINA, SCHOOL, settings_for
+from tests.test_cli import jembatan as command_line
+from tests.test_cli import jembatan_beside
 
 PUBLIC = "https://jembatan.example.sch.id"
 UJI_TOKEN, DUA_TOKEN = "111111:UJI-bot-token-secret", "222222:DUA-bot-token-secret"
@@ -291,12 +292,10 @@ def test_the_command_line_refuses_an_unknown_school_and_reloads(tmp_path: Path) 
     database = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     path = tmp_path / "channels.yaml"
     path.write_text('SMPN9:\n  telegram_bot_token: "999:TOKEN-NOT-TO-BE-SHOWN"\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update({"DATABASE_URL": database, "CHANNELS_FILE": str(path)})
+    env = {"CHANNELS_FILE": str(path)}
 
     def jembatan(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, text=True,
-                              capture_output=True, timeout=120)
+        return command_line(*args, database_url=database, cwd=tmp_path, extra_env=env)
 
     assert jembatan("db", "upgrade").returncode == 0
     assert jembatan("roster", "import", str(SCHOOL), "--school", "UJI").returncode == 0
@@ -431,17 +430,13 @@ async def test_a_link_code_opens_the_schools_own_bot(sqlite_url: str, tmp_path: 
         channels = tmp_path / "channels.yaml"
         channels.write_text(f'DUA:\n  telegram_bot_token: "{DUA_TOKEN}"\n'
                             f'  telegram_api_base_url: "{dua.base_url}"\n', encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-        env.update({"DATABASE_URL": sqlite_url, "CHANNELS_FILE": str(channels)})
         engine = make_engine(sqlite_url)
         try:
             await import_roster(make_sessionmaker(engine), dua_roster(tmp_path), school_code="DUA",
                                 school_name="SMP Dua")
         finally:
             await engine.dispose()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "link-code", "D-003", "--json", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, err.decode()
-    assert '"link": "https://t.me/smp_dua_bot?start=' in out.decode()
+        done = await jembatan_beside("link-code", "D-003", "--json", database_url=sqlite_url, cwd=tmp_path,
+                                     extra_env={"CHANNELS_FILE": str(channels)})
+    assert done.returncode == 0, done.stderr
+    assert '"link": "https://t.me/smp_dua_bot?start=' in done.stdout

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, text
 from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
 from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.test_cli import jembatan
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the failover test "
                                                    "needs PostgreSQL")
@@ -82,9 +83,8 @@ async def test_a_killed_leader_mid_broadcast_loses_and_repeats_nothing(tmp_path:
                     "TWILIO_MESSAGES_PER_SECOND": "25", "CHANNELS_FILE": str(channels),
                     "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
 
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, text=True,
-                                  capture_output=True, timeout=120)
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:  # in this process: the two below are killed
+            return jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env)
 
         assert cli("db", "upgrade").returncode == 0
         for code, prefix in (("UJI", "1"), ("DUA", "2")):
@@ -124,7 +124,7 @@ async def test_a_killed_leader_mid_broadcast_loses_and_repeats_nothing(tmp_path:
             def announced() -> list[dict[str, str]]:
                 return [m for m in twilio.sent if "Pengumuman" in (m.get("Body") or "")]
 
-            # The killed process's claimed rows wait out their lease, then the survivor sends them.
+            # The killed process's claimant lock went with its connection: the survivor sends its claimed rows at once.
             await _until(lambda: len({(m["From"], m["To"]) for m in announced()}) >= 2 * FAMILIES, 120,
                          "every family announced to")
             # Nothing left to send or held by a claim: anything sent twice has been sent by now.

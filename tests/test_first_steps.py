@@ -23,6 +23,7 @@ from tests.fakes.telegram_updates import text_update
 from tests.fakes.twilio_forms import inbound_form, new_message_sid
 from tests.harness import AHMAD, BUDI, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, YULIA, running_school
 from tests.phones import network
+from tests.test_cli import jembatan
 from tests.test_dashboard import csv_rows, signed_in, visible_text
 from tests.test_telegram import STRANGER_TG, telegram_school
 
@@ -99,9 +100,8 @@ async def test_the_dashboard_link_points_where_the_server_was_started(tmp_path: 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "JEMBATAN_SERVED_AT"))}
     env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", "LOG_LEVEL": "WARNING"})
-    for args in (("db", "upgrade"), ("roster", "import", str(SCHOOL), "--school", "UJI")):
-        assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
-                              capture_output=True, timeout=120).returncode == 0
+    for args in (("db", "upgrade"), ("roster", "import", str(SCHOOL), "--school", "UJI")):  # in this process
+        assert jembatan(*args, database_url=env["DATABASE_URL"], cwd=tmp_path).returncode == 0
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     origin = f"http://127.0.0.1:{port}"

@@ -3,11 +3,8 @@ family would (the text on the page, the QR codes scanned from a rendering of it)
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pypdfium2
@@ -21,6 +18,7 @@ from storage.models import FamilyCode, utcnow
 from storage.roster import import_roster
 from tests.dapodik_export import make_students, write_export
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.test_cli import jembatan_beside
 from tests.test_dapodik import SCHOOL_YAML, STAFF
 
 WA_FROM = "whatsapp:+14155238886"
@@ -41,13 +39,8 @@ async def school_of_36(url: str, tmp_path: Path) -> list:  # type: ignore[no-unt
 
 
 async def letters(url: str, cwd: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "letters", *args, cwd=cwd,
-        env={**clean, "DATABASE_URL": url, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, out.decode(), err.decode()
+    done = await jembatan_beside("letters", *args, database_url=url, cwd=cwd, extra_env=env)
+    return done.returncode, done.stdout, done.stderr
 
 
 def page_qr_codes(path: Path, index: int) -> list[str]:

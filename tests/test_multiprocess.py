@@ -26,6 +26,7 @@ from tests.conftest import PG_URL, _fresh_postgres
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
 from tests.harness import SCHOOL
+from tests.test_cli import jembatan
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the multi-process test "
                                                    "needs PostgreSQL")
@@ -87,9 +88,8 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
                     "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
                     "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
 
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, text=True,
-                                  capture_output=True, timeout=120)
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:  # in this process: serve is the one started
+            return jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env)
 
         assert cli("db", "upgrade").returncode == 0
         assert cli("roster", "import", str(SCHOOL), "--school", "UJI").returncode == 0
@@ -211,8 +211,7 @@ async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_
                     "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
                     "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
         for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
-            assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
-                                  capture_output=True, timeout=120).returncode == 0
+            assert jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env).returncode == 0
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
                                   env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   start_new_session=True)
@@ -275,8 +274,7 @@ async def test_one_flooding_family_is_limited_across_workers_and_delays_no_other
                     "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
                     "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
         for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
-            assert subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
-                                  capture_output=True, timeout=120).returncode == 0
+            assert jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env).returncode == 0
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],
                                   env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)

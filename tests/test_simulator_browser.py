@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.test_cli import jembatan
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (make test installs it as root)")
@@ -44,9 +46,9 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
     """`make run` in miniature: migrate, seed the demo school, serve on a free port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    for args in (["db", "upgrade"], ["demo", "--if-empty"]):
-        subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, check=True,
-                       capture_output=True, timeout=120)
+    for args in (["db", "upgrade"], ["demo", "--if-empty"]):  # in this process; serve is started below
+        done = jembatan(*args, database_url=env["DATABASE_URL"], cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
