@@ -73,17 +73,26 @@ async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing(
         resets = 0
 
         async def chaos(done: asyncio.Event) -> None:
+            # Every 0.15 s: either every open connection is reset (idle ones in the pool too), or
+            # the next one used is, mid-conversation, so that processing is hit however fast it is.
             nonlocal resets
+            mid_use = False
             while not done.is_set():
                 await asyncio.sleep(0.15)
-                resets += bool(await proxy.reset())
+                mid_use = not mid_use
+                if mid_use:
+                    proxy.reset_next_use()
+                else:
+                    resets += bool(await proxy.reset())
+            proxy.reset_next_use(armed=False)
 
         done = asyncio.Event()
         chaos_task = asyncio.create_task(chaos(done))
         await arrivals()
         done.set()
         await chaos_task
-        assert resets >= 5, "the connections were not torn down often enough to mean anything"
+        resets += proxy.sprung
+        assert proxy.sprung >= 1 and resets >= 5, "the connections were not torn down often enough to mean anything"
 
         async with net.services.sessions() as session:
             failed_once = (await session.exec(select(InboxMessage).where(InboxMessage.attempts > 0))).all()

@@ -18,6 +18,8 @@ class CuttableProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._trap = False
+        self.sprung = 0  # connections reset mid-use by reset_next_use()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -37,15 +39,25 @@ class CuttableProxy:
         """Abort every established connection with a TCP RST (SO_LINGER 0), on both sides, while
         the proxy keeps listening: what a NAT timeout, a failover or a restarted pooler does.
         Returns how many connections were torn down."""
-        writers = list(self._writers)
+        writers = tuple(self._writers)
         self._writers.clear()
+        self._abort(writers)
+        return len(writers) // 2
+
+    def reset_next_use(self, armed: bool = True) -> None:
+        """Reset the next connection the client writes to (that write is not forwarded): the
+        reset lands in the middle of a conversation with the database, never on an idle pooled
+        connection, however fast that conversation is. ``armed=False`` takes an unsprung trap back."""
+        self._trap = armed
+
+    @staticmethod
+    def _abort(writers: tuple[asyncio.StreamWriter, ...]) -> None:
         for writer in writers:
             sock = writer.get_extra_info("socket")
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
-        return len(writers) // 2
 
     async def restore(self) -> None:
         await self.start()
@@ -58,12 +70,19 @@ class CuttableProxy:
             return
         self._writers.update((client_writer, upstream_writer))
 
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_client: bool) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await reader.read(65536):
+                    if from_client and self._trap:
+                        self._trap = False
+                        self.sprung += 1
+                        self._writers.difference_update((client_writer, upstream_writer))
+                        self._abort((client_writer, upstream_writer))
+                        return
                     writer.write(data)
                     await writer.drain()
             writer.close()
 
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        await asyncio.gather(pipe(client_reader, upstream_writer, from_client=True),
+                             pipe(upstream_reader, client_writer, from_client=False))
         self._writers.difference_update((client_writer, upstream_writer))
