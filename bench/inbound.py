@@ -175,7 +175,8 @@ def _short(frame: str) -> str:
 
 
 async def run_backend(backend: str, database_url: str, *, families: int, duration: float,
-                      concurrency: int, workdir: Path, profile: bool, workers: int = 1) -> dict[str, Any]:
+                      concurrency: int, workdir: Path, profile: bool, workers: int = 1,
+                      keep_profile: Path | None = None) -> dict[str, Any]:
     """Link the families, then measure closed- and open-loop concerns on one database."""
     school = write_school(workdir / "roster", families)
     if backend == "postgresql":
@@ -226,6 +227,9 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
                                   workdir=workdir, name="profiled")
                 raw = await spy
                 profiled = summarize_profile(raw) if raw else {"error": "py-spy is not installed"}
+                if raw and keep_profile:
+                    keep_profile.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(raw, keep_profile / f"py-spy-{backend}-{workers}.txt")
             after = _counts(database_url)
         finally:
             await server.stop()
@@ -275,8 +279,8 @@ async def _settle(count: Any, quiet: float = 1.0, timeout: float = 300) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    backends: list[tuple[str, str]] = [("sqlite", "")]
-    if args.pg_url and postgres_ready(args.pg_url):
+    backends: list[tuple[str, str]] = [("sqlite", "")] if args.only in (None, "sqlite") else []
+    if args.only in (None, "postgresql") and args.pg_url and postgres_ready(args.pg_url):
         backends.append(("postgresql", args.pg_url))
     results = []
     with tempfile.TemporaryDirectory(prefix="jb-bench-inbound-") as tmp:
@@ -285,8 +289,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             workdir.mkdir()
             results.append(await run_backend(backend, url or sqlite_url(workdir), families=args.families,
                                              duration=args.duration, concurrency=args.concurrency,
-                                             workdir=workdir, profile=args.profile and backend == "sqlite"))
-        if args.scale and len(backends) == 2:
+                                             workdir=workdir, profile=args.profile, keep_profile=args.profile_out))
+        if args.scale and any(backend == "postgresql" for backend, _ in backends):
             # Issue 8.3: the same load on two web workers against one, on PostgreSQL.
             workdir = Path(tmp) / "postgresql-2"
             workdir.mkdir()
@@ -302,7 +306,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for result in results:
         result["share_of_bare"] = round(result["closed"]["throughput_per_s"]
                                         / max(bare["closed"]["throughput_per_s"], 1e-9), 3)
-    skipped = None if len(backends) == 2 else f"PostgreSQL not reachable at {args.pg_url}"
+    skipped = None if any(backend == "postgresql" for backend, _ in backends) or args.only == "sqlite" else f"PostgreSQL not reachable at {args.pg_url}"
     return {"results": results, "bare": bare, "postgresql_skipped": skipped}
 
 
@@ -314,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG,
                         help="the benchmark's own PostgreSQL database ('' to skip); it is emptied")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy under load")
+    parser.add_argument("--profile-out", type=Path, default=None,
+                        help="keep py-spy's raw stacks (py-spy-BACKEND-WORKERS.txt) in this folder")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None,
+                        help="measure one database only (the bare endpoint is always measured)")
     parser.add_argument("--scale", action="store_true",
                         help="also run PostgreSQL with `serve --workers 2` and print the ratio to one worker")
     parser.add_argument("--json", action="store_true", help="print one JSON document")

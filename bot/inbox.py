@@ -34,6 +34,7 @@ from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
+from storage.accounts import account_with_conversation, school_id_of
 from storage.channel_routes import people_on
 from storage.outbox import enqueue
 from storage.phones import mask_phone
@@ -288,9 +289,8 @@ class Inbox:
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
-        account = (await session.exec(select(ChannelAccount).where(
-            ChannelAccount.channel == inbound.channel, ChannelAccount.bot == inbound.bot,
-            ChannelAccount.external_id == inbound.sender_id))).first()
+        account, conversation = await account_with_conversation(session, inbound.channel, inbound.bot,
+                                                                inbound.sender_id)
         first_contact = account is None
         if account is None:
             account = ChannelAccount(channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
@@ -303,16 +303,13 @@ class Inbox:
             account.linked_at = now
         session.add(account)
         await session.flush()
-        conversation = (await session.exec(select(Conversation).where(
-            Conversation.account_id == account.id))).first()
         if conversation is None:
             conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
             session.add(conversation)
         phone = account.phone
         # On a school's own bot or sender, people are known only within that school: a guardian
         # of two schools talks to each through its own bot.
-        school_id = (await session.exec(select(School.id).where(School.code == inbound.bot))).first() \
-            if inbound.bot else None
+        school_id = await school_id_of(session, inbound.bot) if inbound.bot else None
         if inbound.bot and school_id is None:
             school_id = -1  # its school is not (yet) imported: no one is known here
         guardians, staff = await people_on(session, phone, channel=inbound.channel, bot=inbound.bot,
