@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    Update,
-)
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
+from typing import TYPE_CHECKING, Any
 
 from bot.inbox import Inbox
 from bot.sender import PermanentFailure, RetryLater
 from domain.messages import Inbound
 from storage.models import ChannelAccount, OutboxMessage
 
+if TYPE_CHECKING:
+    from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup
+
+# python-telegram-bot (0.1 s of imports) is read where it is used: a process without Telegram (the
+# simulator) never reads it, and one with it reads it when the channel is made.
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
@@ -70,6 +64,8 @@ def _translate(raw: dict[str, Any], bot: Bot | None) -> Inbound | None:
     kinds = [kind for kind in ALLOWED_UPDATES if raw.get(kind) is not None]
     if not kinds:
         return None  # an edited message, a poll, a kind Telegram added later: not ours to read
+    from telegram import Update
+
     update = Update.de_json({"update_id": raw["update_id"], **{kind: raw[kind] for kind in kinds}}, bot)
     if update.callback_query is not None:
         query = update.callback_query
@@ -107,6 +103,8 @@ def reply_markup(buttons: list[list[dict[str, Any]]]) -> InlineKeyboardMarkup | 
     """Inline buttons for choices; a one-time reply keyboard for sharing the contact."""
     if not buttons:
         return None
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+
     if any(b.get("request_contact") for row in buttons for b in row):
         return ReplyKeyboardMarkup(
             [[KeyboardButton(b["label"], request_contact=bool(b.get("request_contact"))) for b in row]
@@ -122,6 +120,9 @@ class TelegramChannel:
 
     def __init__(self, *, token: str, base_url: str, inbox: Inbox, rate_per_second: float = 30.0,
                  chat_rate_per_second: float = 1.0, owner: str = "") -> None:
+        from telegram import Bot
+        from telegram.request import HTTPXRequest
+
         self.owner = owner  # "" the deployment's bot, else the code of the school it belongs to
         self.bot = Bot(token, base_url=base_url,
                        request=HTTPXRequest(connection_pool_size=16),
@@ -169,6 +170,8 @@ class TelegramChannel:
         return True
 
     async def _poll(self, timeout: int) -> None:
+        from telegram.error import InvalidToken, RetryAfter, TelegramError
+
         offset: int | None = None
         failures = 0
         while True:
@@ -200,6 +203,8 @@ class TelegramChannel:
                 offset = update.update_id + 1
 
     async def _answer_callback(self, raw: dict[str, Any]) -> None:
+        from telegram.error import TelegramError
+
         query = raw.get("callback_query")
         if isinstance(query, dict) and query.get("id"):
             try:
@@ -208,6 +213,8 @@ class TelegramChannel:
                 log.info("answerCallbackQuery failed: %s", exc)
 
     async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
+        from telegram.error import BadRequest, Forbidden, RetryAfter
+
         text = message.text if len(message.text) <= MAX_TEXT else message.text[: MAX_TEXT - 1] + "…"
         try:
             sent = await self.bot.send_message(
