@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 ALLOWED_UPDATES = ["message", "callback_query"]
+CHECK_DELAY = 1.0  # seconds after start-up: a webhook bot's token is checked (getMe) then
+
+
+def _read_modules() -> None:
+    import telegram  # noqa: F401
+    import telegram.request  # noqa: F401
 
 
 class MalformedUpdate(ValueError):
@@ -120,38 +126,73 @@ class TelegramChannel:
 
     def __init__(self, *, token: str, base_url: str, inbox: Inbox, rate_per_second: float = 30.0,
                  chat_rate_per_second: float = 1.0, owner: str = "") -> None:
-        from telegram import Bot
-        from telegram.request import HTTPXRequest
-
         self.owner = owner  # "" the deployment's bot, else the code of the school it belongs to
-        self.bot = Bot(token, base_url=base_url,
-                       request=HTTPXRequest(connection_pool_size=16),
-                       get_updates_request=HTTPXRequest(read_timeout=40))
+        self._token, self._base_url = token, base_url
+        self._bot: Bot | None = None
         self.inbox = inbox
         self.rate_per_second = rate_per_second
         self.chat_rate_per_second = chat_rate_per_second
         self._polling: asyncio.Task[None] | None = None
+        self._checking: asyncio.Task[None] | None = None
         inbox.register("telegram", lambda raw: update_to_inbound(raw, self.bot))
 
     @property
+    def bot(self) -> Bot:
+        """python-telegram-bot's ``Bot``, made at its first use (its modules: 0.1 s to read)."""
+        if self._bot is None:
+            from telegram import Bot
+            from telegram.request import HTTPXRequest
+
+            self._bot = Bot(self._token, base_url=self._base_url,
+                            request=HTTPXRequest(connection_pool_size=16),
+                            get_updates_request=HTTPXRequest(read_timeout=40))
+        return self._bot
+
+    @property
     def username(self) -> str | None:
-        return self.bot.username if self.bot.bot else None
+        return self.bot.username if self._bot is not None and self._bot._bot_user is not None else None
 
     async def start(self, *, polling: bool, poll_timeout: int = 30) -> None:
-        await self.bot.initialize()  # getMe: fails early on a wrong token
-        if polling:
-            await self.bot.delete_webhook()
-            self._polling = asyncio.create_task(self._poll(poll_timeout),
-                                                name=f"telegram-polling-{self.owner or 'default'}")
+        """Polling: check the token (getMe: fails early when it is wrong) and start the loop.
+        Webhooks: they arrive without any call to Telegram, so the token is checked a second
+        after start-up (a wrong one is logged as an error), once the service answers."""
+        if not polling:
+            self._checking = asyncio.create_task(self._check_token_soon(),
+                                                 name=f"telegram-getme-{self.owner or 'default'}")
+            return
+        await self.bot.initialize()
+        await self.bot.delete_webhook()
+        self._polling = asyncio.create_task(self._poll(poll_timeout),
+                                            name=f"telegram-polling-{self.owner or 'default'}")
+
+    async def _check_token_soon(self) -> None:
+        from telegram.error import InvalidToken
+
+        await asyncio.sleep(CHECK_DELAY)
+        await asyncio.to_thread(_read_modules)  # off the event loop
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            log.error("Telegram refused the bot token%s (getMe): updates are stored, answers cannot be sent",
+                      f" of school {self.owner}" if self.owner else "")
+        except Exception as exc:  # Telegram unreachable: the sender retries each message anyway
+            log.warning("Telegram getMe failed: %s", type(exc).__name__)
 
     async def stop(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
+            try:
+                await self._checking
+            except (asyncio.CancelledError, Exception):
+                pass
         if self._polling is not None:
             self._polling.cancel()
             try:
                 await self._polling
             except (asyncio.CancelledError, Exception):
                 pass
-        await self.bot.shutdown()
+        if self._bot is not None:
+            await self._bot.shutdown()
 
     async def receive(self, raw: dict[str, Any], inbound: Inbound | None | object = _UNREAD) -> bool:
         """Store and process one update (webhook or poll); False for a repeated ``update_id``.
