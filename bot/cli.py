@@ -711,7 +711,7 @@ def served_address(host: str, port: int) -> str:
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
-    from bot.app import SERVED_AT, create_app
+    from bot.app import SERVED_AT, create_app, settle_heap
     from bot.protocol import KEEP_ALIVE_SECONDS, GuardedH11Protocol
 
     # Slow clients are dropped: idle connections after a few seconds, a request head that
@@ -729,7 +729,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     # background process inherit it from this process's environment.
     os.environ[SERVED_AT] = served_address(host, port)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+        app = create_app(settings)
+        settle_heap()
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=log_config(settings.log_level, settings.log_format), **timeouts)
         return 0
     # Several web workers share the port; exactly one background process sends and schedules
@@ -758,7 +760,9 @@ def _loopback(host: str) -> bool:
 
 
 def _background(settings: Settings) -> int:
-    from bot.app import run_background
+    from bot.app import run_background, settle_heap
+
+    settle_heap()
 
     async def main() -> None:
         stop = asyncio.Event()

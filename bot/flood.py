@@ -24,7 +24,7 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FloodBucket
+from storage.flood_buckets import StoredBucket, locked_bucket, save_bucket
 
 ALERT_EVERY = timedelta(hours=1)  # one alert per episode, and no more often than this per sender
 MAX_SENDERS = 10_000  # idle buckets are forgotten beyond this many senders
@@ -79,11 +79,9 @@ class FloodGuard:
         """Count one message from ``sender`` against its bucket in the database, inside the
         caller's transaction (which must hold the sender's lock, as the inbox does)."""
         key = sender_key(sender)
-        bucket = await session.get(FloodBucket, key, with_for_update=True, populate_existing=True)
-        if bucket is None:
-            bucket = FloodBucket(sender=key, tokens=float(self.burst), at=at)
+        bucket = await locked_bucket(session, key) or StoredBucket(tokens=float(self.burst), at=at, stored=False)
         verdict = self._take(bucket, at)
-        session.add(bucket)
+        await save_bucket(session, key, bucket)
         return verdict
 
     def _take(self, bucket: Bucket, at: datetime) -> Verdict:

@@ -1,12 +1,14 @@
 """The idempotent inbox: each platform update is stored once and answered exactly once.
 
-A webhook's update is stored, already marked processed, and answered in one transaction: the
-conversation runs inside a SAVEPOINT, so a failing turn is rolled back alone and the stored row
-records the failed attempt (to be retried) in the same commit. If the transaction itself is lost
-(the database went away), the update is stored again on its own, unprocessed, or the webhook is
-refused (503) and the platform sends it again. A repeated update fails on the unique key before
-any work. Updates stored earlier (recovery, an operator's retry, a button press whose spinner is
-stopped first) are claimed with one conditional UPDATE, so two workers never both answer one.
+A webhook's update is stored, already marked processed, and answered in one transaction. A
+failing turn rolls that transaction back, and the update is stored again on its own with the
+failed attempt counted (to be retried), as when the transaction itself is lost (the database
+went away); if even that fails the webhook is refused (503) and the platform sends it again.
+(No SAVEPOINT around the turn: two statements less on every message, one transaction more on
+the rare one that fails.) A repeated update fails on the unique key before any work. Updates
+stored earlier (recovery, an operator's retry, a button press whose spinner is stopped first)
+are claimed with one conditional UPDATE, so two workers never both answer one; a failing turn
+rolls the claim back with it, and the attempt is counted in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
+from storage.accounts import account_with_conversation, school_id_of
 from storage.channel_routes import people_on
 from storage.outbox import enqueue
 from storage.phones import mask_phone
@@ -52,6 +55,15 @@ Translator = Callable[[dict[str, Any]], Inbound | None]
 
 class _Duplicate(Exception):
     """The update was stored before: acknowledged, not answered again."""
+
+
+class _TurnFailed(Exception):
+    """The turn raised (logged already): its transaction is rolled back, the attempt recorded in
+    another."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(describe(cause))
+        self.cause = cause
 
 
 class Inbox:
@@ -103,10 +115,12 @@ class Inbox:
                         except IntegrityError as exc:
                             raise _Duplicate from exc
                         wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
-                                                   received_at=now, attempts=0)
+                                                   received_at=now)
                 except _Duplicate:
                     log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
                     return False
+                except _TurnFailed as failed:  # rolled back: keep the update, answer it later
+                    return await self._store_alone(channel, external_id, payload, bot, now, failed.cause)
                 except Exception as exc:  # the transaction is lost: keep the update, answer it later
                     log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
                                 describe(exc))
@@ -200,12 +214,14 @@ class Inbox:
                     claimed = (await session.exec(
                         update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
                         .values(processed_at=self.clock.now())
-                        .returning(INBOX.c.received_at, INBOX.c.attempts))).first()
+                        .returning(INBOX.c.received_at))).first()
                     if claimed is None:
                         return  # another worker got there first
                     wrote = await self._answer(session, inbox_id, inbound, row.channel, row.external_id,
-                                               received_at=claimed.received_at, attempts=claimed.attempts or 0,
-                                               last_chance=last_chance)
+                                               received_at=claimed.received_at)
+            except _TurnFailed as failed:  # rolled back (the claim too): count the attempt in another one
+                await self._record_failure(inbox_id, failed.cause, park=last_chance)
+                return
             except Exception as exc:  # the transaction is lost: count the attempt in another one
                 log.warning("processing %s update %s failed, will retry: %s", row.channel,
                             row.external_id, describe(exc))
@@ -215,10 +231,9 @@ class Inbox:
             self.on_outbox()
 
     async def _answer(self, session: AsyncSession, inbox_id: int, inbound: Inbound | None, channel: str,
-                      external_id: str, *, received_at: datetime, attempts: int,
-                      last_chance: bool = False) -> bool:
-        """Run the turn in a SAVEPOINT of the transaction that marked the update processed;
-        a failing turn is rolled back alone and its attempt recorded on the row instead."""
+                      external_id: str, *, received_at: datetime) -> bool:
+        """Run the turn in the transaction that marked the update processed; a failing turn
+        raises :class:`_TurnFailed` (logged here) for the caller to roll back and record."""
         if inbound is None:
             return False  # an update we do not handle (edited message, channel post...)
         if session.bind.dialect.name == "postgresql":
@@ -226,8 +241,7 @@ class Inbox:
             key = zlib.crc32(_who(inbound).encode()) - 2**31
             await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))  # type: ignore[call-overload]
         try:
-            async with session.begin_nested():
-                return await self._turn_and_reply(session, inbox_id, inbound, received_at)
+            return await self._turn_and_reply(session, inbox_id, inbound, received_at)
         except Exception as exc:  # neither a lost database nor a bug may lose the update
             if is_transient(exc):
                 log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
@@ -235,11 +249,7 @@ class Inbox:
             else:  # a bug: the frames to find it, never the values it held
                 log.error("processing %s update %s failed: %s\n%s", channel, external_id,
                           describe(exc), "".join(traceback.format_tb(exc.__traceback__)))
-            values = _failure(exc, attempts + 1, self.clock.now(), park=last_chance)
-            await session.exec(update(INBOX).where(INBOX.c.id == inbox_id).values(**values))  # type: ignore[call-overload]
-            if values.get("parked_at"):
-                _log_parked(inbox_id, channel, external_id, attempts + 1, values["last_error"])
-            return False
+            raise _TurnFailed(exc) from exc
 
     async def _turn_and_reply(self, session: AsyncSession, inbox_id: int, inbound: Inbound,
                               received_at: datetime) -> bool:
@@ -288,9 +298,8 @@ class Inbox:
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
-        account = (await session.exec(select(ChannelAccount).where(
-            ChannelAccount.channel == inbound.channel, ChannelAccount.bot == inbound.bot,
-            ChannelAccount.external_id == inbound.sender_id))).first()
+        account, conversation = await account_with_conversation(session, inbound.channel, inbound.bot,
+                                                                inbound.sender_id)
         first_contact = account is None
         if account is None:
             account = ChannelAccount(channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
@@ -303,16 +312,13 @@ class Inbox:
             account.linked_at = now
         session.add(account)
         await session.flush()
-        conversation = (await session.exec(select(Conversation).where(
-            Conversation.account_id == account.id))).first()
         if conversation is None:
             conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
             session.add(conversation)
         phone = account.phone
         # On a school's own bot or sender, people are known only within that school: a guardian
         # of two schools talks to each through its own bot.
-        school_id = (await session.exec(select(School.id).where(School.code == inbound.bot))).first() \
-            if inbound.bot else None
+        school_id = await school_id_of(session, inbound.bot) if inbound.bot else None
         if inbound.bot and school_id is None:
             school_id = -1  # its school is not (yet) imported: no one is known here
         guardians, staff = await people_on(session, phone, channel=inbound.channel, bot=inbound.bot,

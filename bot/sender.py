@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal_column, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 8
+# A delivered row, marked in one statement built once (values bound at each run); its pricing
+# category is the one it was billed as, when WhatsApp bills it.
+_SENT = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id")).values(
+    status="sent", sent_at=bindparam("sent_at"), external_message_id=bindparam("external_id"),
+    claimed_until=None, delivery=func.coalesce(OUTBOX.c.delivery, "sent"), attempts=OUTBOX.c.attempts + 1,
+    error=None, pricing_category=func.coalesce(bindparam("billed_as", type_=OUTBOX.c.pricing_category.type),
+                                               OUTBOX.c.pricing_category))
 HEARTBEAT_SECONDS = 10.0  # how often the running sender records that it is alive
 LANE_IDLE_FACTOR = 30  # an idle lane is woken by the process's one scan, not its own polling
 FAIR_SHARE_WINDOW = timedelta(minutes=10)  # a concern's recent sends count against its turn this long
@@ -611,10 +618,8 @@ class Sender:
                 account.last_seen_at if account is not None else None, now)) if row.channel == "whatsapp" else None
             async with self.sessions() as session, session.begin():
                 # One statement (the row was read and claimed by this process in this drain).
-                await session.exec(update(OUTBOX).where(OUTBOX.c.id == row.id).values(  # type: ignore[call-overload]
-                    status="sent", sent_at=now, external_message_id=external_id, claimed_until=None,
-                    delivery=func.coalesce(OUTBOX.c.delivery, "sent"), attempts=OUTBOX.c.attempts + 1,
-                    error=None, pricing_category=billed_as if billed_as else OUTBOX.c.pricing_category))
+                await session.exec(_SENT, params={  # type: ignore[call-overload]
+                    "row_id": row.id, "sent_at": now, "external_id": external_id, "billed_as": billed_as or None})
                 if deferred and row.buttons and account is not None:
                     await remember_choices(session, account, row.buttons, now)
             log.info("sent", extra={"category": billed_as} if billed_as else None)

@@ -22,6 +22,7 @@ from handlers.turn import Turn
 from domain.office_hours import described, parse_office_hours
 from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
+from storage.concerns import open_concerns
 from storage.people import Child, children_of
 from storage.routing import (
     counselor_for,
@@ -384,12 +385,7 @@ async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
 
 async def open_concerns_of(turn: Turn) -> list[Concern]:
     """The guardian's open concerns, most recently active first."""
-    ids = [g.id for g in turn.guardians]
-    result = await turn.session.exec(
-        select(Concern).where(col(Concern.guardian_id).in_(ids), Concern.status != "closed",
-                              Concern.category != "violence_report")  # a report never takes other words
-        .order_by(col(Concern.last_activity_at).desc(), col(Concern.id).desc()))
-    return list(result.all())
+    return await open_concerns(turn.session, [g.id for g in turn.guardians])
 
 
 async def route(turn: Turn, child: Child, group: str, subject: str | None) -> tuple[Staff, str] | None:

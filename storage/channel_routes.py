@@ -94,10 +94,13 @@ async def route_of(session: AsyncSession, *, school_id: int | None = None, guard
     return Route(school.code, own, tier)
 
 
+_ROUTES = select(ChannelRoute)  # built once (see storage.people)
+
+
 async def _routes(session: AsyncSession) -> dict[str, tuple[frozenset[str], int | None]]:
     """Every school's own channel kinds and WhatsApp tier (a few rows), read once per transaction."""
     async def load() -> dict[str, tuple[frozenset[str], int | None]]:
-        rows = (await session.exec(select(ChannelRoute))).all()
+        rows = (await session.exec(_ROUTES)).all()
         return {row.school_code: (frozenset(kind for kind in row.kinds.split(",") if kind),
                                   row.whatsapp_daily_tier) for row in rows}
     return await remembered(session, ("channel_routes",), load)

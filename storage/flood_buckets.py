@@ -1,14 +1,53 @@
-"""Housekeeping of the shared flood-control buckets (bot/flood.py keeps the rule itself)."""
+"""The shared flood-control buckets: read and written in the inbox's transaction, and their
+housekeeping (bot/flood.py keeps the rule itself).
+
+Every message reads and writes its sender's bucket, so both statements are SQLAlchemy Core, built
+once (no unit of work, no statement built per message)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import FloodBucket
+
+BUCKETS = FloodBucket.__table__  # type: ignore[attr-defined]
+_LOCKED = select(BUCKETS.c.tokens, BUCKETS.c.at, BUCKETS.c.flooding, BUCKETS.c.alerted_at) \
+    .where(BUCKETS.c.sender == bindparam("key")).with_for_update()
+_NEW = insert(BUCKETS).values(sender=bindparam("key"), tokens=bindparam("b_tokens"), at=bindparam("b_at"),
+                              flooding=bindparam("b_flooding"), alerted_at=bindparam("b_alerted_at"))
+_SAVE = update(BUCKETS).where(BUCKETS.c.sender == bindparam("key")).values(
+    tokens=bindparam("b_tokens"), at=bindparam("b_at"), flooding=bindparam("b_flooding"),
+    alerted_at=bindparam("b_alerted_at"))
+
+
+@dataclass
+class StoredBucket:
+    """One sender's bucket as stored (``stored``: its row exists)."""
+
+    tokens: float
+    at: datetime | None
+    flooding: bool = False
+    alerted_at: datetime | None = None
+    stored: bool = True
+
+
+async def locked_bucket(session: AsyncSession, key: str) -> StoredBucket | None:
+    """The bucket under ``key``, its row locked until the transaction ends (None: no bucket yet)."""
+    row = (await session.exec(_LOCKED, params={"key": key})).first()  # type: ignore[call-overload]
+    return StoredBucket(row.tokens, row.at, bool(row.flooding), row.alerted_at) if row is not None else None
+
+
+async def save_bucket(session: AsyncSession, key: str, bucket: StoredBucket) -> None:
+    """Write the bucket back (its row made when it had none)."""
+    await session.exec(_SAVE if bucket.stored else _NEW, params={  # type: ignore[call-overload]
+        "key": key, "b_tokens": bucket.tokens, "b_at": bucket.at, "b_flooding": bucket.flooding,
+        "b_alerted_at": bucket.alerted_at})
+    bucket.stored = True
 
 IDLE = timedelta(days=1)  # far longer than any bucket takes to fill again: forgetting loses nothing
 

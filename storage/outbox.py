@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -62,7 +62,8 @@ async def render_rows(session: AsyncSession, outs: Iterable[Outbound], *, now: d
     rows: list[OutboxMessage] = []
     withdrawn = await _withdrawn(session, {out.to.guardian_id for out in outs if out.to.guardian_id})
     phones = {out.to.phone for out in outs if out.to.phone}
-    if len(phones) > 2:  # an announcement: every family's accounts in a few queries, not one each
+    if len(phones) > 1:  # the writer and the staff member they write to, or a thousand families:
+        # every phone's accounts in one query (a few for an announcement), not one each
         await prefetch_linked_accounts(session, phones)
     with session.no_autoflush:  # the lookups read people and accounts, never what this loop sets
         for out in outs:
@@ -133,11 +134,14 @@ def _values(row: OutboxMessage) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in OUTBOX.columns if column.key != "id"}
 
 
+_WITHDRAWN = select(Guardian.id).where(col(Guardian.id).in_(bindparam("ids", expanding=True)),
+                                      col(Guardian.withdrawn_at).is_not(None))  # built once (storage.people)
+
+
 async def _withdrawn(session: AsyncSession, guardian_ids: set[int | None]) -> set[int | None]:
     if not guardian_ids:
         return set()
-    return set((await session.exec(select(Guardian.id).where(
-        col(Guardian.id).in_(guardian_ids), col(Guardian.withdrawn_at).is_not(None)))).all())
+    return set((await session.exec(_WITHDRAWN, params={"ids": list(guardian_ids)})).all())
 
 
 async def remember_choices(session: AsyncSession, account: ChannelAccount, buttons: list[Any],

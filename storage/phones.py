@@ -8,6 +8,7 @@ when every number is stored and compared in E.164. ``mask_phone`` keeps numbers 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -50,6 +51,7 @@ def normalize_phone(raw: str, region: str = "ID") -> str:
     raise InvalidPhone(f"{what} {raw.strip()!r}")
 
 
+@lru_cache(maxsize=4096)  # each message's log line masks its sender's number: parsed once
 def mask_phone(e164: str) -> str:
     """A number fit for logs: country code, first 3 digits and last 2 (``+62812******90``)."""
     text = (e164 or "").strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,11 +41,12 @@ async def examples_for(session: AsyncSession, school_id: int,
     return list(result.all())
 
 
+_STAMP = select(func.count(col(RoutingExample.id)), func.max(col(RoutingExample.id))) \
+    .where(RoutingExample.school_id == bindparam("school_id"))  # built once (see storage.people)
+
+
 async def examples_stamp(session: AsyncSession, school_id: int) -> tuple[int, int]:
     """(count, newest id) of a school's examples: changes whenever one is added or erased, so a
     router's cache of them is checked with one indexed query."""
-    result = await session.exec(select(func.count(col(RoutingExample.id)),
-                                       func.max(col(RoutingExample.id)))
-                                .where(RoutingExample.school_id == school_id))
-    count, newest = result.one()
+    count, newest = (await session.exec(_STAMP, params={"school_id": school_id})).one()
     return int(count or 0), int(newest or 0)

@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    Update,
-)
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
+from typing import TYPE_CHECKING, Any
 
 from bot.inbox import Inbox
 from bot.sender import PermanentFailure, RetryLater
 from domain.messages import Inbound
 from storage.models import ChannelAccount, OutboxMessage
 
+if TYPE_CHECKING:
+    from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup
+
+# python-telegram-bot (0.1 s of imports) is read where it is used: a process without Telegram (the
+# simulator) never reads it, and one with it reads it when the channel is made.
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 ALLOWED_UPDATES = ["message", "callback_query"]
+CHECK_DELAY = 1.0  # seconds after start-up: a webhook bot's token is checked (getMe) then
+
+
+def _read_modules() -> None:
+    import telegram  # noqa: F401
+    import telegram.request  # noqa: F401
 
 
 class MalformedUpdate(ValueError):
@@ -70,6 +70,8 @@ def _translate(raw: dict[str, Any], bot: Bot | None) -> Inbound | None:
     kinds = [kind for kind in ALLOWED_UPDATES if raw.get(kind) is not None]
     if not kinds:
         return None  # an edited message, a poll, a kind Telegram added later: not ours to read
+    from telegram import Update
+
     update = Update.de_json({"update_id": raw["update_id"], **{kind: raw[kind] for kind in kinds}}, bot)
     if update.callback_query is not None:
         query = update.callback_query
@@ -107,6 +109,8 @@ def reply_markup(buttons: list[list[dict[str, Any]]]) -> InlineKeyboardMarkup | 
     """Inline buttons for choices; a one-time reply keyboard for sharing the contact."""
     if not buttons:
         return None
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+
     if any(b.get("request_contact") for row in buttons for b in row):
         return ReplyKeyboardMarkup(
             [[KeyboardButton(b["label"], request_contact=bool(b.get("request_contact"))) for b in row]
@@ -123,34 +127,72 @@ class TelegramChannel:
     def __init__(self, *, token: str, base_url: str, inbox: Inbox, rate_per_second: float = 30.0,
                  chat_rate_per_second: float = 1.0, owner: str = "") -> None:
         self.owner = owner  # "" the deployment's bot, else the code of the school it belongs to
-        self.bot = Bot(token, base_url=base_url,
-                       request=HTTPXRequest(connection_pool_size=16),
-                       get_updates_request=HTTPXRequest(read_timeout=40))
+        self._token, self._base_url = token, base_url
+        self._bot: Bot | None = None
         self.inbox = inbox
         self.rate_per_second = rate_per_second
         self.chat_rate_per_second = chat_rate_per_second
         self._polling: asyncio.Task[None] | None = None
+        self._checking: asyncio.Task[None] | None = None
         inbox.register("telegram", lambda raw: update_to_inbound(raw, self.bot))
 
     @property
+    def bot(self) -> Bot:
+        """python-telegram-bot's ``Bot``, made at its first use (its modules: 0.1 s to read)."""
+        if self._bot is None:
+            from telegram import Bot
+            from telegram.request import HTTPXRequest
+
+            self._bot = Bot(self._token, base_url=self._base_url,
+                            request=HTTPXRequest(connection_pool_size=16),
+                            get_updates_request=HTTPXRequest(read_timeout=40))
+        return self._bot
+
+    @property
     def username(self) -> str | None:
-        return self.bot.username if self.bot.bot else None
+        return self.bot.username if self._bot is not None and self._bot._bot_user is not None else None
 
     async def start(self, *, polling: bool, poll_timeout: int = 30) -> None:
-        await self.bot.initialize()  # getMe: fails early on a wrong token
-        if polling:
-            await self.bot.delete_webhook()
-            self._polling = asyncio.create_task(self._poll(poll_timeout),
-                                                name=f"telegram-polling-{self.owner or 'default'}")
+        """Polling: check the token (getMe: fails early when it is wrong) and start the loop.
+        Webhooks: they arrive without any call to Telegram, so the token is checked a second
+        after start-up (a wrong one is logged as an error), once the service answers."""
+        if not polling:
+            self._checking = asyncio.create_task(self._check_token_soon(),
+                                                 name=f"telegram-getme-{self.owner or 'default'}")
+            return
+        await self.bot.initialize()
+        await self.bot.delete_webhook()
+        self._polling = asyncio.create_task(self._poll(poll_timeout),
+                                            name=f"telegram-polling-{self.owner or 'default'}")
+
+    async def _check_token_soon(self) -> None:
+        from telegram.error import InvalidToken
+
+        await asyncio.sleep(CHECK_DELAY)
+        await asyncio.to_thread(_read_modules)  # off the event loop
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            log.error("Telegram refused the bot token%s (getMe): updates are stored, answers cannot be sent",
+                      f" of school {self.owner}" if self.owner else "")
+        except Exception as exc:  # Telegram unreachable: the sender retries each message anyway
+            log.warning("Telegram getMe failed: %s", type(exc).__name__)
 
     async def stop(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
+            try:
+                await self._checking
+            except (asyncio.CancelledError, Exception):
+                pass
         if self._polling is not None:
             self._polling.cancel()
             try:
                 await self._polling
             except (asyncio.CancelledError, Exception):
                 pass
-        await self.bot.shutdown()
+        if self._bot is not None:
+            await self._bot.shutdown()
 
     async def receive(self, raw: dict[str, Any], inbound: Inbound | None | object = _UNREAD) -> bool:
         """Store and process one update (webhook or poll); False for a repeated ``update_id``.
@@ -169,6 +211,8 @@ class TelegramChannel:
         return True
 
     async def _poll(self, timeout: int) -> None:
+        from telegram.error import InvalidToken, RetryAfter, TelegramError
+
         offset: int | None = None
         failures = 0
         while True:
@@ -200,6 +244,8 @@ class TelegramChannel:
                 offset = update.update_id + 1
 
     async def _answer_callback(self, raw: dict[str, Any]) -> None:
+        from telegram.error import TelegramError
+
         query = raw.get("callback_query")
         if isinstance(query, dict) and query.get("id"):
             try:
@@ -208,6 +254,8 @@ class TelegramChannel:
                 log.info("answerCallbackQuery failed: %s", exc)
 
     async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
+        from telegram.error import BadRequest, Forbidden, RetryAfter
+
         text = message.text if len(message.text) <= MAX_TEXT else message.text[: MAX_TEXT - 1] + "…"
         try:
             sent = await self.bot.send_message(

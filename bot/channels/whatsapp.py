@@ -7,14 +7,13 @@ variable carries the text). Without one the sender holds the message. No school 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from twilio.base.exceptions import TwilioRestException
-from twilio.request_validator import RequestValidator
 
 from domain.clock import Clock
 from bot.inbox import Inbox
@@ -25,6 +24,7 @@ from storage.models import ChannelAccount, OutboxMessage
 from storage.phones import InvalidPhone, normalize_phone
 
 if TYPE_CHECKING:
+    from twilio.base.exceptions import TwilioRestException
     from twilio.rest import Client
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ FORWARDABLE_MEDIA = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 OUTSIDE_WINDOW = 63016
 UNSUBSCRIBED = 21610
 NOT_ON_WHATSAPP = (63003, 21211, 21614)
+PRELOAD_DELAY = 1.0  # seconds after start-up: Twilio's client is read then, in a thread
 
 
 def form_to_inbound(form: dict[str, str], channel: str = "whatsapp") -> Inbound | None:
@@ -72,6 +73,8 @@ def signature_is_valid(auth_token: str | None, url: str, form: dict[str, str], s
     """Twilio's own check; fails closed without a token or a signature."""
     if not auth_token or not signature:
         return False
+    from twilio.request_validator import RequestValidator  # 10 ms of imports: not at start-up
+
     return RequestValidator(auth_token).validate(url, form, signature)
 
 
@@ -95,14 +98,19 @@ class WhatsAppChannel:
         inbox.register(self.name, lambda form: form_to_inbound(form, self.name))
 
     async def start(self) -> None:
-        # The aiohttp session is made in the constructor: build it inside the running loop. Imported
-        # here: twilio's REST client and aiohttp cost a third of a second at start-up, and a
-        # process without WhatsApp or SMS (the simulator) never needs them.
-        from twilio.http.async_http_client import AsyncTwilioHttpClient
-        from twilio.rest import Client
+        """Nothing to connect: the REST client is made at the first call to Twilio (see
+        :meth:`_client`), and its modules are read in a thread soon after start-up."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(PRELOAD_DELAY, lambda: loop.run_in_executor(None, _import_client))
 
-        self.client = Client(self.account_sid, self.auth_token, http_client=AsyncTwilioHttpClient())
-        self.client.api.base_url = self.api_base_url
+    def _client(self) -> Client:
+        # Twilio's REST client and aiohttp cost 0.15 to 0.3 s of imports: not before the service
+        # is healthy. The aiohttp session is made in the constructor: inside the running loop.
+        if self.client is None:
+            Client, AsyncTwilioHttpClient = _import_client()
+            self.client = Client(self.account_sid, self.auth_token, http_client=AsyncTwilioHttpClient())
+            self.client.api.base_url = self.api_base_url
+        return self.client
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -112,21 +120,22 @@ class WhatsAppChannel:
         return account is not None and in_window(account.last_seen_at, now)
 
     async def deliver(self, message: OutboxMessage, account: ChannelAccount | None = None) -> str:
-        assert self.client is not None, f"{type(self).__name__}.start() was not awaited"
+        client = self._client()
         fields: dict[str, Any] = {"to": message.chat_id, "from_": self.sender}
         if self.status_callback:
             fields["status_callback"] = self.status_callback
         fields.update(self.content(message, account))
+        from twilio.base.exceptions import TwilioRestException  # loaded with the client
+
         try:
-            sent = await self.client.messages.create_async(**fields)
+            sent = await client.messages.create_async(**fields)
         except TwilioRestException as exc:
             raise _classify(exc) from exc
         return str(sent.sid)
 
     async def fetch_status(self, external_id: str) -> tuple[str, str | None]:
         """Ask Twilio how a message fared (status callbacks are never retried and can be lost)."""
-        assert self.client is not None, f"{type(self).__name__}.start() was not awaited"
-        found = await self.client.messages(external_id).fetch_async()
+        found = await self._client().messages(external_id).fetch_async()
         return str(found.status), str(found.error_code) if found.error_code else None
 
     def content(self, message: OutboxMessage, account: ChannelAccount | None) -> dict[str, Any]:
@@ -143,6 +152,13 @@ class WhatsAppChannel:
         else:
             raise NeedsTemplate(f"outside the 24-hour window and no approved template for {message.template!r}")
         return fields
+
+
+def _import_client() -> tuple[type[Client], type]:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    return Client, AsyncTwilioHttpClient
 
 
 def _classify(exc: TwilioRestException) -> Exception:
