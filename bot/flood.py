@@ -44,14 +44,6 @@ class Bucket(Protocol):
     alerted_at: datetime | None
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: datetime | None
-    flooding: bool = False
-    alerted_at: datetime | None = None
-
-
 def sender_key(sender: str) -> str:
     """The bucket's key: a hash, so the table holds no phone number or chat id."""
     return hashlib.sha256(b"jembatan-flood:" + sender.encode()).hexdigest()
@@ -65,14 +57,14 @@ class FloodGuard:
             raise ValueError("the inbound rate must be positive and the burst at least 1")
         self.rate_per_second = rate_per_minute / 60
         self.burst = burst
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, StoredBucket] = {}  # in memory (one process): never stored
 
     def check(self, sender: str, at: datetime) -> Verdict:
         """Count one message from ``sender`` received at ``at`` (in this process's memory)."""
         bucket = self._buckets.get(sender)
         if bucket is None:
             self._forget_idle(at)
-            bucket = self._buckets[sender] = _Bucket(tokens=float(self.burst), at=at)
+            bucket = self._buckets[sender] = StoredBucket(tokens=float(self.burst), at=at, stored=False)
         return self._take(bucket, at)
 
     async def check_shared(self, session: AsyncSession, sender: str, at: datetime) -> Verdict:

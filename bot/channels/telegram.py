@@ -8,6 +8,7 @@ webhook updates arrive through the ASGI app. No school logic lives here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -179,18 +180,11 @@ class TelegramChannel:
             log.warning("Telegram getMe failed: %s", type(exc).__name__)
 
     async def stop(self) -> None:
-        if self._checking is not None:
-            self._checking.cancel()
-            try:
-                await self._checking
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._polling is not None:
-            self._polling.cancel()
-            try:
-                await self._polling
-            except (asyncio.CancelledError, Exception):
-                pass
+        for task in (self._checking, self._polling):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._bot is not None:
             await self._bot.shutdown()
 
