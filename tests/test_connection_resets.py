@@ -74,14 +74,15 @@ async def test_connection_resets_while_concerns_arrive_lose_and_repeat_nothing(
 
         async def chaos(done: asyncio.Event) -> None:
             # Every 0.15 s: either every open connection is reset (idle ones in the pool too), or
-            # the next one used is, mid-conversation, so that processing is hit however fast it is.
+            # the next one that carries a family's words (a webhook storing its update, in the
+            # transaction that answers it), so that processing is hit however fast it is.
             nonlocal resets
             mid_use = False
             while not done.is_set():
                 await asyncio.sleep(0.15)
                 mid_use = not mid_use
                 if mid_use:
-                    proxy.reset_next_use()
+                    proxy.reset_next_use(containing=b" nomor ")
                 else:
                     resets += bool(await proxy.reset())
             proxy.reset_next_use(armed=False)

@@ -19,6 +19,7 @@ class CuttableProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._trap = False
+        self._trap_on = b""
         self.sprung = 0  # connections reset mid-use by reset_next_use()
 
     async def start(self) -> int:
@@ -44,11 +45,13 @@ class CuttableProxy:
         self._abort(writers)
         return len(writers) // 2
 
-    def reset_next_use(self, armed: bool = True) -> None:
-        """Reset the next connection the client writes to (that write is not forwarded): the
-        reset lands in the middle of a conversation with the database, never on an idle pooled
-        connection, however fast that conversation is. ``armed=False`` takes an unsprung trap back."""
+    def reset_next_use(self, armed: bool = True, *, containing: bytes = b"") -> None:
+        """Reset the next connection the client writes ``containing`` to (that write is not
+        forwarded): the reset lands in the middle of a conversation with the database, never on
+        an idle pooled connection, however fast that conversation is. ``armed=False`` takes an
+        unsprung trap back."""
         self._trap = armed
+        self._trap_on = containing
 
     @staticmethod
     def _abort(writers: tuple[asyncio.StreamWriter, ...]) -> None:
@@ -73,7 +76,7 @@ class CuttableProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_client: bool) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await reader.read(65536):
-                    if from_client and self._trap:
+                    if from_client and self._trap and self._trap_on in data:
                         self._trap = False
                         self.sprung += 1
                         self._writers.difference_update((client_writer, upstream_writer))
