@@ -9,6 +9,7 @@ mark the account so it is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -458,7 +459,7 @@ class Sender:
                 # Our token only while our lock is held (checked in this very statement): a claim
                 # never names a claimant that other processes already see dead.
                 token = self.claimant_token
-                claimant = _LIVE_CLAIMANTS.where(text(f"l.objid = {token}")).scalar_subquery() \
+                claimant = _LIVE_CLAIMANTS.where(text("l.objid = :token").bindparams(token=token)).scalar_subquery() \
                     if self.shared and token is not None else None
                 await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
                     col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE, claimed_by=claimant))
@@ -759,10 +760,8 @@ class Sender:
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a connection already gone: nothing to close
         await conn.close()
-    except Exception:  # a connection already gone: nothing to close
-        pass
 
 
 def _lock_key(name: str) -> int:
