@@ -9,7 +9,9 @@ from which the model's head is trained, is assembled from the training parts and
 own tuning table (``python -m tests.routing_corpus --assemble``), and a test checks it stays so.
 Writers delivered after the split as training messages only (``writer_c.train.jsonl`` to
 ``writer_n.train.jsonl``, with no ``writer_c.jsonl`` beside them) train in full; a text equal to
-a held-out one would be left out of training.
+a held-out one would be left out of training. Writers delivered as held-out messages only
+(``writer_o.heldout.jsonl`` to ``writer_q.heldout.jsonl``, written from briefs fixed before
+their messages were read) are never trained on and widen the held-out measure.
 
 Scoring, as the issue asks: a message is right when its group is right and, when the label has
 a subject, the subject too; a message labelled ``ask_ok`` is also right when the router asks.
@@ -53,6 +55,13 @@ def training_only() -> list[Path]:
                   if not p.with_name(p.name.replace(".train.jsonl", ".jsonl")).exists())
 
 
+def heldout_only() -> list[Path]:
+    """Writers delivered as held-out messages only (``writer_o.heldout.jsonl`` with no
+    ``writer_o.jsonl`` beside it): none of their messages trains."""
+    return sorted(p for p in CORPUS_DIR.glob("*.heldout.jsonl")
+                  if not p.with_name(p.name.replace(".heldout.jsonl", ".jsonl")).exists())
+
+
 def read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -71,6 +80,9 @@ def part(kind: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in writers():
         rows.extend(read(path.with_suffix(f".{kind}.jsonl")))
+    if kind == "heldout":
+        for path in heldout_only():
+            rows.extend(read(path))
     return rows
 
 
