@@ -19,9 +19,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal_column, text, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, literal_column, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,6 +59,7 @@ CLAIM_LEASE = timedelta(seconds=30)
 # connection closes, PostgreSQL frees the lock, and another process takes the claims over at once
 # instead of after the lease; the lease stays for a claimant that cannot be told dead (an older
 # version, a connection that went silent). See README, "Several processes".
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 CLAIMANT_LOCK = 0x6A636C6D  # "jclm": the first key of every claimant's lock, the token the second
 _LIVE_CLAIMANTS = select(literal_column("l.objid::bigint")).select_from(text("pg_locks l")).where(text(
     f"l.locktype = 'advisory' AND l.classid = {CLAIMANT_LOCK} AND l.objsubid = 2 AND l.granted "
@@ -375,27 +376,27 @@ class Sender:
         turn = case((col(OutboxMessage.staff_id).is_not(None), func.row_number().over(
             partition_by=(OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.concern_id),
             order_by=OutboxMessage.id)), else_=1)
-        async with self.sessions() as session:
+        if self._running:
+            await self._hold_claimant()
+        token = self.claimant_token
+        # Read and claim in one transaction: the batch with its accounts (the 24-hour window
+        # needs them) in one query, then the claim in one UPDATE.
+        async with self.sessions() as session, session.begin():
             ranked = list((await session.exec(
-                select(OutboxMessage, turn).where(
+                select(OutboxMessage, turn, ChannelAccount)
+                .outerjoin(ChannelAccount, col(ChannelAccount.id) == OutboxMessage.account_id).where(
                     OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
                     self._unclaimed(now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
-            rows = [row for row, _ in sorted(ranked, key=lambda pair: (
-                pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
-            # One query for the batch's accounts (the 24-hour window needs them), not one per message.
-            ids = {row.account_id for row in rows if row.account_id}
-            accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
-                col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+            rows = [row for row, _, _ in sorted(ranked, key=lambda found: (
+                found[0].priority, found[1] + self._served_lately(found[0], now), found[0].id))]
+            accounts = {account.id: account for _, _, account in ranked if account is not None}
             unknown = {row.school_id for row in rows if row.school_id and row.school_id not in self._school_codes}
             if unknown:
                 self._school_codes.update((await session.exec(select(School.id, School.code).where(
                     col(School.id).in_(unknown)))).all())
-        if self._running and rows:
-            await self._hold_claimant()
-        token = self.claimant_token
-        rows = await self._claim(lane, rows, now)
+            rows = await self._claim(session, lane, rows, now, token)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
         # next drain reads the outbox again, so what arrived meanwhile (another family's forward)
@@ -422,7 +423,8 @@ class Sender:
             pass
         finally:
             await self._finish(lane)
-        left = [row.id for row in rows if row not in attempted]
+        started = {id(row) for row in attempted}
+        left = [row.id for row in rows if id(row) not in started]
         if left:  # claimed, not sent this time (its chat was at its limit): free for the next drain
             await self._release(left)
         for row in attempted:
@@ -433,37 +435,39 @@ class Sender:
             await self._report_finished(broadcasts, digests)
         return len(attempted)
 
-    async def _claim(self, lane: Lane, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
-        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send).
+    async def _claim(self, session: AsyncSession, lane: Lane, rows: list[OutboxMessage], now: datetime,
+                     token: int | None) -> list[OutboxMessage]:
+        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send),
+        in one UPDATE, in the transaction that read them.
 
-        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``), and so is every row
-        of a chat one of whose messages another process holds: a family's messages keep their
-        order. Claims of one lane are taken one process at a time (an advisory lock for the
-        claiming transaction only), so two cannot each take half of one family's messages."""
+        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``; on SQLite the read
+        and the claim share the one write lock), and so is every row of a chat one of whose
+        messages another process holds: a family's messages keep their order. Claims of one lane
+        are taken one process at a time (an advisory lock for the claiming transaction only; the
+        UPDATE, a statement after it, sees every claim committed before), so two cannot each
+        take half of one family's messages."""
         if not rows:
             return rows
-        async with self.sessions() as session, session.begin():
-            if self.shared:
-                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(  # type: ignore[call-overload]
-                    key=_lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")))
-            held = set((await session.exec(select(OutboxMessage.chat_id).where(
-                OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
-                ~self._unclaimed(now)))).all())
-            wanted = [row.id for row in rows if row.chat_id not in held]
-            if not wanted:
-                return []
-            free = set((await session.exec(select(OutboxMessage.id).where(
-                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending", self._unclaimed(now))
-                .with_for_update(skip_locked=True))).all())
-            if free:
-                # Our token only while our lock is held (checked in this very statement): a claim
-                # never names a claimant that other processes already see dead.
-                token = self.claimant_token
-                claimant = _LIVE_CLAIMANTS.where(text("l.objid = :token").bindparams(token=token)).scalar_subquery() \
-                    if self.shared and token is not None else None
-                await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
-                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE, claimed_by=claimant))
-        return [row for row in rows if row.id in free]
+        if self.shared:
+            await session.exec(_CLAIM_LOCK, params={"key": _lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")})
+        ids = [row.id for row in rows]
+        free = select(OutboxMessage.id).where(
+            col(OutboxMessage.id).in_(ids), OutboxMessage.status == "pending", self._unclaimed(now),
+            col(OutboxMessage.chat_id).not_in(self._held_chats(lane, now))).with_for_update(skip_locked=True)
+        # Our token only while our lock is held (checked in this very statement): a claim never
+        # names a claimant that other processes already see dead.
+        claimant = _LIVE_CLAIMANTS.where(text("l.objid = :token").bindparams(token=token)).scalar_subquery() \
+            if self.shared and token is not None else None
+        claimed = set((await session.exec(update(OUTBOX).where(  # type: ignore[call-overload]
+            OUTBOX.c.id.in_(free.scalar_subquery())).values(
+            claimed_until=now + CLAIM_LEASE, claimed_by=claimant).returning(OUTBOX.c.id))).scalars().all())
+        return [row for row in rows if row.id in claimed]
+
+    def _held_chats(self, lane: Lane, now: datetime) -> Select[Any]:
+        """The chats of this lane one of whose pending messages another process holds."""
+        return select(OutboxMessage.chat_id).where(
+            OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
+            ~self._unclaimed(now))
 
     def _unclaimed(self, now: datetime) -> ColumnElement[bool]:
         """No process holds the row: never claimed, its lease over, or (PostgreSQL) its claimant
@@ -617,7 +621,7 @@ class Sender:
             # As billed: the 24-hour window as it was when it went.
             billed_as = category(row.template, row.broadcast_id, window_open=in_window(
                 account.last_seen_at if account is not None else None, now)) if row.channel == "whatsapp" else None
-            async with self.sessions() as session, session.begin():
+async with self.sessions() as session, session.begin():
                 # One statement (the row was read and claimed by this process in this drain).
                 await session.exec(_SENT, params={  # type: ignore[call-overload]
                     "row_id": row.id, "sent_at": now, "external_id": external_id, "billed_as": billed_as or None})
