@@ -33,7 +33,8 @@ from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat
 from storage.models import ChannelAccount, OutboxMessage, School, SendPace
-from storage.outbox import remember_choices
+from storage.db import reading_sessions
+from storage.outbox import OUTBOX_CHANNEL, remember_choices
 from storage.phones import mask_phone
 from storage.transient import describe
 
@@ -206,8 +207,15 @@ class Sender:
     behind another's, nor holds up another school's concerns."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
-                 clock: Clock, batch: int = 30, simulator_enabled: bool = False) -> None:
+                 clock: Clock, batch: int = 30, simulator_enabled: bool = False, listen: bool = False) -> None:
         self.sessions = sessions
+        # The idle scan for due rows reads without SQLite's write lock (it may run many times a
+        # second in a process of its own, beside the web worker that writes).
+        self._reading = reading_sessions(sessions) if sessions.kw.get("bind") is not None else sessions
+        # PostgreSQL: woken by the NOTIFY of every transaction that writes outbox rows (a sender
+        # in a process of its own, which the web workers cannot call): LISTEN on the claimant
+        # lock's connection.
+        self.listen = listen
         self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
@@ -308,7 +316,7 @@ class Sender:
     async def _due_lanes(self) -> set[Lane]:
         """The lanes with rows to send now (one query, whatever the number of lanes)."""
         now = self.clock.now()
-        async with self.sessions() as session:
+        async with self._reading() as session:
             return {(channel, bot) for channel, bot in (await session.exec(
                 select(OutboxMessage.channel, OutboxMessage.bot).where(
                     OutboxMessage.status == "pending",
@@ -501,11 +509,17 @@ class Sender:
                     await conn.commit()  # the lock is the session's: it outlives this transaction
                     if got:
                         self._claimant, self.claimant_token = conn, token
-                        self._claimant_driver = (await conn.get_raw_connection()).driver_connection
+                        self._claimant_driver = driver = (await conn.get_raw_connection()).driver_connection
+                        if self.listen:
+                            await driver.add_listener(OUTBOX_CHANNEL, self._notified)
+                            self.notify()  # what was written while nobody listened
                         return
             except Exception as exc:
                 log.warning("sender claimant lock not taken: %s", describe(exc))
             await _close_quietly(conn)
+
+    def _notified(self, *_: object) -> None:
+        self.notify()
 
     def _claimant_lost(self) -> bool:
         """Our claimant connection closed (PostgreSQL saw it go too, and freed the lock)."""
@@ -621,7 +635,7 @@ class Sender:
             # As billed: the 24-hour window as it was when it went.
             billed_as = category(row.template, row.broadcast_id, window_open=in_window(
                 account.last_seen_at if account is not None else None, now)) if row.channel == "whatsapp" else None
-async with self.sessions() as session, session.begin():
+            async with self.sessions() as session, session.begin():
                 # One statement (the row was read and claimed by this process in this drain).
                 await session.exec(_SENT, params={  # type: ignore[call-overload]
                     "row_id": row.id, "sent_at": now, "external_id": external_id, "billed_as": billed_as or None})
