@@ -77,6 +77,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU time (user + system) of `jembatan serve` by role: ``web`` (the serving process and its
+    web workers) and ``background`` (`jembatan scheduler`: the sender, the scheduler)."""
+    process = psutil.Process(pid)
+    roles = {"web": 0.0, "background": 0.0}
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+            role = "background" if "scheduler" in each.cmdline() else "web"
+        except psutil.Error:
+            continue
+        roles[role] += times.user + times.system
+    return roles
+
+
 async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> dict[str, Any]:
     """Launch ``starts`` times for the start-up figure; load the last one for memory."""
     school = write_school(workdir / "roster", families)

@@ -744,6 +744,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, *, sender
     from bot.supervisor import BackgroundSupervisor
 
     supervisor = BackgroundSupervisor(lambda: subprocess.Popen([sys.executable, "-m", "bot", "scheduler"]))
+    if workers == 1:
+        # uvicorn serving in this process re-raises the SIGTERM it stopped on once it is done;
+        # with Python's default handler that would end this process before the background one
+        # is stopped (an orphan that goes on sending). As an exception, the `finally` runs.
+        signal.signal(signal.SIGTERM, _stopped_by_signal)
     supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
@@ -752,6 +757,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, *, sender
     finally:
         supervisor.stop()
     return 0
+
+
+def _stopped_by_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # a graceful stop: uvicorn has shut down already
 
 
 def _loopback(host: str) -> bool:
