@@ -65,6 +65,10 @@ CLAIMANT_LOCK = 0x6A636C6D  # "jclm": the first key of every claimant's lock, th
 _LIVE_CLAIMANTS = select(literal_column("l.objid::bigint")).select_from(text("pg_locks l")).where(text(
     f"l.locktype = 'advisory' AND l.classid = {CLAIMANT_LOCK} AND l.objsubid = 2 AND l.granted "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+# A sender looks this often whether other sending processes are alive (their claimant locks): only
+# then are its sends paced through the database. One that starts beside others waits this long
+# plus a window before its first send, so that theirs, unrecorded until they saw it, have left.
+PACE_CHECK_SECONDS = 0.5
 # Several processes share a bot's or sender's rate through the database, counted over a window
 # this much wider than the platform's second: network jitter between processes must not
 # squeeze one more into the platform's window.
@@ -221,6 +225,7 @@ class Sender:
         self.batch = batch
         self.channels: dict[Lane, _ChannelState] = {}
         self._wakes: dict[Lane, asyncio.Event] = {}
+        self._emptied: set[Lane] = set()  # lanes whose last drain read and started every due row
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._running = False  # run() started: a lane added later gets its own loop at once
         self._stopping = False
@@ -243,6 +248,9 @@ class Sender:
         self._claimant_driver: object | None = None  # the driver's connection, to see it closed
         self.claimant_token: int | None = None
         self._claimant_lock = asyncio.Lock()
+        self._claimant_since = -math.inf  # monotonic time the claimant lock was taken
+        self._others = True  # another sending process was alive at the last look
+        self._others_checked_at = -math.inf
 
     def add(self, client: ChannelClient) -> None:
         """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
@@ -336,8 +344,10 @@ class Sender:
                 attempted = 0
             if self._stopping:
                 break
-            if attempted:
+            if attempted and lane not in self._emptied:
                 continue  # more may be due (a broadcast): no idle pause between batches
+            # Read all that was due and started all of it: what comes next wakes the lane
+            # (notify(), NOTIFY, the scan), without one more read to find nothing.
             try:
                 # Idle: woken by notify() or by run()'s one scan for due rows (_wake_due_lanes);
                 # the long timeout only guards against a wake lost to a database outage.
@@ -433,6 +443,10 @@ class Sender:
             await self._finish(lane)
         started = {id(row) for row in attempted}
         left = [row.id for row in rows if id(row) not in started]
+        if len(ranked) < self.batch and not left and len(rows) == len(ranked):
+            self._emptied.add(lane)
+        else:
+            self._emptied.discard(lane)
         if left:  # claimed, not sent this time (its chat was at its limit): free for the next drain
             await self._release(left)
         for row in attempted:
@@ -509,6 +523,7 @@ class Sender:
                     await conn.commit()  # the lock is the session's: it outlives this transaction
                     if got:
                         self._claimant, self.claimant_token = conn, token
+                        self._claimant_since, self._others_checked_at = time.monotonic(), -math.inf
                         self._claimant_driver = driver = (await conn.get_raw_connection()).driver_connection
                         if self.listen:
                             await driver.add_listener(OUTBOX_CHANNEL, self._notified)
@@ -652,10 +667,36 @@ class Sender:
             if wait <= 0:
                 break
             await self._pause(wait)
-        if self.shared:
+        if self.shared and await self._others_sending():
+            span = max(1.0, 1.0 / state.client.rate_per_second)
+            # Just started beside another sender: its sends so far are not in the shared pace
+            # (a sender alone keeps no pace there); they have left the window after this.
+            joined = self._claimant_since + PACE_CHECK_SECONDS + span * SHARED_PACE_MARGIN - time.monotonic()
+            if joined > 0:
+                await self._pause(joined)
             wait = await self._shared_slot(state)
             if wait > 0:
                 await self._pause(wait)
+
+    async def _others_sending(self) -> bool:
+        """(PostgreSQL) Whether another sending process is alive, so that sends are paced through
+        the database (:meth:`_shared_slot`, a transaction per message); asked at most every
+        :data:`PACE_CHECK_SECONDS`. A sender alone (the usual deployment: one process sends) is
+        held to the platform's rate by its own window. Without a claimant lock of its own it
+        cannot tell, and paces."""
+        token = self.claimant_token
+        if token is None or self._claimant_lost():
+            return True
+        if time.monotonic() - self._others_checked_at < PACE_CHECK_SECONDS:
+            return self._others
+        try:
+            async with self.sessions() as session:
+                live = set((await session.exec(_LIVE_CLAIMANTS)).all())  # type: ignore[call-overload]
+        except Exception as exc:  # cannot tell: pace
+            log.warning("other senders not counted: %s", describe(exc))
+            return True
+        self._others, self._others_checked_at = bool(live - {token}), time.monotonic()
+        return self._others
 
     async def _pause(self, seconds: float) -> None:
         """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.
