@@ -249,7 +249,7 @@ class Sender:
         self.claimant_token: int | None = None
         self._claimant_lock = asyncio.Lock()
         self._claimant_since = -math.inf  # monotonic time the claimant lock was taken
-        self._others = True  # another sending process was alive at the last look
+        self._others_seen_at = math.inf  # monotonic time another sending process was last seen alive
         self._others_checked_at = -math.inf
 
     def add(self, client: ChannelClient) -> None:
@@ -524,6 +524,7 @@ class Sender:
                     if got:
                         self._claimant, self.claimant_token = conn, token
                         self._claimant_since, self._others_checked_at = time.monotonic(), -math.inf
+                        self._others_seen_at = math.inf  # until the first look: pace
                         self._claimant_driver = driver = (await conn.get_raw_connection()).driver_connection
                         if self.listen:
                             await driver.add_listener(OUTBOX_CHANNEL, self._notified)
@@ -667,8 +668,8 @@ class Sender:
             if wait <= 0:
                 break
             await self._pause(wait)
-        if self.shared and await self._others_sending():
-            span = max(1.0, 1.0 / state.client.rate_per_second)
+        span = max(1.0, 1.0 / state.client.rate_per_second)
+        if self.shared and await self._others_sending(span * SHARED_PACE_MARGIN):
             # Just started beside another sender: its sends so far are not in the shared pace
             # (a sender alone keeps no pace there); they have left the window after this.
             joined = self._claimant_since + PACE_CHECK_SECONDS + span * SHARED_PACE_MARGIN - time.monotonic()
@@ -678,25 +679,30 @@ class Sender:
             if wait > 0:
                 await self._pause(wait)
 
-    async def _others_sending(self) -> bool:
-        """(PostgreSQL) Whether another sending process is alive, so that sends are paced through
-        the database (:meth:`_shared_slot`, a transaction per message); asked at most every
+    async def _others_sending(self, window: float) -> bool:
+        """(PostgreSQL) Whether another sending process is alive, or was within ``window``
+        seconds (its last sends are in the shared pace only), so that sends are paced through the
+        database (:meth:`_shared_slot`, a transaction per message); asked at most every
         :data:`PACE_CHECK_SECONDS`. A sender alone (the usual deployment: one process sends) is
         held to the platform's rate by its own window. Without a claimant lock of its own it
         cannot tell, and paces."""
         token = self.claimant_token
         if token is None or self._claimant_lost():
             return True
-        if time.monotonic() - self._others_checked_at < PACE_CHECK_SECONDS:
-            return self._others
-        try:
-            async with self.sessions() as session:
-                live = set((await session.exec(_LIVE_CLAIMANTS)).all())  # type: ignore[call-overload]
-        except Exception as exc:  # cannot tell: pace
-            log.warning("other senders not counted: %s", describe(exc))
-            return True
-        self._others, self._others_checked_at = bool(live - {token}), time.monotonic()
-        return self._others
+        now = time.monotonic()
+        if now - self._others_checked_at >= PACE_CHECK_SECONDS:
+            try:
+                async with self.sessions() as session:
+                    live = set((await session.exec(_LIVE_CLAIMANTS)).all())  # type: ignore[call-overload]
+            except Exception as exc:  # cannot tell: pace
+                log.warning("other senders not counted: %s", describe(exc))
+                return True
+            self._others_checked_at = now
+            if live - {token}:
+                self._others_seen_at = now
+            elif self._others_seen_at == math.inf:  # the first look: one that just died counts as seen at our start
+                self._others_seen_at = self._claimant_since
+        return now - self._others_seen_at < window + PACE_CHECK_SECONDS
 
     async def _pause(self, seconds: float) -> None:
         """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.
