@@ -62,6 +62,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
 	$(BIN)/python -m bench.inbound --profile --scale $(BENCH_ARGS)
 	$(BIN)/python -m bench.footprint $(BENCH_ARGS)
+	$(BIN)/python -m bench.sender_cost --trickle 2 $(BENCH_ARGS)
 	$(BIN)/python -m bench.profile_inbound $(BENCH_ARGS)
 	$(BIN)/python -m bench.routing_replay $(BENCH_ARGS)
 	$(BIN)/python -m bench.dapodik_import $(BENCH_ARGS)

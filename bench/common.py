@@ -213,10 +213,11 @@ class Server:
         self.started_in: float | None = None  # seconds from spawn to a healthy answer
 
     @classmethod
-    def jembatan(cls, env: dict[str, str], cwd: Path, log: Path, workers: int = 1) -> Server:
+    def jembatan(cls, env: dict[str, str], cwd: Path, log: Path, workers: int = 1,
+                 extra: Sequence[str] = ()) -> Server:
         port = free_port()
         return cls([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
-                    "--workers", str(workers)], env=env, cwd=cwd, log=log, port=port)
+                    "--workers", str(workers), *extra], env=env, cwd=cwd, log=log, port=port)
 
     @property
     def url(self) -> str:

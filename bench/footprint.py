@@ -22,6 +22,7 @@ import asyncio
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,54 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> dict[str, Any]:
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU time (user + system) of `jembatan serve` by role: ``web`` (the serving process and its
+    web workers) and ``background`` (`jembatan scheduler`: the sender, the scheduler)."""
+    process = psutil.Process(pid)
+    roles = {"web": 0.0, "background": 0.0}
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+            role = "background" if "scheduler" in each.cmdline() else "web"
+        except psutil.Error:
+            continue
+        roles[role] += times.user + times.system
+    return roles
+
+
+def background_pid(pid: int) -> int | None:
+    """The background process (`jembatan scheduler`) of a `jembatan serve`, if it has one."""
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if "scheduler" in child.cmdline():
+                return child.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+async def _sender_ready(database: str, pid: int, timeout: float = 30) -> None:
+    """Until the background process ``pid`` has recorded its sender's first heartbeat."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import sync_url
+
+    engine = create_engine(sync_url(database))
+    deadline = time.perf_counter() + timeout
+    try:
+        while time.perf_counter() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM heartbeat WHERE part = 'sender' AND pid = :pid"),
+                                {"pid": pid}).scalar():
+                    return
+            await asyncio.sleep(0.01)
+    finally:
+        engine.dispose()
+    raise RuntimeError("the background process's sender did not start")
+
+
+async def measure(setup: str, *, families: int, starts: int, workdir: Path,
+                  sender_process: bool = False) -> dict[str, Any]:
     """Launch ``starts`` times for the start-up figure; load the last one for memory."""
     school = write_school(workdir / "roster", families)
     database = sqlite_url(workdir)
@@ -87,15 +135,26 @@ async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> d
         else:
             env = service_env(database, SIMULATOR="on")
         imported = await prepare_database(database, school, cwd=workdir, env=env)
-        startups, cpus = [], []
+        startups, cpus, sender_startups = [], [], []
         for attempt in range(starts):
-            server = Server.jembatan(env, workdir, workdir / f"serve-{setup}.log")
+            server = Server.jembatan(env, workdir, workdir / f"serve-{setup}.log",
+                                     extra=["--sender-process"] if sender_process else [])
+            began = time.perf_counter()
             startups.append(await server.start())
+            if sender_process:
+                child = None
+                while child is None:
+                    child = background_pid(server.pid)
+                    await asyncio.sleep(0.005)
+                await _sender_ready(database, child)
+                sender_startups.append(time.perf_counter() - began)
             cpus.append(cpu_seconds(server.pid))
             if attempt < starts - 1:
                 await server.stop()
         try:
             healthy = memory(server.pid)
+            child = background_pid(server.pid)
+            background_healthy = memory(child) if child else None
             if setup == "channels":
                 requests = link_telegram_requests(school, range(families), 1)
                 requests += [("/webhooks/telegram",
@@ -112,19 +171,24 @@ async def measure(setup: str, *, families: int, starts: int, workdir: Path) -> d
             failed = await post_all(server.url, requests, concurrency=8)
             await asyncio.sleep(2)  # the sender delivers the answers
             loaded = memory(server.pid)
+            background_loaded = memory(child) if child else None
         finally:
             await server.stop()
     return {"setup": setup, "families": families, "students": imported.get("students"),
             "startup_s": [round(s, 3) for s in startups], "startup_median_s": round(statistics.median(startups), 3),
             "startup_cpu_s": [round(c, 3) for c in cpus], "startup_cpu_median_s": round(statistics.median(cpus), 3),
-            "healthy": healthy, "after_traffic": loaded, "requests": len(requests), "failed": failed}
+            "healthy": healthy, "after_traffic": loaded, "requests": len(requests), "failed": failed,
+            "sender_process": sender_process,
+            "sender_startup_median_s": round(statistics.median(sender_startups), 3) if sender_startups else None,
+            "background_healthy": background_healthy, "background_after_traffic": background_loaded}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     for setup in ("simulator", "channels"):
         with tempfile.TemporaryDirectory(prefix=f"jb-bench-footprint-{setup}-") as tmp:
-            results.append(await measure(setup, families=args.families, starts=args.starts, workdir=Path(tmp)))
+            results.append(await measure(setup, families=args.families, starts=args.starts, workdir=Path(tmp),
+                                         sender_process=args.sender_process))
     return {"results": results}
 
 
@@ -132,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=3, help="launches timed for the start-up figure")
+    parser.add_argument("--sender-process", action="store_true",
+                        help="`serve --sender-process`: the background process's start-up and memory too")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
@@ -147,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['after_traffic']['rss_mb']} MB, peak {r['after_traffic']['peak_rss_mb']} MB "
             f"(target < {TARGET_RSS_MB:g} MB: {verdict(worst < TARGET_RSS_MB)})",
         ]
+        if r["sender_process"]:
+            lines.append(f"  background process: its sender running {r['sender_startup_median_s']} s after launch "
+                         f"(median); RSS healthy {r['background_healthy']['rss_mb']} MB, after the requests "
+                         f"{r['background_after_traffic']['rss_mb']} MB, peak "
+                         f"{r['background_after_traffic']['peak_rss_mb']} MB")
     report("footprint", result, lines, as_json=args.json)
     return 0
 

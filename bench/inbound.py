@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from bench.common import (
     Server,
@@ -55,10 +55,11 @@ from bench.common import (
     verdict,
     write_school,
 )
-from bench.footprint import cpu_seconds
+from bench.footprint import cpu_by_role, cpu_seconds
 from bench.loadgen import build_requests
 from bench.wrk import run_wrk, wrk_binary
 from storage.db import sync_url
+from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
 
@@ -66,6 +67,7 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/jb_bench"
 TARGET_RATE = 200.0
 TARGET_P99_MS = 50.0
 PROJECT_DIRS = ("bot/", "handlers/", "storage/", "scheduler/", "templates/")
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 def _spec(url: str, school: School, twilio: FakeTwilioAPI, *, mode: str, duration: float,
@@ -95,6 +97,28 @@ def _counts(database_url: str) -> dict[str, int]:
             }
     finally:
         engine.dispose()
+
+
+def _outbox(database_url: str, after_id: int = 0) -> dict[str, Any]:
+    """The outbox past ``after_id``: sent, pending, the last id, and how long the sent rows
+    waited from written to delivered (p50/p99 ms)."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            last = int(conn.execute(select(func.max(OUTBOX.c.id))).scalar() or 0)
+            counts = dict(conn.execute(select(OUTBOX.c.status, func.count()).where(OUTBOX.c.id > after_id)
+                                       .group_by(OUTBOX.c.status)).all())
+            waits = sorted((sent - created).total_seconds() * 1000 for created, sent in conn.execute(
+                select(OUTBOX.c.created_at, OUTBOX.c.sent_at).where(
+                    OUTBOX.c.id > after_id, OUTBOX.c.status == "sent")).all())
+    finally:
+        engine.dispose()
+
+    def pct(p: float) -> float | None:
+        return round(waits[min(len(waits) - 1, int(p * len(waits)))], 1) if waits else None
+
+    return {"last_id": last, "sent": int(counts.get("sent", 0)), "pending": int(counts.get("pending", 0)),
+            "delivery_p50_ms": pct(0.5), "delivery_p99_ms": pct(0.99)}
 
 
 async def closed_loop(spec: dict[str, Any], *, workdir: Path, name: str) -> dict[str, Any]:
@@ -177,7 +201,8 @@ def _short(frame: str) -> str:
 
 async def run_backend(backend: str, database_url: str, *, families: int, duration: float,
                       concurrency: int, workdir: Path, profile: bool, workers: int = 1,
-                      keep_profile: Path | None = None) -> dict[str, Any]:
+                      keep_profile: Path | None = None, sender_process: bool = False,
+                      unlimited: bool = False) -> dict[str, Any]:
     """Link the families, then measure closed- and open-loop concerns on one database."""
     school = write_school(workdir / "roster", families)
     if backend == "postgresql":
@@ -204,16 +229,23 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
             await _settle(lambda: len(telegram.sent) + len(twilio.sent))
         finally:
             await server.stop()
-        telegram.flood.rate_limit, telegram.flood.chat_rate_limit = 30, 1.0
-        twilio.mps = 80
+        if not unlimited:  # the platforms' real limits (--unlimited-sends: none, so the sender must keep up)
+            telegram.flood.rate_limit, telegram.flood.chat_rate_limit = 30, 1.0
+            twilio.mps = 80
 
-        server = Server.jembatan(env, workdir, workdir / f"serve-{backend}-{workers}.log", workers=workers)
+        extra = ["--sender-process"] if sender_process else []
+        server = Server.jembatan({**env, **fast} if unlimited else env, workdir,
+                                 workdir / f"serve-{backend}-{workers}.log", workers=workers, extra=extra)
         await server.start()
         try:
             base = _counts(database_url)
             await loadgen(_spec(server.url, school, twilio, mode="closed", duration=2, concurrency=4,
                                 update_id_start=20_000_000))  # warm-up
-            cpu_before = cpu_seconds(server.pid)
+            if unlimited:
+                await _settle(lambda: len(telegram.sent) + len(twilio.sent), quiet=0.5)
+            outbox_before = _outbox(database_url)
+            cpu_before, roles_before = cpu_seconds(server.pid), cpu_by_role(server.pid)
+            sent_before = len(telegram.sent) + len(twilio.sent)
             closed = await closed_loop(_spec(server.url, school, twilio, mode="closed", duration=duration,
                                              concurrency=concurrency, update_id_start=30_000_000),
                                        workdir=workdir, name=f"closed-{workers}")
@@ -221,9 +253,26 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
             # what a busy shared machine changes least.
             closed["server_cpu_ms_per_concern"] = round(
                 1000 * (cpu_seconds(server.pid) - cpu_before) / max(closed["ok"], 1), 2)
+            roles = cpu_by_role(server.pid)
+            closed["cpu_ms_per_concern_by_process"] = {
+                role: round(1000 * (roles[role] - roles_before[role]) / max(closed["ok"], 1), 2) for role in roles}
+            # The sender: what it delivered meanwhile, and what was left to send at the end.
+            delivered = len(telegram.sent) + len(twilio.sent) - sent_before
+            after_closed = _outbox(database_url, outbox_before["last_id"])
+            closed["outbox"] = {"written": after_closed["last_id"] - outbox_before["last_id"],
+                                "delivered_per_s": round(delivered / duration, 1),
+                                "backlog_at_end": after_closed["pending"]}
+            if unlimited:  # the backlog drains before the latency run (under the real limits it cannot)
+                began = time.perf_counter()
+                await _settle(lambda: len(telegram.sent) + len(twilio.sent), quiet=1.0)
+                closed["outbox"]["drained_in_s"] = round(time.perf_counter() - began - 1.0, 1)
             half_rate = max(1.0, closed["throughput_per_s"] / 2)
+            before_open = _outbox(database_url)["last_id"]
             opened = await loadgen(_spec(server.url, school, twilio, mode="open", duration=duration,
                                          concurrency=64, rate=half_rate, update_id_start=40_000_000))
+            if unlimited:
+                await _settle(lambda: len(telegram.sent) + len(twilio.sent), quiet=1.0)
+            opened["outbox"] = _outbox(database_url, before_open)
             profiled = None
             if profile:
                 spy = asyncio.create_task(_py_spy(server.pid, duration, workdir / f"py-spy-{backend}.txt"))
@@ -240,7 +289,8 @@ async def run_backend(backend: str, database_url: str, *, families: int, duratio
         finally:
             await server.stop()
     written = {key: after[key] - base.get(key, 0) for key in after}
-    return {"backend": backend, "workers": workers, "families": families, "linking_per_s": round(link_rate, 1),
+    return {"backend": backend, "workers": workers, "sender_process": sender_process or workers > 1,
+            "unlimited_sends": unlimited, "families": families, "linking_per_s": round(link_rate, 1),
             "closed": closed, "open_half_load": opened, "written": written, "profile": profiled}
 
 
@@ -295,23 +345,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             workdir.mkdir()
             results.append(await run_backend(backend, url or sqlite_url(workdir), families=args.families,
                                              duration=args.duration, concurrency=args.concurrency,
-                                             workdir=workdir, profile=args.profile, keep_profile=args.profile_out))
+                                             workdir=workdir, profile=args.profile, keep_profile=args.profile_out,
+                                             sender_process=args.sender_process, unlimited=args.unlimited_sends))
         if args.scale and any(backend == "postgresql" for backend, _ in backends):
             # Issue 8.3: the same load on two web workers against one, on PostgreSQL.
             workdir = Path(tmp) / "postgresql-2"
             workdir.mkdir()
             two = await run_backend("postgresql", args.pg_url, families=args.families, duration=args.duration,
-                                    concurrency=args.concurrency, workdir=workdir, profile=False, workers=2)
+                                    concurrency=args.concurrency, workdir=workdir, profile=False, workers=2,
+                                    unlimited=args.unlimited_sends)
             one = next(r for r in results if r["backend"] == "postgresql")
             two["scale_vs_one_worker"] = round(two["closed"]["throughput_per_s"]
                                                / max(one["closed"]["throughput_per_s"], 1e-9), 2)
             results.append(two)
         rate = max(1.0, results[0]["closed"]["throughput_per_s"] / 2)
-        bare = await run_bare(duration=args.duration, concurrency=args.concurrency, rate=rate,
-                              workdir=Path(tmp))
+        bare = None if args.skip_bare else await run_bare(duration=args.duration, concurrency=args.concurrency,
+                                                          rate=rate, workdir=Path(tmp))
     for result in results:
         result["share_of_bare"] = round(result["closed"]["throughput_per_s"]
-                                        / max(bare["closed"]["throughput_per_s"], 1e-9), 3)
+                                        / max(bare["closed"]["throughput_per_s"], 1e-9), 3) if bare else None
     skipped = None if any(backend == "postgresql" for backend, _ in backends) or args.only == "sqlite" else f"PostgreSQL not reachable at {args.pg_url}"
     return {"results": results, "bare": bare, "postgresql_skipped": skipped}
 
@@ -330,21 +382,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure one database only (the bare endpoint is always measured)")
     parser.add_argument("--scale", action="store_true",
                         help="also run PostgreSQL with `serve --workers 2` and print the ratio to one worker")
+    parser.add_argument("--sender-process", action="store_true",
+                        help="one worker with `serve --sender-process` (the sender in the background process)")
+    parser.add_argument("--unlimited-sends", action="store_true",
+                        help="the measured phases without the platforms' rate limits: the sender must keep "
+                             "up with every concern's two messages")
+    parser.add_argument("--skip-bare", action="store_true", help="leave out the bare Starlette endpoint")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
     bare = result["bare"]
-    ceiling = bare["python_generator_ceiling"]
-    lines = [f"bare Starlette: {bare['closed']['throughput_per_s']} req/s closed loop "
-             f"(c={args.concurrency}, {bare['closed'].get('generator', 'python')}), "
-             f"p50 {bare['closed']['latency']['p50_ms']} ms; at the same half "
-             f"load p99 {bare['open_same_rate']['latency']['p99_ms']} ms",
-             f"  the Python generator alone tops out at {ceiling['throughput_per_s']} req/s against it "
-             "(used only for the open-loop latency runs, far below that)"]
+    lines: list[str] = []
+    if bare:
+        ceiling = bare["python_generator_ceiling"]
+        lines = [f"bare Starlette: {bare['closed']['throughput_per_s']} req/s closed loop "
+                 f"(c={args.concurrency}, {bare['closed'].get('generator', 'python')}), "
+                 f"p50 {bare['closed']['latency']['p50_ms']} ms; at the same half "
+                 f"load p99 {bare['open_same_rate']['latency']['p99_ms']} ms",
+                 f"  the Python generator alone tops out at {ceiling['throughput_per_s']} req/s against it "
+                 "(used only for the open-loop latency runs, far below that)"]
     for r in result["results"]:
         closed, opened = r["closed"], r["open_half_load"]
         lines += [
-            f"{r['backend']} ({r['workers']} worker(s)): {closed['throughput_per_s']} concerns/s sustained "
+            f"{r['backend']} ({r['workers']} worker(s){', sender process' if r['sender_process'] else ''}"
+            f"{', unlimited sends' if r['unlimited_sends'] else ''}): {closed['throughput_per_s']} concerns/s sustained "
             f"(c={args.concurrency}, {closed.get('generator', 'python')}, "
             f"{closed['ok']}/{closed['requests']} ok; target >= {TARGET_RATE:g}: "
             f"{verdict(closed['throughput_per_s'] >= TARGET_RATE)}), p50 {closed['latency']['p50_ms']} ms, "
@@ -357,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  share of the wrk-measured bare endpoint: {r['share_of_bare']} (target: printed as measured, "
             f"in the same run); linking webhooks {r['linking_per_s']}/s",
             f"  written: {r['written']}",
+            f"  server CPU by process (ms a concern): {closed['cpu_ms_per_concern_by_process']}; outbox during "
+            f"the sustained run: {closed['outbox']}; at half load: {opened['outbox']}",
         ]
         if closed.get("wrapped"):
             lines.append(f"  WARNING: wrk outran its {closed['distinct_requests']} unique updates "

@@ -52,7 +52,11 @@ from storage.inbox_health import forget, parked_count, stale_parts
 from storage.transient import describe
 
 log = logging.getLogger(__name__)
-BACKGROUND_POLL_SECONDS = 0.2
+# How often a sender in the background process (beside web workers, which cannot call it) looks
+# for due rows while idle. On PostgreSQL it is also woken by every outbox write's NOTIFY, so the
+# scan only finds retries coming due; on SQLite the scan is what wakes it (a read without the
+# write lock, so it does not hold up the web worker).
+BACKGROUND_POLL_SECONDS = {"sqlite": 0.05, "postgresql": 0.2}
 STALE_UPDATE = timedelta(minutes=1)  # stored this long and unprocessed: its worker died
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 ROUTER_PRELOAD_DELAY = 1.0  # seconds after start-up: the model loads once the server answers
@@ -95,7 +99,7 @@ def policy_from(settings: Settings) -> Policy:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                run_scheduler: bool = True, run_sender: bool = True, background: bool = True,
-               sender_poll_seconds: float = 1.0) -> Starlette:
+               sender_poll_seconds: float | None = None, sender_listens: bool = False) -> Starlette:
     """Build the app; nothing connects until the lifespan starts.
 
     ``background=False`` makes a web worker of several (``jembatan serve --workers N``): it
@@ -153,7 +157,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             if twilio_channel is not None:
                 await twilio_channel.start()
                 clients.append(twilio_channel)
-        sender = Sender(sessions, clients, clock=clock, simulator_enabled=settings.simulator_enabled)
+        sender = Sender(sessions, clients, clock=clock, simulator_enabled=settings.simulator_enabled,
+                        listen=sender_listens)
         inbox.on_outbox = sender.notify
         services = Services(settings, engine, sessions, inbox, sender, telegram, whatsapp, simulator, sms)
         state["services"] = app.state.services = services
@@ -171,7 +176,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         except (SQLAlchemyError, OSError) as exc:  # start anyway: /healthz tells what is wrong
             log.error("could not recover unprocessed updates (database unavailable?): %s", describe(exc))
         if run_sender:
-            services.tasks.append(asyncio.create_task(sender.run(idle_seconds=sender_poll_seconds),
+            poll = sender_poll_seconds if sender_poll_seconds is not None else 1.0
+            if sender_listens and sender_poll_seconds is None:
+                poll = BACKGROUND_POLL_SECONDS.get(engine.dialect.name, 0.2)
+            services.tasks.append(asyncio.create_task(sender.run(idle_seconds=poll),
                                                       name="outbox-sender"))
         leadership = None
         if run_scheduler:
@@ -487,8 +495,9 @@ async def run_background(settings: Settings, stop: asyncio.Event,
     """The one background process beside the web workers: Telegram polling, the sender, the
     scheduler and recovery of updates a killed worker left, until ``stop`` is set. ``reload``
     is given the function that re-reads CHANNELS_FILE now (the CLI ties it to SIGHUP)."""
-    # Web workers cannot wake this sender, so it looks at the outbox often.
-    app = create_app(settings, background=True, sender_poll_seconds=BACKGROUND_POLL_SECONDS)
+    # Web workers cannot call this sender: it listens for their NOTIFY (PostgreSQL) and looks
+    # at the outbox often (BACKGROUND_POLL_SECONDS).
+    app = create_app(settings, background=True, sender_listens=True)
     async with app.router.lifespan_context(app):
         district = app.state.services.district
         if reload is not None and district is not None:

@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1,
                        help="web worker processes; with more than one, a background process "
                             "(`jembatan scheduler`) is started beside them")
+    serve.add_argument("--sender-process", action="store_true",
+                       help="with one worker too: the sender, the scheduler and Telegram polling run in "
+                            "that supervised background process, the web process only answers")
 
     commands.add_parser("scheduler", help="the background process beside `serve --workers N`: "
                                           "sender, scheduler, Telegram polling")
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("serve", "scheduler") and channels.schools:
             asyncio.run(_check_channel_schools(settings, channels))
         if args.command == "serve":
-            return _serve(settings, args.host, args.port, args.workers)
+            return _serve(settings, args.host, args.port, args.workers, sender_process=args.sender_process)
         if args.command == "scheduler":
             return _background(settings)
         result = asyncio.run(_run(settings, args))
@@ -708,7 +711,7 @@ def served_address(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1, *, sender_process: bool = False) -> int:
     import uvicorn
 
     from bot.app import SERVED_AT, create_app, settle_heap
@@ -728,18 +731,24 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     # Links in messages (the dashboard's) point where this server listens; the workers and the
     # background process inherit it from this process's environment.
     os.environ[SERVED_AT] = served_address(host, port)
-    if workers == 1:
+    if workers == 1 and not sender_process:
         app = create_app(settings)
         settle_heap()
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=log_config(settings.log_level, settings.log_format), **timeouts)
         return 0
-    # Several web workers share the port; exactly one background process sends and schedules
+    # Several web workers share the port (or one, with --sender-process); exactly one background
+    # process sends and schedules
     # (two schedulers must never share a job store, two senders would race for the outbox). It
     # is supervised: restarted when it dies, so sending never silently stops.
     from bot.supervisor import BackgroundSupervisor
 
     supervisor = BackgroundSupervisor(lambda: subprocess.Popen([sys.executable, "-m", "bot", "scheduler"]))
+    if workers == 1:
+        # uvicorn serving in this process re-raises the SIGTERM it stopped on once it is done;
+        # with Python's default handler that would end this process before the background one
+        # is stopped (an orphan that goes on sending). As an exception, the `finally` runs.
+        signal.signal(signal.SIGTERM, _stopped_by_signal)
     supervisor.start()
     try:
         uvicorn.run("bot.app:web_worker_app", factory=True, host=host, port=port, workers=workers,
@@ -748,6 +757,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     finally:
         supervisor.stop()
     return 0
+
+
+def _stopped_by_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # a graceful stop: uvicorn has shut down already
 
 
 def _loopback(host: str) -> bool:

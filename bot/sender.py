@@ -19,9 +19,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal_column, text, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, literal_column, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,7 +33,8 @@ from handlers.broadcasts import report_finished
 from storage.delivery import tell_staff_undelivered
 from storage.inbox_health import beat
 from storage.models import ChannelAccount, OutboxMessage, School, SendPace
-from storage.outbox import remember_choices
+from storage.db import reading_sessions
+from storage.outbox import OUTBOX_CHANNEL, remember_choices
 from storage.phones import mask_phone
 from storage.transient import describe
 
@@ -59,10 +60,15 @@ CLAIM_LEASE = timedelta(seconds=30)
 # connection closes, PostgreSQL frees the lock, and another process takes the claims over at once
 # instead of after the lease; the lease stays for a claimant that cannot be told dead (an older
 # version, a connection that went silent). See README, "Several processes".
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 CLAIMANT_LOCK = 0x6A636C6D  # "jclm": the first key of every claimant's lock, the token the second
 _LIVE_CLAIMANTS = select(literal_column("l.objid::bigint")).select_from(text("pg_locks l")).where(text(
     f"l.locktype = 'advisory' AND l.classid = {CLAIMANT_LOCK} AND l.objsubid = 2 AND l.granted "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+# A sender looks this often whether other sending processes are alive (their claimant locks): only
+# then are its sends paced through the database. One that starts beside others waits this long
+# plus a window before its first send, so that theirs, unrecorded until they saw it, have left.
+PACE_CHECK_SECONDS = 0.5
 # Several processes share a bot's or sender's rate through the database, counted over a window
 # this much wider than the platform's second: network jitter between processes must not
 # squeeze one more into the platform's window.
@@ -205,13 +211,21 @@ class Sender:
     behind another's, nor holds up another school's concerns."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
-                 clock: Clock, batch: int = 30, simulator_enabled: bool = False) -> None:
+                 clock: Clock, batch: int = 30, simulator_enabled: bool = False, listen: bool = False) -> None:
         self.sessions = sessions
+        # The idle scan for due rows reads without SQLite's write lock (it may run many times a
+        # second in a process of its own, beside the web worker that writes).
+        self._reading = reading_sessions(sessions) if sessions.kw.get("bind") is not None else sessions
+        # PostgreSQL: woken by the NOTIFY of every transaction that writes outbox rows (a sender
+        # in a process of its own, which the web workers cannot call): LISTEN on the claimant
+        # lock's connection.
+        self.listen = listen
         self.simulator_enabled = simulator_enabled
         self.clock = clock
         self.batch = batch
         self.channels: dict[Lane, _ChannelState] = {}
         self._wakes: dict[Lane, asyncio.Event] = {}
+        self._emptied: set[Lane] = set()  # lanes whose last drain read and started every due row
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self._running = False  # run() started: a lane added later gets its own loop at once
         self._stopping = False
@@ -234,6 +248,9 @@ class Sender:
         self._claimant_driver: object | None = None  # the driver's connection, to see it closed
         self.claimant_token: int | None = None
         self._claimant_lock = asyncio.Lock()
+        self._claimant_since = -math.inf  # monotonic time the claimant lock was taken
+        self._others_seen_at = math.inf  # monotonic time another sending process was last seen alive
+        self._others_checked_at = -math.inf
 
     def add(self, client: ChannelClient) -> None:
         """A sending account (at start, or when CHANNELS_FILE gives a school its own)."""
@@ -307,7 +324,7 @@ class Sender:
     async def _due_lanes(self) -> set[Lane]:
         """The lanes with rows to send now (one query, whatever the number of lanes)."""
         now = self.clock.now()
-        async with self.sessions() as session:
+        async with self._reading() as session:
             return {(channel, bot) for channel, bot in (await session.exec(
                 select(OutboxMessage.channel, OutboxMessage.bot).where(
                     OutboxMessage.status == "pending",
@@ -327,8 +344,10 @@ class Sender:
                 attempted = 0
             if self._stopping:
                 break
-            if attempted:
+            if attempted and lane not in self._emptied:
                 continue  # more may be due (a broadcast): no idle pause between batches
+            # Read all that was due and started all of it: what comes next wakes the lane
+            # (notify(), NOTIFY, the scan), without one more read to find nothing.
             try:
                 # Idle: woken by notify() or by run()'s one scan for due rows (_wake_due_lanes);
                 # the long timeout only guards against a wake lost to a database outage.
@@ -375,27 +394,27 @@ class Sender:
         turn = case((col(OutboxMessage.staff_id).is_not(None), func.row_number().over(
             partition_by=(OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.concern_id),
             order_by=OutboxMessage.id)), else_=1)
-        async with self.sessions() as session:
+        if self._running:
+            await self._hold_claimant()
+        token = self.claimant_token
+        # Read and claim in one transaction: the batch with its accounts (the 24-hour window
+        # needs them) in one query, then the claim in one UPDATE.
+        async with self.sessions() as session, session.begin():
             ranked = list((await session.exec(
-                select(OutboxMessage, turn).where(
+                select(OutboxMessage, turn, ChannelAccount)
+                .outerjoin(ChannelAccount, col(ChannelAccount.id) == OutboxMessage.account_id).where(
                     OutboxMessage.status == "pending", OutboxMessage.channel == channel, OutboxMessage.bot == bot,
                     or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
                     self._unclaimed(now))
                 .order_by(OutboxMessage.priority, turn, OutboxMessage.id).limit(self.batch))).all())
-            rows = [row for row, _ in sorted(ranked, key=lambda pair: (
-                pair[0].priority, pair[1] + self._served_lately(pair[0], now), pair[0].id))]
-            # One query for the batch's accounts (the 24-hour window needs them), not one per message.
-            ids = {row.account_id for row in rows if row.account_id}
-            accounts = {a.id: a for a in (await session.exec(select(ChannelAccount).where(
-                col(ChannelAccount.id).in_(ids)))).all()} if ids else {}
+            rows = [row for row, _, _ in sorted(ranked, key=lambda found: (
+                found[0].priority, found[1] + self._served_lately(found[0], now), found[0].id))]
+            accounts = {account.id: account for _, _, account in ranked if account is not None}
             unknown = {row.school_id for row in rows if row.school_id and row.school_id not in self._school_codes}
             if unknown:
                 self._school_codes.update((await session.exec(select(School.id, School.code).where(
                     col(School.id).in_(unknown)))).all())
-        if self._running and rows:
-            await self._hold_claimant()
-        token = self.claimant_token
-        rows = await self._claim(lane, rows, now)
+            rows = await self._claim(session, lane, rows, now, token)
         # A chat over its own limit (a teacher with several forwards) is left for the next drain
         # instead of holding up everyone behind it; each chat's messages keep their order. The
         # next drain reads the outbox again, so what arrived meanwhile (another family's forward)
@@ -422,7 +441,12 @@ class Sender:
             pass
         finally:
             await self._finish(lane)
-        left = [row.id for row in rows if row not in attempted]
+        started = {id(row) for row in attempted}
+        left = [row.id for row in rows if id(row) not in started]
+        if len(ranked) < self.batch and not left and len(rows) == len(ranked):
+            self._emptied.add(lane)
+        else:
+            self._emptied.discard(lane)
         if left:  # claimed, not sent this time (its chat was at its limit): free for the next drain
             await self._release(left)
         for row in attempted:
@@ -433,37 +457,39 @@ class Sender:
             await self._report_finished(broadcasts, digests)
         return len(attempted)
 
-    async def _claim(self, lane: Lane, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
-        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send).
+    async def _claim(self, session: AsyncSession, lane: Lane, rows: list[OutboxMessage], now: datetime,
+                     token: int | None) -> list[OutboxMessage]:
+        """Take these rows for this process for :data:`CLAIM_LEASE` (several processes may send),
+        in one UPDATE, in the transaction that read them.
 
-        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``), and so is every row
-        of a chat one of whose messages another process holds: a family's messages keep their
-        order. Claims of one lane are taken one process at a time (an advisory lock for the
-        claiming transaction only), so two cannot each take half of one family's messages."""
+        Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED``; on SQLite the read
+        and the claim share the one write lock), and so is every row of a chat one of whose
+        messages another process holds: a family's messages keep their order. Claims of one lane
+        are taken one process at a time (an advisory lock for the claiming transaction only; the
+        UPDATE, a statement after it, sees every claim committed before), so two cannot each
+        take half of one family's messages."""
         if not rows:
             return rows
-        async with self.sessions() as session, session.begin():
-            if self.shared:
-                await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(  # type: ignore[call-overload]
-                    key=_lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")))
-            held = set((await session.exec(select(OutboxMessage.chat_id).where(
-                OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
-                ~self._unclaimed(now)))).all())
-            wanted = [row.id for row in rows if row.chat_id not in held]
-            if not wanted:
-                return []
-            free = set((await session.exec(select(OutboxMessage.id).where(
-                col(OutboxMessage.id).in_(wanted), OutboxMessage.status == "pending", self._unclaimed(now))
-                .with_for_update(skip_locked=True))).all())
-            if free:
-                # Our token only while our lock is held (checked in this very statement): a claim
-                # never names a claimant that other processes already see dead.
-                token = self.claimant_token
-                claimant = _LIVE_CLAIMANTS.where(text("l.objid = :token").bindparams(token=token)).scalar_subquery() \
-                    if self.shared and token is not None else None
-                await session.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
-                    col(OutboxMessage.id).in_(free)).values(claimed_until=now + CLAIM_LEASE, claimed_by=claimant))
-        return [row for row in rows if row.id in free]
+        if self.shared:
+            await session.exec(_CLAIM_LOCK, params={"key": _lock_key(f"outbox-claim:{lane[0]}:{lane[1]}")})
+        ids = [row.id for row in rows]
+        free = select(OutboxMessage.id).where(
+            col(OutboxMessage.id).in_(ids), OutboxMessage.status == "pending", self._unclaimed(now),
+            col(OutboxMessage.chat_id).not_in(self._held_chats(lane, now))).with_for_update(skip_locked=True)
+        # Our token only while our lock is held (checked in this very statement): a claim never
+        # names a claimant that other processes already see dead.
+        claimant = _LIVE_CLAIMANTS.where(text("l.objid = :token").bindparams(token=token)).scalar_subquery() \
+            if self.shared and token is not None else None
+        claimed = set((await session.exec(update(OUTBOX).where(  # type: ignore[call-overload]
+            OUTBOX.c.id.in_(free.scalar_subquery())).values(
+            claimed_until=now + CLAIM_LEASE, claimed_by=claimant).returning(OUTBOX.c.id))).scalars().all())
+        return [row for row in rows if row.id in claimed]
+
+    def _held_chats(self, lane: Lane, now: datetime) -> Select[Any]:
+        """The chats of this lane one of whose pending messages another process holds."""
+        return select(OutboxMessage.chat_id).where(
+            OutboxMessage.status == "pending", OutboxMessage.channel == lane[0], OutboxMessage.bot == lane[1],
+            ~self._unclaimed(now))
 
     def _unclaimed(self, now: datetime) -> ColumnElement[bool]:
         """No process holds the row: never claimed, its lease over, or (PostgreSQL) its claimant
@@ -497,11 +523,19 @@ class Sender:
                     await conn.commit()  # the lock is the session's: it outlives this transaction
                     if got:
                         self._claimant, self.claimant_token = conn, token
-                        self._claimant_driver = (await conn.get_raw_connection()).driver_connection
+                        self._claimant_since, self._others_checked_at = time.monotonic(), -math.inf
+                        self._others_seen_at = math.inf  # until the first look: pace
+                        self._claimant_driver = driver = (await conn.get_raw_connection()).driver_connection
+                        if self.listen:
+                            await driver.add_listener(OUTBOX_CHANNEL, self._notified)
+                            self.notify()  # what was written while nobody listened
                         return
             except Exception as exc:
                 log.warning("sender claimant lock not taken: %s", describe(exc))
             await _close_quietly(conn)
+
+    def _notified(self, *_: object) -> None:
+        self.notify()
 
     def _claimant_lost(self) -> bool:
         """Our claimant connection closed (PostgreSQL saw it go too, and freed the lock)."""
@@ -634,10 +668,41 @@ class Sender:
             if wait <= 0:
                 break
             await self._pause(wait)
-        if self.shared:
+        span = max(1.0, 1.0 / state.client.rate_per_second)
+        if self.shared and await self._others_sending(span * SHARED_PACE_MARGIN):
+            # Just started beside another sender: its sends so far are not in the shared pace
+            # (a sender alone keeps no pace there); they have left the window after this.
+            joined = self._claimant_since + PACE_CHECK_SECONDS + span * SHARED_PACE_MARGIN - time.monotonic()
+            if joined > 0:
+                await self._pause(joined)
             wait = await self._shared_slot(state)
             if wait > 0:
                 await self._pause(wait)
+
+    async def _others_sending(self, window: float) -> bool:
+        """(PostgreSQL) Whether another sending process is alive, or was within ``window``
+        seconds (its last sends are in the shared pace only), so that sends are paced through the
+        database (:meth:`_shared_slot`, a transaction per message); asked at most every
+        :data:`PACE_CHECK_SECONDS`. A sender alone (the usual deployment: one process sends) is
+        held to the platform's rate by its own window. Without a claimant lock of its own it
+        cannot tell, and paces."""
+        token = self.claimant_token
+        if token is None or self._claimant_lost():
+            return True
+        now = time.monotonic()
+        if now - self._others_checked_at >= PACE_CHECK_SECONDS:
+            try:
+                async with self.sessions() as session:
+                    live = set((await session.exec(_LIVE_CLAIMANTS)).all())  # type: ignore[call-overload]
+            except Exception as exc:  # cannot tell: pace
+                log.warning("other senders not counted: %s", describe(exc))
+                return True
+            self._others_checked_at = now
+            if live - {token}:
+                self._others_seen_at = now
+            elif self._others_seen_at == math.inf:  # the first look: one that just died counts as seen at our start
+                self._others_seen_at = self._claimant_since
+        return now - self._others_seen_at < window + PACE_CHECK_SECONDS
 
     async def _pause(self, seconds: float) -> None:
         """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,9 @@ from templates.render import has_template, label, language_or_default, render
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+# PostgreSQL: every transaction that writes outbox rows notifies this channel (on commit), so a
+# sender in another process (`jembatan scheduler`, `serve --sender-process`) wakes at once.
+OUTBOX_CHANNEL = "jembatan_outbox"
 
 
 class NeedsWrite(Exception):
@@ -83,8 +86,11 @@ async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: d
         # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
         # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
         ordered = session.bind.dialect.name == "postgresql"
+        # On PostgreSQL the same statement notifies the sender's channel (delivered on commit,
+        # once per transaction however many rows call it): no round trip of its own.
+        returned = (OUTBOX.c.id, func.pg_notify(OUTBOX_CHANNEL, "")) if ordered else (OUTBOX.c.id,)
         ids = (await session.exec(insert(OUTBOX).returning(  # type: ignore[call-overload]
-            OUTBOX.c.id, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
+            *returned, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
         for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
             row.id = row_id
     return rows
