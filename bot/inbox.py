@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -107,11 +107,12 @@ class Inbox:
             async with lock:
                 try:
                     async with self.sessions() as session, session.begin():
-                        try:
-                            inbox_id = (await session.exec(insert(INBOX).values(  # type: ignore[call-overload]
-                                channel=channel, bot=bot, external_id=external_id, payload=payload,
-                                received_at=now, processed_at=now, attempts=0,
-                            ).returning(INBOX.c.id))).scalar_one()
+                        stored = insert(INBOX).values(
+                            channel=channel, bot=bot, external_id=external_id, payload=payload,
+                            received_at=now, processed_at=now, attempts=0,
+                        ).returning(INBOX.c.id)
+                        try:  # on PostgreSQL the sender's lock comes in the same round trip
+                            inbox_id = (await session.exec(_locking(session, stored, inbound))).first()[0]  # type: ignore[call-overload,index]
                         except IntegrityError as exc:
                             raise _Duplicate from exc
                         wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
@@ -211,10 +212,10 @@ class Inbox:
                 async with self.sessions() as session, session.begin():
                     # One statement claims it: a second worker on the same row waits for this
                     # transaction (PostgreSQL's row lock), then finds it processed and gets nothing.
-                    claimed = (await session.exec(
-                        update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
+                    claimed = (await session.exec(_locking(  # type: ignore[call-overload]
+                        session, update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
                         .values(processed_at=self.clock.now())
-                        .returning(INBOX.c.received_at))).first()
+                        .returning(INBOX.c.received_at), inbound))).first()
                     if claimed is None:
                         return  # another worker got there first
                     wrote = await self._answer(session, inbox_id, inbound, row.channel, row.external_id,
@@ -236,10 +237,8 @@ class Inbox:
         raises :class:`_TurnFailed` (logged here) for the caller to roll back and record."""
         if inbound is None:
             return False  # an update we do not handle (edited message, channel post...)
-        if session.bind.dialect.name == "postgresql":
-            # One sender's messages one at a time across worker processes, too.
-            key = zlib.crc32(_who(inbound).encode()) - 2**31
-            await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))  # type: ignore[call-overload]
+        # (On PostgreSQL the sender's advisory lock was taken by the statement that stored or
+        # claimed the update: see _locking.)
         try:
             return await self._turn_and_reply(session, inbox_id, inbound, received_at)
         except Exception as exc:  # neither a lost database nor a bug may lose the update
@@ -392,6 +391,17 @@ def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: 
     log.log(logging.WARNING if unreadable else logging.ERROR,
             "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` once fixed)",
             channel, external_id, attempts, error, inbox_id)
+
+
+def _locking(session: AsyncSession, statement: Any, inbound: Inbound | None | object) -> Any:
+    """``statement`` (an INSERT or UPDATE ... RETURNING of the inbox row) that, on PostgreSQL,
+    also takes the sender's transaction-scoped advisory lock, so that one sender's messages are
+    answered one at a time across worker processes too, without a round trip of its own. The
+    lock is taken as the row is returned, before any of the turn's reads."""
+    if not isinstance(inbound, Inbound) or session.bind.dialect.name != "postgresql":
+        return statement
+    key = zlib.crc32(_who(inbound).encode()) - 2**31
+    return statement.returning(func.pg_advisory_xact_lock(key))
 
 
 def _who(inbound: Inbound) -> str:
