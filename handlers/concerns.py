@@ -23,7 +23,7 @@ from domain.office_hours import described, parse_office_hours
 from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
 from storage.concerns import open_concerns
-from storage.people import Child, children_of
+from storage.people import Child, children_of, staff_member
 from storage.routing import (
     counselor_for,
     first_with_role,
@@ -328,11 +328,11 @@ async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[s
     child = next(c for c in children if c.student.id == concern.student_id)
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
-        staff = await turn.session.get(Staff, staff_id)
+        staff = await staff_member(turn.session, concern.school_id, staff_id)  # type: ignore[arg-type]
         if staff is not None and _may_hold(concern, staff):
             turn.send(forward(concern, staff, role_in(concern, staff, child.school_class.name), guardian,
                               child, text, template="concern_follow_up", media=media))
-    staff = await turn.session.get(Staff, concern.staff_id)
+    staff = await staff_member(turn.session, concern.school_id, concern.staff_id)
     assert staff is not None
     turn.reply("follow_up_sent", {"staff_name": staff.name, "role": concern.staff_role,
                                   "child_name": child.name, "concern_id": concern.id,
@@ -374,9 +374,9 @@ async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
     turn.reply("concern_closed_guardian", {"child_name": child.name, "concern_id": concern.id})
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
-        staff = await turn.session.get(Staff, staff_id)
+        staff = await staff_member(turn.session, concern.school_id, staff_id)  # type: ignore[arg-type]
         if staff is not None and _may_hold(concern, staff):
-            turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id),
+            turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id, language=staff.language),
                                template="concern_closed_by_guardian", concern_id=concern.id,
                                context={"concern_id": concern.id, "guardian_name": guardian.name,
                                         "relation": child.link.relation, "child_name": child.name,

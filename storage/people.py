@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,7 +57,10 @@ _CHILDREN = (select(Student, SchoolClass, GuardianStudent, School)
              .where(col(GuardianStudent.guardian_id).in_(bindparam("guardian_ids", expanding=True)),
                     col(Student.left_at).is_(None))
              .order_by(SchoolClass.name, Student.name))
-_SCHOOL_STAFF = select(Staff).where(Staff.school_id == _SCHOOL).order_by(Staff.id)
+# A school's staff as plain rows (SQLAlchemy Core): every turn that routes reads the whole list
+# (forty rows and more), and building an ORM object for each was the turn's largest ORM cost.
+_STAFF = Staff.__table__  # type: ignore[attr-defined]
+_SCHOOL_STAFF = sa_select(_STAFF).where(_STAFF.c.school_id == _SCHOOL).order_by(_STAFF.c.id)
 
 
 async def guardians_by_phone(session: AsyncSession, phone: str,
@@ -89,10 +93,20 @@ async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> lis
 
 
 async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
-    """A school's staff by id, read once per transaction (see storage.cache)."""
+    """A school's staff by id, read once per transaction (see storage.cache).
+
+    Read-only rows with the attributes of :class:`Staff` (not objects of the session): to change
+    a staff member, read them with ``session.get(Staff, id)``."""
     async def load() -> list[Staff]:
-        return list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())
+        return list((await session.execute(_SCHOOL_STAFF, {"school_id": school_id})).all())  # type: ignore[arg-type]
     return list(await remembered(session, ("school_staff", school_id), load))
+
+
+async def staff_member(session: AsyncSession, school_id: int, staff_id: int) -> Staff | None:
+    """One staff member of a school as :func:`school_staff` gives them (no query when the list
+    was read in this transaction); another school's by its id."""
+    found = next((s for s in await school_staff(session, school_id) if s.id == staff_id), None)
+    return found if found is not None else await session.get(Staff, staff_id)
 
 
 async def school_subjects(session: AsyncSession, school_id: int) -> list[str]:
