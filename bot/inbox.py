@@ -36,7 +36,7 @@ from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
-from storage.accounts import account_with_conversation, school_id_of
+from storage.accounts import school_id_of, touch_account
 from storage.channel_routes import people_on
 from storage.outbox import enqueue
 from storage.phones import mask_phone
@@ -297,20 +297,21 @@ class Inbox:
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
-        account, conversation = await account_with_conversation(session, inbound.channel, inbound.bot,
-                                                                inbound.sender_id)
+        # Their account, stamped in the same statement that reads it: where to answer, seen now,
+        # reachable again (they wrote to us), and the number the channel vouches for (WhatsApp,
+        # the simulator), linked now when it is new to the account.
+        account, conversation = await touch_account(
+            session, channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
+            chat_id=inbound.chat_id, phone=inbound.phone, now=now)
         first_contact = account is None
         if account is None:
             account = ChannelAccount(channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
-                                     chat_id=inbound.chat_id, display_name=inbound.display_name)
-        account.chat_id = inbound.chat_id
-        account.last_seen_at = now
-        account.blocked = False  # they wrote to us, so they can be reached again
-        if inbound.phone and account.phone != inbound.phone:
-            account.phone = inbound.phone  # the channel vouches for this number (WhatsApp, simulator)
-            account.linked_at = now
-        session.add(account)
-        await session.flush()
+                                     chat_id=inbound.chat_id, display_name=inbound.display_name,
+                                     last_seen_at=now, blocked=False)
+            if inbound.phone:
+                account.phone, account.linked_at = inbound.phone, now
+            session.add(account)
+            await session.flush()
         if conversation is None:
             conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
             session.add(conversation)
