@@ -22,7 +22,7 @@ from handlers.turn import Turn
 from domain.office_hours import described, parse_office_hours
 from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
-from storage.concerns import open_concerns
+from storage.concerns import add_guardian_message, open_concern, open_concerns
 from storage.people import Child, children_of, staff_member
 from storage.routing import (
     counselor_for,
@@ -279,10 +279,7 @@ async def create_concern(turn: Turn, child: Child, text: str, category: str, sub
         school_id=school.id, guardian_id=guardian.id, student_id=child.student.id, staff_id=staff.id,  # type: ignore[arg-type]
         staff_role=role, category=category, subject=subject, status="open", created_at=turn.now, last_activity_at=turn.now,
         due_at=answer_deadline(turn.now, turn.policy.answer_limit_hours, staff.office_hours, tz))
-    turn.session.add(concern)
-    await turn.session.flush()
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media or [],  # type: ignore[arg-type]
-                                    created_at=turn.now))
+    concern.id = await open_concern(turn.session, concern, text=text, media=media or [])
     turn.send(forward(concern, staff, role, guardian, child, text, template="concern_forwarded", media=media))
     opens = next_open(parse_office_hours(staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
     turn.reply("concern_received", {
@@ -320,10 +317,7 @@ def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child
 async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[str, str]]) -> None:
     """A guardian's next message continues the open concern with the same staff member."""
     turn.clear_state()
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media,  # type: ignore[arg-type]
-                                    created_at=turn.now))
-    concern.last_activity_at = turn.now
-    turn.session.add(concern)
+    await add_guardian_message(turn.session, concern, text=text, media=media, now=turn.now)
     children = await _children(turn)
     child = next(c for c in children if c.student.id == concern.student_id)
     guardian = _guardian_for(turn, child)
