@@ -12,19 +12,22 @@ The inbox keeps the buckets in the database (:meth:`FloodGuard.check_shared`, ta
 worker counts against the same bucket (with two workers a flooder is not answered twice as
 often), and a message whose processing fails and is retried does not spend a token twice. The
 inbox already holds the sender's lock there, so the bucket row is never contended by another
-sender. :meth:`FloodGuard.check` is the same rule in memory.
+sender. A process remembers each bucket as it last wrote it, and writes it next with a conditional
+UPDATE (compare and swap: one statement instead of a read and a write); when another worker wrote
+in between, or that transaction was rolled back, nothing is written and the row is read as before.
+:meth:`FloodGuard.check` is the same rule in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.flood_buckets import StoredBucket, locked_bucket, save_bucket
+from storage.flood_buckets import StoredBucket, locked_bucket, save_bucket, swap_bucket
 
 ALERT_EVERY = timedelta(hours=1)  # one alert per episode, and no more often than this per sender
 MAX_SENDERS = 10_000  # idle buckets are forgotten beyond this many senders
@@ -58,6 +61,8 @@ class FloodGuard:
         self.rate_per_second = rate_per_minute / 60
         self.burst = burst
         self._buckets: dict[str, StoredBucket] = {}  # in memory (one process): never stored
+        # Shared buckets as this process last wrote them (a guess checked by the write itself).
+        self._written: dict[str, StoredBucket] = {}
 
     def check(self, sender: str, at: datetime) -> Verdict:
         """Count one message from ``sender`` received at ``at`` (in this process's memory)."""
@@ -71,9 +76,19 @@ class FloodGuard:
         """Count one message from ``sender`` against its bucket in the database, inside the
         caller's transaction (which must hold the sender's lock, as the inbox does)."""
         key = sender_key(sender)
+        written = self._written.get(key)
+        if written is not None:  # this process wrote it last: one conditional UPDATE, no read
+            bucket = replace(written)
+            verdict = self._take(bucket, at)
+            if await swap_bucket(session, key, written, bucket):
+                self._written[key] = bucket
+                return verdict
         bucket = await locked_bucket(session, key) or StoredBucket(tokens=float(self.burst), at=at, stored=False)
         verdict = self._take(bucket, at)
         await save_bucket(session, key, bucket)
+        if len(self._written) >= MAX_SENDERS:
+            self._written.clear()
+        self._written[key] = replace(bucket)
         return verdict
 
     def _take(self, bucket: Bucket, at: datetime) -> Verdict:
