@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Integer, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -49,6 +49,13 @@ FIRST_RETRY = timedelta(seconds=15)
 LAST_RETRY = timedelta(minutes=15)
 INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 _UNREAD = object()
+# A webhook's update, stored already processed (its turn runs in the same transaction); built
+# once, the values bound at each run. _STORE_LOCKING takes the sender's advisory lock too.
+_STORE = insert(INBOX).values(
+    channel=bindparam("b_channel"), bot=bindparam("b_bot"), external_id=bindparam("b_external_id"),
+    payload=bindparam("b_payload"), received_at=bindparam("b_now"), processed_at=bindparam("b_now"),
+    attempts=0).returning(INBOX.c.id)
+_STORE_LOCKING = _STORE.returning(func.pg_advisory_xact_lock(bindparam("lock_key", type_=Integer)))
 
 Translator = Callable[[dict[str, Any]], Inbound | None]
 
@@ -107,12 +114,13 @@ class Inbox:
             async with lock:
                 try:
                     async with self.sessions() as session, session.begin():
-                        stored = insert(INBOX).values(
-                            channel=channel, bot=bot, external_id=external_id, payload=payload,
-                            received_at=now, processed_at=now, attempts=0,
-                        ).returning(INBOX.c.id)
+                        params = {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
+                                  "b_payload": payload, "b_now": now}
+                        key = _lock_key(session, inbound)
                         try:  # on PostgreSQL the sender's lock comes in the same round trip
-                            inbox_id = (await session.exec(_locking(session, stored, inbound))).first()[0]  # type: ignore[call-overload,index]
+                            inbox_id = (await session.execute(
+                                _STORE if key is None else _STORE_LOCKING,
+                                params if key is None else {**params, "lock_key": key})).first()[0]  # type: ignore[index]
                         except IntegrityError as exc:
                             raise _Duplicate from exc
                         wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
@@ -394,15 +402,20 @@ def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: 
             channel, external_id, attempts, error, inbox_id)
 
 
+def _lock_key(session: AsyncSession, inbound: Inbound | None | object) -> int | None:
+    """The key of the sender's advisory lock (PostgreSQL; None: no lock to take)."""
+    if not isinstance(inbound, Inbound) or session.bind.dialect.name != "postgresql":
+        return None
+    return zlib.crc32(_who(inbound).encode()) - 2**31
+
+
 def _locking(session: AsyncSession, statement: Any, inbound: Inbound | None | object) -> Any:
     """``statement`` (an INSERT or UPDATE ... RETURNING of the inbox row) that, on PostgreSQL,
     also takes the sender's transaction-scoped advisory lock, so that one sender's messages are
     answered one at a time across worker processes too, without a round trip of its own. The
     lock is taken as the row is returned, before any of the turn's reads."""
-    if not isinstance(inbound, Inbound) or session.bind.dialect.name != "postgresql":
-        return statement
-    key = zlib.crc32(_who(inbound).encode()) - 2**31
-    return statement.returning(func.pg_advisory_xact_lock(key))
+    key = _lock_key(session, inbound)
+    return statement if key is None else statement.returning(func.pg_advisory_xact_lock(key))
 
 
 def _who(inbound: Inbound) -> str:

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, inspect, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +28,9 @@ from templates.render import has_template, label, language_or_default, render
 
 NUMBERED_CHANNELS = {"whatsapp", "sms"}
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(OUTBOX).returning(OUTBOX.c.id)  # built once (see storage.people)
+_INSERT_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_COLUMNS = [column.key for column in OUTBOX.columns if column.key != "id"]
 
 
 class NeedsWrite(Exception):
@@ -76,15 +80,14 @@ async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: d
                      conversation: Conversation | None = None) -> list[OutboxMessage]:
     """Insert rendered rows (and write the turn's conversation, stamped ``now``, once)."""
     if conversation is not None:
-        conversation.updated_at = now
-        session.add(conversation)
+        await _save_conversation(session, conversation, now)
     await session.flush()
     if rows:
         # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
         # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
         ordered = session.bind.dialect.name == "postgresql"
-        ids = (await session.exec(insert(OUTBOX).returning(  # type: ignore[call-overload]
-            OUTBOX.c.id, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
+        ids = (await session.execute(_INSERT_ORDERED if ordered else _INSERT,
+                                     [_values(row) for row in rows])).scalars().all()
         for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
             row.id = row_id
     return rows
@@ -130,8 +133,28 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
     return row
 
 
+_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+_CONVERSATION_STATE = ("flow", "step", "data", "choices", "updated_at")
+_SAVE_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(
+    {key: bindparam(f"b_{key}", type_=_CONVERSATIONS.c[key].type) for key in _CONVERSATION_STATE})
+
+
+async def _save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+    """Write the turn's conversation, stamped ``now``: a stored one with one Core UPDATE of its
+    state (no unit of work; the object is left as if just loaded), a new one through the session."""
+    conversation.updated_at = now
+    if not inspect(conversation).persistent:
+        session.add(conversation)
+        return
+    with session.no_autoflush:  # (a flush would write it first)
+        await session.execute(_SAVE_CONVERSATION, {"b_id": conversation.id, **{
+            f"b_{key}": getattr(conversation, key) for key in _CONVERSATION_STATE}})
+    for key in _CONVERSATION_STATE:
+        set_committed_value(conversation, key, getattr(conversation, key))
+
+
 def _values(row: OutboxMessage) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in OUTBOX.columns if column.key != "id"}
+    return {key: getattr(row, key) for key in _COLUMNS}
 
 
 _WITHDRAWN = select(Guardian.id).where(col(Guardian.id).in_(bindparam("ids", expanding=True)),
