@@ -40,6 +40,16 @@ class Verdict:
     alert_admin: bool = False
 
 
+@dataclass(frozen=True)
+class Swap:
+    """A planned compare-and-swap of a stored bucket: ``was`` → ``bucket``, giving ``verdict``."""
+
+    key: str
+    was: StoredBucket
+    bucket: StoredBucket
+    verdict: Verdict
+
+
 class Bucket(Protocol):
     tokens: float
     at: datetime | None
@@ -72,16 +82,32 @@ class FloodGuard:
             bucket = self._buckets[sender] = StoredBucket(tokens=float(self.burst), at=at, stored=False)
         return self._take(bucket, at)
 
+    def plan(self, sender: str, at: datetime) -> Swap | None:
+        """The conditional write of ``sender``'s bucket as this process last wrote it, and its
+        verdict, for the caller to send with another statement (None: nothing written here yet).
+        :meth:`settle` says whether it applied."""
+        key = sender_key(sender)
+        written = self._written.get(key)
+        if written is None:
+            return None
+        bucket = replace(written)
+        return Swap(key, written, bucket, self._take(bucket, at))
+
+    def settle(self, swap: Swap, applied: bool) -> Verdict | None:
+        """The verdict of a planned write that ``applied`` (else None: :meth:`check_shared`)."""
+        if not applied:
+            return None
+        self._written[swap.key] = swap.bucket
+        return swap.verdict
+
     async def check_shared(self, session: AsyncSession, sender: str, at: datetime) -> Verdict:
         """Count one message from ``sender`` against its bucket in the database, inside the
         caller's transaction (which must hold the sender's lock, as the inbox does)."""
         key = sender_key(sender)
-        written = self._written.get(key)
-        if written is not None:  # this process wrote it last: one conditional UPDATE, no read
-            bucket = replace(written)
-            verdict = self._take(bucket, at)
-            if await swap_bucket(session, key, written, bucket):
-                self._written[key] = bucket
+        swap = self.plan(sender, at)
+        if swap is not None:  # this process wrote it last: one conditional UPDATE, no read
+            verdict = self.settle(swap, await swap_bucket(session, key, swap.was, swap.bucket))
+            if verdict is not None:
                 return verdict
         bucket = await locked_bucket(session, key) or StoredBucket(tokens=float(self.burst), at=at, stored=False)
         verdict = self._take(bucket, at)

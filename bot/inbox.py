@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.clock import Clock
-from bot.flood import FloodGuard
+from bot.flood import FloodGuard, Verdict
 from bot.logs import log_context
 from handlers.flood import slow_down
 from domain.messages import Inbound
@@ -38,6 +39,7 @@ from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
 from storage.accounts import school_id_of, touch_account
 from storage.channel_routes import people_on
+from storage.flood_buckets import swap_after, swap_params
 from storage.outbox import enqueue
 from storage.phones import mask_phone
 from storage.transient import describe, is_transient
@@ -55,7 +57,14 @@ _STORE = insert(INBOX).values(
     channel=bindparam("b_channel"), bot=bindparam("b_bot"), external_id=bindparam("b_external_id"),
     payload=bindparam("b_payload"), received_at=bindparam("b_now"), processed_at=bindparam("b_now"),
     attempts=0).returning(INBOX.c.id)
-_STORE_LOCKING = _STORE.returning(func.pg_advisory_xact_lock(bindparam("lock_key", type_=Integer)))
+_LOCK_KEY = bindparam("lock_key", type_=Integer)
+_STORE_LOCKING = _STORE.returning(func.pg_advisory_xact_lock(_LOCK_KEY))
+# ... and writes the sender's flood bucket as this process last wrote it (bot/flood.py), if the
+# row still holds that (``swapped``: 1 when it did), once the sender's lock is held.
+_SENDER_LOCK = sa_select(func.pg_advisory_xact_lock(_LOCK_KEY).label("locked")).cte("sender_lock")
+_FLOOD_SWAP = swap_after(_SENDER_LOCK)
+_STORE_LOCKING_FLOOD = _STORE_LOCKING.add_cte(_SENDER_LOCK).add_cte(_FLOOD_SWAP).returning(
+    sa_select(func.count()).select_from(_FLOOD_SWAP).scalar_subquery().label("swapped"))
 
 Translator = Callable[[dict[str, Any]], Inbound | None]
 
@@ -114,17 +123,24 @@ class Inbox:
             async with lock:
                 try:
                     async with self.sessions() as session, session.begin():
-                        params = {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
-                                  "b_payload": payload, "b_now": now}
-                        key = _lock_key(session, inbound)
-                        try:  # on PostgreSQL the sender's lock comes in the same round trip
-                            inbox_id = (await session.execute(
-                                _STORE if key is None else _STORE_LOCKING,
-                                params if key is None else {**params, "lock_key": key})).first()[0]  # type: ignore[index]
+                        params: dict[str, Any] = {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
+                                                  "b_payload": payload, "b_now": now}
+                        statement, key = _STORE, _lock_key(session, inbound)
+                        swap = self.flood.plan(_who(inbound), now) if key is not None and self.flood else None  # type: ignore[arg-type]
+                        if key is not None:  # PostgreSQL: the sender's lock in the same round trip,
+                            statement, params["lock_key"] = _STORE_LOCKING, key
+                        if swap is not None:  # and the flood bucket's write too
+                            statement = _STORE_LOCKING_FLOOD
+                            params.update(swap_params(swap.key, swap.was, swap.bucket))
+                        try:
+                            stored = (await session.execute(statement, params)).one()
                         except IntegrityError as exc:
                             raise _Duplicate from exc
+                        inbox_id = stored[0]
+                        verdict = self.flood.settle(swap, bool(stored.swapped)) \
+                            if swap is not None and self.flood else None
                         wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
-                                                   received_at=now)
+                                                   received_at=now, verdict=verdict)
                 except _Duplicate:
                     log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
                     return False
@@ -240,15 +256,16 @@ class Inbox:
             self.on_outbox()
 
     async def _answer(self, session: AsyncSession, inbox_id: int, inbound: Inbound | None, channel: str,
-                      external_id: str, *, received_at: datetime) -> bool:
+                      external_id: str, *, received_at: datetime, verdict: Verdict | None = None) -> bool:
         """Run the turn in the transaction that marked the update processed; a failing turn
-        raises :class:`_TurnFailed` (logged here) for the caller to roll back and record."""
+        raises :class:`_TurnFailed` (logged here) for the caller to roll back and record.
+        ``verdict``: the flood check's, when it was made with the statement that stored it."""
         if inbound is None:
             return False  # an update we do not handle (edited message, channel post...)
         # (On PostgreSQL the sender's advisory lock was taken by the statement that stored or
         # claimed the update: see _locking.)
         try:
-            return await self._turn_and_reply(session, inbox_id, inbound, received_at)
+            return await self._turn_and_reply(session, inbox_id, inbound, received_at, verdict)
         except Exception as exc:  # neither a lost database nor a bug may lose the update
             if is_transient(exc):
                 log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
@@ -259,8 +276,9 @@ class Inbox:
             raise _TurnFailed(exc) from exc
 
     async def _turn_and_reply(self, session: AsyncSession, inbox_id: int, inbound: Inbound,
-                              received_at: datetime) -> bool:
-        verdict = await self.flood.check_shared(session, _who(inbound), received_at) if self.flood else None
+                              received_at: datetime, verdict: Verdict | None = None) -> bool:
+        if verdict is None and self.flood:
+            verdict = await self.flood.check_shared(session, _who(inbound), received_at)
         if verdict is not None and not verdict.admitted:
             await session.exec(update(INBOX).where(INBOX.c.id == inbox_id)  # type: ignore[call-overload]
                                   .values(error="flood: stored, not answered"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import CTE, bindparam, delete, exists, insert, literal, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,8 +73,20 @@ async def forget_idle_buckets(session: AsyncSession, now: datetime) -> int:
 async def swap_bucket(session: AsyncSession, key: str, was: StoredBucket, bucket: StoredBucket) -> bool:
     """Write ``bucket`` over the row only if it still holds ``was`` (the row is locked until the
     transaction ends, as by :func:`locked_bucket`); False: nothing written, read it and save."""
-    result = await session.exec(_SWAP, params={  # type: ignore[call-overload]
-        "key": key, "o_tokens": was.tokens, "o_at": was.at, "o_flooding": was.flooding,
-        "o_alerted_at": was.alerted_at, "b_tokens": bucket.tokens, "b_at": bucket.at,
-        "b_flooding": bucket.flooding, "b_alerted_at": bucket.alerted_at})
+    result = await session.exec(_SWAP, params=swap_params(key, was, bucket))  # type: ignore[call-overload]
     return bool(result.rowcount == 1)
+
+
+def swap_params(key: str, was: StoredBucket, bucket: StoredBucket) -> dict[str, object]:
+    """The values of the conditional write (:func:`swap_bucket`, :func:`swap_after`)."""
+    return {"key": key, "o_tokens": was.tokens, "o_at": was.at, "o_flooding": was.flooding,
+            "o_alerted_at": was.alerted_at, "b_tokens": bucket.tokens, "b_at": bucket.at,
+            "b_flooding": bucket.flooding, "b_alerted_at": bucket.alerted_at}
+
+
+def swap_after(lock: CTE) -> CTE:
+    """The same write as a data-modifying CTE (PostgreSQL), for the inbox to send with the
+    update's INSERT (``count(*)`` of it is 1 when it applied). It is tried only once ``lock`` (a
+    CTE taking the sender's advisory lock) is read: the advisory lock before the bucket's row
+    lock, the order every other path takes them in, so two transactions never wait on each other."""
+    return _SWAP.where(exists(select(literal(1)).select_from(lock))).returning(BUCKETS.c.sender).cte("flood_swap")
