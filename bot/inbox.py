@@ -133,7 +133,7 @@ class Inbox:
                             statement = _STORE_LOCKING_FLOOD
                             params.update(swap_params(swap.key, swap.was, swap.bucket))
                         try:
-                            stored = (await session.execute(statement, params)).one()
+                            stored = (await session.exec(statement, params=params)).one()  # type: ignore[call-overload]
                         except IntegrityError as exc:
                             raise _Duplicate from exc
                         inbox_id = stored[0]

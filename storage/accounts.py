@@ -11,7 +11,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChannelAccount, Conversation, School
+from storage.models import ChannelAccount, Conversation, School, built
 
 ACCOUNTS = ChannelAccount.__table__  # type: ignore[attr-defined]
 CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
@@ -46,16 +46,17 @@ async def touch_account(session: AsyncSession, *, channel: str, bot: str, extern
     ``phone`` when the channel vouches for one and it is new: linked ``now``), and its
     conversation; both objects of the session, as if read by a query (None, None: no account
     yet, nothing written)."""
-    row = (await session.execute(_TOUCH, {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
-                                          "b_chat_id": chat_id, "b_phone": phone or None, "b_now": now})).first()
+    row = (await session.exec(_TOUCH, params={  # type: ignore[call-overload]
+        "b_channel": channel, "b_bot": bot, "b_external_id": external_id, "b_chat_id": chat_id,
+        "b_phone": phone or None, "b_now": now})).first()
     if row is None:
         return None, None
     values = row._mapping
-    account = _persistent(session, ChannelAccount(**{c.key: values[c.key] for c in ACCOUNTS.c}))
+    account = _persistent(session, built(ChannelAccount, {c.key: values[c.key] for c in ACCOUNTS.c}))
     if values["conversation_id"] is None:
         return account, None
-    conversation = _persistent(session, Conversation(
-        account_id=account.id, **{c.key: values[f"conversation_{c.key}"] for c in _CONVERSATION_COLUMNS}))
+    conversation = _persistent(session, built(Conversation, {
+        "account_id": account.id, **{c.key: values[f"conversation_{c.key}"] for c in _CONVERSATION_COLUMNS}}))
     return account, conversation
 
 

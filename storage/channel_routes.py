@@ -90,8 +90,8 @@ async def people_on(session: AsyncSession, phone: str, *, channel: str, bot: str
 
     One query (it says too whether any school has routes: with none, the routes are known
     without reading them)."""
-    rows = (await session.execute(_PEOPLE if school_id is None else _PEOPLE_IN_SCHOOL,
-                                  {"phone": phone, "school_id": school_id})).all()
+    rows = (await session.exec(_PEOPLE if school_id is None else _PEOPLE_IN_SCHOOL,  # type: ignore[call-overload]
+                               params={"phone": phone, "school_id": school_id})).all()
     found_guardians: dict[int, Guardian] = {}
     found_staff: dict[int, Staff] = {}
     for guardian, staff_member, _ in rows:

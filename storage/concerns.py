@@ -64,9 +64,9 @@ async def open_concern(session: AsyncSession, concern: Concern, *, text: str, me
     params = {f"c_{key}": getattr(concern, key) for key in _CONCERN_KEYS} | \
         _message("guardian", text, media, concern.created_at, None)  # type: ignore[arg-type]
     if session.bind.dialect.name == "postgresql":
-        return int((await session.execute(_NEW_CONCERN_WITH_MESSAGE, params)).scalar_one())
-    concern_id = int((await session.execute(_NEW_CONCERN, params)).scalar_one())
-    await session.execute(_NEW_MESSAGE, {**params, "m_concern_id": concern_id})
+        return int((await session.exec(_NEW_CONCERN_WITH_MESSAGE, params=params)).scalar_one())
+    concern_id = int((await session.exec(_NEW_CONCERN, params=params)).scalar_one())
+    await session.exec(_NEW_MESSAGE, params={**params, "m_concern_id": concern_id})  # type: ignore[call-overload]
     return concern_id
 
 
@@ -76,10 +76,10 @@ async def add_guardian_message(session: AsyncSession, concern: Concern, *, text:
     says so too, without a write of its own)."""
     params = {"m_concern_id": concern.id, "c_last_activity_at": now} | _message("guardian", text, media, now, None)
     if session.bind.dialect.name == "postgresql":
-        await session.execute(_TOUCH_WITH_MESSAGE, params)
+        await session.exec(_TOUCH_WITH_MESSAGE, params=params)  # type: ignore[call-overload]
     else:
-        await session.execute(_NEW_MESSAGE, params)
-        await session.execute(_TOUCH, params)
+        await session.exec(_NEW_MESSAGE, params=params)  # type: ignore[call-overload]
+        await session.exec(_TOUCH, params=params)  # type: ignore[call-overload]
     if inspect(concern).persistent:
         set_committed_value(concern, "last_activity_at", now)
     else:

@@ -22,7 +22,7 @@ from domain.messages import Button, Outbound, Recipient
 from domain.whatsapp_costs import category, in_window
 from storage.channel_routes import route_of
 from storage.reach import reaches_by_number
-from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
+from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff, built
 from storage.people import guardians_by_phone, linked_accounts, prefetch_linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
@@ -86,8 +86,8 @@ async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: d
         # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
         # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
         ordered = session.bind.dialect.name == "postgresql"
-        ids = (await session.execute(_INSERT_ORDERED if ordered else _INSERT,
-                                     [_values(row) for row in rows])).scalars().all()
+        ids = (await session.exec(_INSERT_ORDERED if ordered else _INSERT,  # type: ignore[call-overload]
+                                  params=[_values(row) for row in rows])).scalars().all()
         for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
             row.id = row_id
     return rows
@@ -109,7 +109,7 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
         # No buttons on this channel: the same choices as a numbered list.
         text += "\n\n" + render(lang, "numbered_choices",
                                  {"labels": [b["label"] for row in buttons for b in row]})
-    row = OutboxMessage(
+    row = built(OutboxMessage, dict(
         school_id=out.to.school_id, channel=account.channel if account else "none",
         bot=account.bot if account else "", chat_id=account.chat_id if account else "",
         account_id=account.id if account else None,
@@ -123,7 +123,7 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
         status="pending" if account and not account.blocked else "held",
         error=None if account and not account.blocked else
         "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
-    )
+    ))
     if account is not None and buttons and not (out.not_before and out.not_before > now):
         if session.info.get(READ_ONLY):
             raise NeedsWrite("choices")
@@ -147,7 +147,7 @@ async def _save_conversation(session: AsyncSession, conversation: Conversation, 
         session.add(conversation)
         return
     with session.no_autoflush:  # (a flush would write it first)
-        await session.execute(_SAVE_CONVERSATION, {"b_id": conversation.id, **{
+        await session.exec(_SAVE_CONVERSATION, params={"b_id": conversation.id, **{
             f"b_{key}": getattr(conversation, key) for key in _CONVERSATION_STATE}})
     for key in _CONVERSATION_STATE:
         set_committed_value(conversation, key, getattr(conversation, key))

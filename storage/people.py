@@ -98,7 +98,7 @@ async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
     Read-only rows with the attributes of :class:`Staff` (not objects of the session): to change
     a staff member, read them with ``session.get(Staff, id)``."""
     async def load() -> list[Staff]:
-        return list((await session.execute(_SCHOOL_STAFF, {"school_id": school_id})).all())  # type: ignore[arg-type]
+        return list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())  # type: ignore[call-overload]
     return list(await remembered(session, ("school_staff", school_id), load))
 
 
