@@ -83,6 +83,11 @@ async def main(url: str) -> None:
                     assert (await client.post(path, content=body, headers=headers)).status_code == 200
                     print(f"=== Telegram concern {k + 1}: {sum(not line.startswith('--') for line in log)} statements")
                     print("\n".join(log))
+                log.clear()  # the first family again, on the same topic: a follow-up
+                path, body, headers = telegram_concern(school, 0, 1100, CONCERNS[0])
+                assert (await client.post(path, content=body, headers=headers)).status_code == 200
+                print(f"=== Telegram follow-up: {sum(not line.startswith('--') for line in log)} statements")
+                print("\n".join(log))
                 for k in range(2):  # the first message of a WhatsApp parent links them
                     log.clear()
                     path, body, headers = whatsapp_concern(school, 10, CONCERNS[k], twilio.auth_token)

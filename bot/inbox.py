@@ -292,11 +292,9 @@ class Inbox:
             return True
         turn = await self._turn(session, inbound)
         await dispatch(turn)
-        rows = await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
-                             default_language=self.policy.default_language, conversation=turn.conversation)
-        mine = [row for row in rows if row.account_id == turn.account.id]
-        if mine and not mine[-1].buttons:
-            turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
+        await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
+                      default_language=self.policy.default_language, conversation=turn.conversation,
+                      answering=turn.account.id)  # (its choices forgotten when answered without a question)
         school_ids = {p.school_id for p in [*turn.guardians, *turn.staff]}
         school = await session.get(School, school_ids.pop()) if len(school_ids) == 1 else None
         log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,

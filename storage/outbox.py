@@ -43,16 +43,21 @@ READ_ONLY = "jembatan.read_only"  # session.info key: this transaction must not 
 
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
                   simulator_enabled: bool, default_language: str = "id",
-                  conversation: Conversation | None = None) -> list[OutboxMessage]:
+                  conversation: Conversation | None = None, answering: int | None = None) -> list[OutboxMessage]:
     """Render and store the messages in the caller's transaction; the sender delivers them later.
 
     ``conversation``: the turn's own, already loaded: its choices are set without a query, and it
-    is stamped with the turn's time and written once, with the outbox rows. The rows are inserted
+    is stamped with the turn's time and written once, with the outbox rows. ``answering``: its
+    account, answered by these messages: when the last one to it asks nothing (no buttons), the
+    choices it was offered before mean nothing any more and are forgotten. The rows are inserted
     in one statement (SQLAlchemy Core); the returned objects carry their ids and are not in the
     session."""
     await session.flush()  # what the caller changed is visible to the lookups below
     rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
                              default_language=default_language, conversation=conversation)
+    mine = [row for row in rows if answering is not None and row.account_id == answering]
+    if conversation is not None and mine and not mine[-1].buttons:
+        conversation.choices = []  # answered without a question: old numbers mean nothing now
     return await store_rows(session, rows, now=now, conversation=conversation)
 
 

@@ -82,14 +82,18 @@ async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> lis
     a child who left the school is no longer routed to."""
     if not guardian_ids:
         return []
-    result = await session.exec(_CHILDREN, params={"guardian_ids": list(guardian_ids)})
-    seen: set[int] = set()
-    children = []
-    for student, school_class, link, _school in result.all():
-        if student.id not in seen:
-            seen.add(student.id)  # type: ignore[arg-type]
-            children.append(Child(student, school_class, link))
-    return children
+
+    async def load() -> list[Child]:
+        result = await session.exec(_CHILDREN, params={"guardian_ids": list(guardian_ids)})
+        seen: set[int] = set()
+        children = []
+        for student, school_class, link, _school in result.all():
+            if student.id not in seen:
+                seen.add(student.id)  # type: ignore[arg-type]
+                children.append(Child(student, school_class, link))
+        return children
+    # Read once per transaction (a guardian's message asks twice: to route it, to forward it).
+    return list(await remembered(session, ("children", tuple(guardian_ids)), load))
 
 
 async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
