@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +17,7 @@ from storage.models import (
     ChannelAccount,
     Guardian,
     GuardianStudent,
+    RoutingExample,
     School,
     SchoolClass,
     Staff,
@@ -61,7 +62,16 @@ _CHILDREN = (select(Student, SchoolClass, GuardianStudent, School)
 # A school's staff as plain rows (SQLAlchemy Core): every turn that routes reads the whole list
 # (forty rows and more), and building an ORM object for each was the turn's largest ORM cost.
 _STAFF = Staff.__table__  # type: ignore[attr-defined]
-_SCHOOL_STAFF = sa_select(_STAFF).where(_STAFF.c.school_id == _SCHOOL).order_by(_STAFF.c.id)
+# Each row also carries the school's routing-examples stamp (count, newest id: see
+# storage.routing_examples), which the router asks right after the staff's subjects: one query.
+_EXAMPLES = RoutingExample.__table__  # type: ignore[attr-defined]
+_SCHOOL_STAFF = sa_select(
+    _STAFF,
+    sa_select(func.count(_EXAMPLES.c.id)).where(_EXAMPLES.c.school_id == _SCHOOL)
+    .scalar_subquery().label("routing_examples"),
+    sa_select(func.max(_EXAMPLES.c.id)).where(_EXAMPLES.c.school_id == _SCHOOL)
+    .scalar_subquery().label("routing_examples_newest"),
+).where(_STAFF.c.school_id == _SCHOOL).order_by(_STAFF.c.id)
 
 
 async def guardians_by_phone(session: AsyncSession, phone: str,
@@ -103,7 +113,11 @@ async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
     Read-only rows with the attributes of :class:`Staff` (not objects of the session): to change
     a staff member, read them with ``session.get(Staff, id)``."""
     async def load() -> list[Staff]:
-        return list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())  # type: ignore[call-overload]
+        rows = list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())  # type: ignore[call-overload]
+        if rows:
+            remember(session, ("examples_stamp", school_id),
+                     (int(rows[0].routing_examples or 0), int(rows[0].routing_examples_newest or 0)))
+        return rows
     return list(await remembered(session, ("school_staff", school_id), load))
 
 
