@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -750,9 +751,12 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     """An object of a table model holding ``values`` (the rest its fields' defaults), made as the
     ORM makes the rows it loads: no validation, no attribute events (about 8 µs instead of 50 for
     the constructor). For values the code just read from the database or built itself."""
-    instance: M = sa_inspect(model).class_manager.new_instance()
     if model not in _FIELDS:
+        # The ORM sets up its attributes when the mappers are configured, which a query does
+        # first; a fresh process may build a row before any query of these classes.
+        configure_mappers()
         _FIELDS[model] = [(name, field) for name, field in model.model_fields.items() if not field.is_required()]
+    instance: M = sa_inspect(model).class_manager.new_instance()
     fields = instance.__dict__
     for name, field in _FIELDS[model]:
         if name not in values:
