@@ -2,7 +2,8 @@
 
 Runs the real app in process (as ``bench.profile_inbound``) against a 20-family school, links three
 Telegram parents and one WhatsApp parent, then prints every statement and commit of a few concerns
-with where in bot/, handlers/ and storage/ it came from: the list to read when cutting round trips.
+(a family's first, a follow-up on the same topic, a WhatsApp one) with where in bot/, handlers/
+and storage/ it came from: the list to read when cutting round trips.
 
 Run from the repository root: ``.venv/bin/python -m bench.trace_statements [DATABASE_URL]``
 (a PostgreSQL URL of your own: it is emptied first).
