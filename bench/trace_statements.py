@@ -2,7 +2,8 @@
 
 Runs the real app in process (as ``bench.profile_inbound``) against a 20-family school, links three
 Telegram parents and one WhatsApp parent, then prints every statement and commit of a few concerns
-with where in bot/, handlers/ and storage/ it came from: the list to read when cutting round trips.
+(a family's first, a follow-up on the same topic, a WhatsApp one) with where in bot/, handlers/
+and storage/ it came from: the list to read when cutting round trips.
 
 Run from the repository root: ``.venv/bin/python -m bench.trace_statements [DATABASE_URL]``
 (a PostgreSQL URL of your own: it is emptied first).
@@ -83,6 +84,11 @@ async def main(url: str) -> None:
                     assert (await client.post(path, content=body, headers=headers)).status_code == 200
                     print(f"=== Telegram concern {k + 1}: {sum(not line.startswith('--') for line in log)} statements")
                     print("\n".join(log))
+                log.clear()  # the first family again, on the same topic: a follow-up
+                path, body, headers = telegram_concern(school, 0, 1100, CONCERNS[0])
+                assert (await client.post(path, content=body, headers=headers)).status_code == 200
+                print(f"=== Telegram follow-up: {sum(not line.startswith('--') for line in log)} statements")
+                print("\n".join(log))
                 for k in range(2):  # the first message of a WhatsApp parent links them
                     log.clear()
                     path, body, headers = whatsapp_concern(school, 10, CONCERNS[k], twilio.auth_token)

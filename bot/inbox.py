@@ -22,22 +22,24 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import Integer, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.clock import Clock
-from bot.flood import FloodGuard
+from bot.flood import FloodGuard, Verdict
 from bot.logs import log_context
 from handlers.flood import slow_down
 from domain.messages import Inbound
 from handlers.router import dispatch
 from handlers.turn import Policy, Turn
 from storage.models import ChannelAccount, Conversation, InboxMessage, School
-from storage.accounts import account_with_conversation, school_id_of
+from storage.accounts import school_id_of, touch_account
 from storage.channel_routes import people_on
+from storage.flood_buckets import swap_after, swap_params
 from storage.outbox import enqueue
 from storage.phones import mask_phone
 from storage.transient import describe, is_transient
@@ -49,6 +51,20 @@ FIRST_RETRY = timedelta(seconds=15)
 LAST_RETRY = timedelta(minutes=15)
 INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 _UNREAD = object()
+# A webhook's update, stored already processed (its turn runs in the same transaction); built
+# once, the values bound at each run. _STORE_LOCKING takes the sender's advisory lock too.
+_STORE = insert(INBOX).values(
+    channel=bindparam("b_channel"), bot=bindparam("b_bot"), external_id=bindparam("b_external_id"),
+    payload=bindparam("b_payload"), received_at=bindparam("b_now"), processed_at=bindparam("b_now"),
+    attempts=0).returning(INBOX.c.id)
+_LOCK_KEY = bindparam("lock_key", type_=Integer)
+_STORE_LOCKING = _STORE.returning(func.pg_advisory_xact_lock(_LOCK_KEY))
+# ... and writes the sender's flood bucket as this process last wrote it (bot/flood.py), if the
+# row still holds that (``swapped``: 1 when it did), once the sender's lock is held.
+_SENDER_LOCK = sa_select(func.pg_advisory_xact_lock(_LOCK_KEY).label("locked")).cte("sender_lock")
+_FLOOD_SWAP = swap_after(_SENDER_LOCK)
+_STORE_LOCKING_FLOOD = _STORE_LOCKING.add_cte(_SENDER_LOCK).add_cte(_FLOOD_SWAP).returning(
+    sa_select(func.count()).select_from(_FLOOD_SWAP).scalar_subquery().label("swapped"))
 
 Translator = Callable[[dict[str, Any]], Inbound | None]
 
@@ -107,15 +123,24 @@ class Inbox:
             async with lock:
                 try:
                     async with self.sessions() as session, session.begin():
+                        params: dict[str, Any] = {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
+                                                  "b_payload": payload, "b_now": now}
+                        statement, key = _STORE, _lock_key(session, inbound)
+                        swap = self.flood.plan(_who(inbound), now) if key is not None and self.flood else None  # type: ignore[arg-type]
+                        if key is not None:  # PostgreSQL: the sender's lock in the same round trip,
+                            statement, params["lock_key"] = _STORE_LOCKING, key
+                        if swap is not None:  # and the flood bucket's write too
+                            statement = _STORE_LOCKING_FLOOD
+                            params.update(swap_params(swap.key, swap.was, swap.bucket))
                         try:
-                            inbox_id = (await session.exec(insert(INBOX).values(  # type: ignore[call-overload]
-                                channel=channel, bot=bot, external_id=external_id, payload=payload,
-                                received_at=now, processed_at=now, attempts=0,
-                            ).returning(INBOX.c.id))).scalar_one()
+                            stored = (await session.exec(statement, params=params)).one()  # type: ignore[call-overload]
                         except IntegrityError as exc:
                             raise _Duplicate from exc
+                        inbox_id = stored[0]
+                        verdict = self.flood.settle(swap, bool(stored.swapped)) \
+                            if swap is not None and self.flood else None
                         wrote = await self._answer(session, inbox_id, inbound, channel, external_id,  # type: ignore[arg-type]
-                                                   received_at=now)
+                                                   received_at=now, verdict=verdict)
                 except _Duplicate:
                     log.info("duplicate %s update %s acknowledged, not processed again", channel, external_id)
                     return False
@@ -211,10 +236,10 @@ class Inbox:
                 async with self.sessions() as session, session.begin():
                     # One statement claims it: a second worker on the same row waits for this
                     # transaction (PostgreSQL's row lock), then finds it processed and gets nothing.
-                    claimed = (await session.exec(
-                        update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
+                    claimed = (await session.exec(_locking(  # type: ignore[call-overload]
+                        session, update(INBOX).where(INBOX.c.id == inbox_id, INBOX.c.processed_at.is_(None))
                         .values(processed_at=self.clock.now())
-                        .returning(INBOX.c.received_at))).first()
+                        .returning(INBOX.c.received_at), inbound))).first()
                     if claimed is None:
                         return  # another worker got there first
                     wrote = await self._answer(session, inbox_id, inbound, row.channel, row.external_id,
@@ -231,17 +256,16 @@ class Inbox:
             self.on_outbox()
 
     async def _answer(self, session: AsyncSession, inbox_id: int, inbound: Inbound | None, channel: str,
-                      external_id: str, *, received_at: datetime) -> bool:
+                      external_id: str, *, received_at: datetime, verdict: Verdict | None = None) -> bool:
         """Run the turn in the transaction that marked the update processed; a failing turn
-        raises :class:`_TurnFailed` (logged here) for the caller to roll back and record."""
+        raises :class:`_TurnFailed` (logged here) for the caller to roll back and record.
+        ``verdict``: the flood check's, when it was made with the statement that stored it."""
         if inbound is None:
             return False  # an update we do not handle (edited message, channel post...)
-        if session.bind.dialect.name == "postgresql":
-            # One sender's messages one at a time across worker processes, too.
-            key = zlib.crc32(_who(inbound).encode()) - 2**31
-            await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))  # type: ignore[call-overload]
+        # (On PostgreSQL the sender's advisory lock was taken by the statement that stored or
+        # claimed the update: see _locking.)
         try:
-            return await self._turn_and_reply(session, inbox_id, inbound, received_at)
+            return await self._turn_and_reply(session, inbox_id, inbound, received_at, verdict)
         except Exception as exc:  # neither a lost database nor a bug may lose the update
             if is_transient(exc):
                 log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
@@ -252,8 +276,9 @@ class Inbox:
             raise _TurnFailed(exc) from exc
 
     async def _turn_and_reply(self, session: AsyncSession, inbox_id: int, inbound: Inbound,
-                              received_at: datetime) -> bool:
-        verdict = await self.flood.check_shared(session, _who(inbound), received_at) if self.flood else None
+                              received_at: datetime, verdict: Verdict | None = None) -> bool:
+        if verdict is None and self.flood:
+            verdict = await self.flood.check_shared(session, _who(inbound), received_at)
         if verdict is not None and not verdict.admitted:
             await session.exec(update(INBOX).where(INBOX.c.id == inbox_id)  # type: ignore[call-overload]
                                   .values(error="flood: stored, not answered"))
@@ -267,11 +292,9 @@ class Inbox:
             return True
         turn = await self._turn(session, inbound)
         await dispatch(turn)
-        rows = await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
-                             default_language=self.policy.default_language, conversation=turn.conversation)
-        mine = [row for row in rows if row.account_id == turn.account.id]
-        if mine and not mine[-1].buttons:
-            turn.conversation.choices = []  # answered without a question: old numbers mean nothing now
+        await enqueue(session, turn.replies, now=turn.now, simulator_enabled=self.simulator_enabled,
+                      default_language=self.policy.default_language, conversation=turn.conversation,
+                      answering=turn.account.id)  # (its choices forgotten when answered without a question)
         school_ids = {p.school_id for p in [*turn.guardians, *turn.staff]}
         school = await session.get(School, school_ids.pop()) if len(school_ids) == 1 else None
         log.info("%s message from account %s (%s) answered with %d message(s)", inbound.channel,
@@ -298,20 +321,21 @@ class Inbox:
 
     async def _turn(self, session: AsyncSession, inbound: Inbound) -> Turn:
         now = self.clock.now()
-        account, conversation = await account_with_conversation(session, inbound.channel, inbound.bot,
-                                                                inbound.sender_id)
+        # Their account, stamped in the same statement that reads it: where to answer, seen now,
+        # reachable again (they wrote to us), and the number the channel vouches for (WhatsApp,
+        # the simulator), linked now when it is new to the account.
+        account, conversation = await touch_account(
+            session, channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
+            chat_id=inbound.chat_id, phone=inbound.phone, now=now)
         first_contact = account is None
         if account is None:
             account = ChannelAccount(channel=inbound.channel, bot=inbound.bot, external_id=inbound.sender_id,
-                                     chat_id=inbound.chat_id, display_name=inbound.display_name)
-        account.chat_id = inbound.chat_id
-        account.last_seen_at = now
-        account.blocked = False  # they wrote to us, so they can be reached again
-        if inbound.phone and account.phone != inbound.phone:
-            account.phone = inbound.phone  # the channel vouches for this number (WhatsApp, simulator)
-            account.linked_at = now
-        session.add(account)
-        await session.flush()
+                                     chat_id=inbound.chat_id, display_name=inbound.display_name,
+                                     last_seen_at=now, blocked=False)
+            if inbound.phone:
+                account.phone, account.linked_at = inbound.phone, now
+            session.add(account)
+            await session.flush()
         if conversation is None:
             conversation = Conversation(account_id=account.id, data={}, updated_at=now)  # type: ignore[arg-type]
             session.add(conversation)
@@ -392,6 +416,22 @@ def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: 
     log.log(logging.WARNING if unreadable else logging.ERROR,
             "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` once fixed)",
             channel, external_id, attempts, error, inbox_id)
+
+
+def _lock_key(session: AsyncSession, inbound: Inbound | None | object) -> int | None:
+    """The key of the sender's advisory lock (PostgreSQL; None: no lock to take)."""
+    if not isinstance(inbound, Inbound) or session.bind.dialect.name != "postgresql":
+        return None
+    return zlib.crc32(_who(inbound).encode()) - 2**31
+
+
+def _locking(session: AsyncSession, statement: Any, inbound: Inbound | None | object) -> Any:
+    """``statement`` (an INSERT or UPDATE ... RETURNING of the inbox row) that, on PostgreSQL,
+    also takes the sender's transaction-scoped advisory lock, so that one sender's messages are
+    answered one at a time across worker processes too, without a round trip of its own. The
+    lock is taken as the row is returned, before any of the turn's reads."""
+    key = _lock_key(session, inbound)
+    return statement if key is None else statement.returning(func.pg_advisory_xact_lock(key))
 
 
 def _who(inbound: Inbound) -> str:

@@ -22,8 +22,8 @@ from handlers.turn import Turn
 from domain.office_hours import described, parse_office_hours
 from scheduler.opening import next_open
 from storage.models import Concern, ConcernMessage, Guardian, School, Staff
-from storage.concerns import open_concerns
-from storage.people import Child, children_of
+from storage.concerns import add_guardian_message, open_concern, open_concerns
+from storage.people import Child, children_of, staff_member
 from storage.routing import (
     counselor_for,
     first_with_role,
@@ -279,10 +279,7 @@ async def create_concern(turn: Turn, child: Child, text: str, category: str, sub
         school_id=school.id, guardian_id=guardian.id, student_id=child.student.id, staff_id=staff.id,  # type: ignore[arg-type]
         staff_role=role, category=category, subject=subject, status="open", created_at=turn.now, last_activity_at=turn.now,
         due_at=answer_deadline(turn.now, turn.policy.answer_limit_hours, staff.office_hours, tz))
-    turn.session.add(concern)
-    await turn.session.flush()
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media or [],  # type: ignore[arg-type]
-                                    created_at=turn.now))
+    concern.id = await open_concern(turn.session, concern, text=text, media=media or [])
     turn.send(forward(concern, staff, role, guardian, child, text, template="concern_forwarded", media=media))
     opens = next_open(parse_office_hours(staff.office_hours), turn.now.astimezone(ZoneInfo(tz)))
     turn.reply("concern_received", {
@@ -320,19 +317,16 @@ def forward(concern: Concern, staff: Staff, role: str, guardian: Guardian, child
 async def _follow_up(turn: Turn, concern: Concern, text: str, media: list[dict[str, str]]) -> None:
     """A guardian's next message continues the open concern with the same staff member."""
     turn.clear_state()
-    turn.session.add(ConcernMessage(concern_id=concern.id, author="guardian", text=text, media=media,  # type: ignore[arg-type]
-                                    created_at=turn.now))
-    concern.last_activity_at = turn.now
-    turn.session.add(concern)
+    await add_guardian_message(turn.session, concern, text=text, media=media, now=turn.now)
     children = await _children(turn)
     child = next(c for c in children if c.student.id == concern.student_id)
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
-        staff = await turn.session.get(Staff, staff_id)
+        staff = await staff_member(turn.session, concern.school_id, staff_id)  # type: ignore[arg-type]
         if staff is not None and _may_hold(concern, staff):
             turn.send(forward(concern, staff, role_in(concern, staff, child.school_class.name), guardian,
                               child, text, template="concern_follow_up", media=media))
-    staff = await turn.session.get(Staff, concern.staff_id)
+    staff = await staff_member(turn.session, concern.school_id, concern.staff_id)
     assert staff is not None
     turn.reply("follow_up_sent", {"staff_name": staff.name, "role": concern.staff_role,
                                   "child_name": child.name, "concern_id": concern.id,
@@ -374,9 +368,9 @@ async def _close_for_guardian(turn: Turn, concern: Concern) -> None:
     turn.reply("concern_closed_guardian", {"child_name": child.name, "concern_id": concern.id})
     guardian = _guardian_for(turn, child)
     for staff_id in {concern.staff_id, concern.escalated_to_id} - {None}:
-        staff = await turn.session.get(Staff, staff_id)
+        staff = await staff_member(turn.session, concern.school_id, staff_id)  # type: ignore[arg-type]
         if staff is not None and _may_hold(concern, staff):
-            turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id),
+            turn.send(Outbound(to=Recipient(phone=staff.phone, staff_id=staff.id, language=staff.language),
                                template="concern_closed_by_guardian", concern_id=concern.id,
                                context={"concern_id": concern.id, "guardian_name": guardian.name,
                                         "relation": child.link.relation, "child_name": child.name,

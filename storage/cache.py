@@ -1,11 +1,12 @@
 """What one transaction has already read: a school's staff, the channel routes, a phone's
-accounts, and the schools, staff and classes it loaded.
+accounts, guardians' children, a school's routing-examples stamp, and the schools, staff and
+classes it loaded.
 
 A turn asks for the same few rows several times (the router's subjects, the homeroom teacher, the
 recipient's language, the school of a forward). SQLAlchemy's identity map holds rows only while
 something references them, so each ask was a query again. Here they are kept until the
-transaction ends (or a savepoint inside it), and the staff list and routes are dropped as soon as
-this session writes to those tables, so a cached answer is never one this transaction changed.
+transaction ends (or a savepoint inside it), and all of it is dropped as soon as this session
+writes to one of the tables it covers, so a cached answer is never one this transaction changed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChannelAccount, ChannelRoute, School, SchoolClass, Staff
+from storage.models import (
+    ChannelAccount,
+    ChannelRoute,
+    GuardianStudent,
+    RoutingExample,
+    School,
+    SchoolClass,
+    Staff,
+    Student,
+)
 
 KEPT = (School, Staff, SchoolClass, ChannelRoute)  # small rows a turn reads more than once
 _CACHE = "jembatan.cache"
@@ -53,7 +63,7 @@ def _keep(session: Session, instance: object) -> None:
         session.info.setdefault(_KEPT, []).append(instance)
 
 
-_WATCHED_ROWS = (Staff, ChannelRoute, School, ChannelAccount)
+_WATCHED_ROWS = (Staff, ChannelRoute, School, ChannelAccount, Student, SchoolClass, GuardianStudent, RoutingExample)
 
 
 def _pending(session: Session) -> bool:
@@ -66,7 +76,8 @@ def _after_flush(session: Session, _context: Any) -> None:
         forget(session)
 
 
-_WATCHED = {"staff", "channel_route", "school", "channel_account"}
+_WATCHED = {"staff", "channel_route", "school", "channel_account", "student", "school_class", "guardian_student",
+            "routing_example"}
 
 
 @event.listens_for(Session, "do_orm_execute")

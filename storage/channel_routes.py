@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from typing import Any
+
+from sqlalchemy import String, bindparam, delete, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.cache import forget, remembered
+from storage.cache import forget, remember, remembered
 from storage.models import ChannelAccount, ChannelRoute, Guardian, School, Staff
-from storage.people import guardians_by_phone, staff_by_phone
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,44 @@ async def schools_with_own(session: AsyncSession, channel: str) -> set[int]:
     return set((await session.exec(select(School.id).where(col(School.code).in_(codes)))).all())  # type: ignore[arg-type]
 
 
+def _people(in_school: bool) -> Any:
+    """Every guardian and staff row of a phone (of one school), with the number of channel
+    routes, in one query: the phone as a one-row table, outer-joined to both (a person is one
+    row of each, so the product is a row or two)."""
+    wanted = sa_select(bindparam("phone", type_=String).label("phone")).subquery("wanted")
+    guardian_on = col(Guardian.phone) == wanted.c.phone
+    staff_on = col(Staff.phone) == wanted.c.phone
+    if in_school:
+        guardian_on &= col(Guardian.school_id) == bindparam("school_id")
+        staff_on &= col(Staff.school_id) == bindparam("school_id")
+    routes = sa_select(func.count()).select_from(ChannelRoute).scalar_subquery().label("routes")
+    return (sa_select(Guardian, Staff, routes).select_from(wanted)
+            .outerjoin(Guardian, guardian_on).outerjoin(Staff, staff_on))
+
+
+_PEOPLE, _PEOPLE_IN_SCHOOL = _people(False), _people(True)  # built once (see storage.people)
+
+
 async def people_on(session: AsyncSession, phone: str, *, channel: str, bot: str,
                     school_id: int | None) -> tuple[list[Guardian], list[Staff]]:
     """Who a phone is, as seen through one bot or sender: on a school's own (``school_id``) only
-    that school's guardians and staff; on the default one, those of schools without their own."""
-    guardians = await guardians_by_phone(session, phone, school_id)
-    staff = await staff_by_phone(session, phone, school_id)
+    that school's guardians and staff; on the default one, those of schools without their own.
+
+    One query (it says too whether any school has routes: with none, the routes are known
+    without reading them)."""
+    rows = (await session.exec(_PEOPLE if school_id is None else _PEOPLE_IN_SCHOOL,  # type: ignore[call-overload]
+                               params={"phone": phone, "school_id": school_id})).all()
+    found_guardians: dict[int, Guardian] = {}
+    found_staff: dict[int, Staff] = {}
+    for guardian, staff_member, _ in rows:
+        if guardian is not None:
+            found_guardians.setdefault(guardian.id, guardian)
+        if staff_member is not None:
+            found_staff.setdefault(staff_member.id, staff_member)
+    guardians = [found_guardians[key] for key in sorted(found_guardians)]
+    staff = [found_staff[key] for key in sorted(found_staff)]
+    if rows and not rows[0].routes:  # (the query flushed this session's changes first)
+        remember(session, ("channel_routes",), {})
     if not bot and (guardians or staff):
         elsewhere = await schools_with_own(session, channel)
         guardians = [g for g in guardians if g.school_id not in elsewhere]

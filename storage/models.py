@@ -7,9 +7,11 @@ without their data meeting. Datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -739,3 +741,25 @@ class SendPace(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     due: datetime | None = _ts(nullable=False, index=True)
     recent: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+_FIELDS: dict[type, list[tuple[str, Any]]] = {}
+M = TypeVar("M", bound=SQLModel)
+
+
+def built(model: type[M], values: dict[str, Any]) -> M:
+    """An object of a table model holding ``values`` (the rest its fields' defaults), made as the
+    ORM makes the rows it loads: no validation, no attribute events (about 8 µs instead of 50 for
+    the constructor). For values the code just read from the database or built itself."""
+    if model not in _FIELDS:
+        # The ORM sets up its attributes when the mappers are configured, which a query does
+        # first; a fresh process may build a row before any query of these classes.
+        configure_mappers()
+        _FIELDS[model] = [(name, field) for name, field in model.model_fields.items() if not field.is_required()]
+    instance: M = sa_inspect(model).class_manager.new_instance()
+    fields = instance.__dict__
+    for name, field in _FIELDS[model]:
+        if name not in values:
+            fields[name] = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+    fields.update(values)
+    return instance

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import bindparam, func, insert, inspect, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,7 @@ from domain.messages import Button, Outbound, Recipient
 from domain.whatsapp_costs import category, in_window
 from storage.channel_routes import route_of
 from storage.reach import reaches_by_number
-from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff
+from storage.models import ChannelAccount, Conversation, Guardian, OutboxMessage, Staff, built
 from storage.people import guardians_by_phone, linked_accounts, prefetch_linked_accounts, staff_by_phone
 from templates.render import has_template, label, language_or_default, render
 
@@ -30,6 +31,12 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 # PostgreSQL: every transaction that writes outbox rows notifies this channel (on commit), so a
 # sender in another process (`jembatan scheduler`, `serve --sender-process`) wakes at once.
 OUTBOX_CHANNEL = "jembatan_outbox"
+_INSERT = insert(OUTBOX).returning(OUTBOX.c.id)  # built once (see storage.people)
+# On PostgreSQL the same statement notifies the sender's channel (delivered on commit, once per
+# transaction however many rows call it): no round trip of its own.
+_INSERT_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, func.pg_notify(OUTBOX_CHANNEL, ""),
+                                           sort_by_parameter_order=True)
+_COLUMNS = [column.key for column in OUTBOX.columns if column.key != "id"]
 
 
 class NeedsWrite(Exception):
@@ -42,16 +49,21 @@ READ_ONLY = "jembatan.read_only"  # session.info key: this transaction must not 
 
 async def enqueue(session: AsyncSession, outs: Iterable[Outbound], *, now: datetime,
                   simulator_enabled: bool, default_language: str = "id",
-                  conversation: Conversation | None = None) -> list[OutboxMessage]:
+                  conversation: Conversation | None = None, answering: int | None = None) -> list[OutboxMessage]:
     """Render and store the messages in the caller's transaction; the sender delivers them later.
 
     ``conversation``: the turn's own, already loaded: its choices are set without a query, and it
-    is stamped with the turn's time and written once, with the outbox rows. The rows are inserted
+    is stamped with the turn's time and written once, with the outbox rows. ``answering``: its
+    account, answered by these messages: when the last one to it asks nothing (no buttons), the
+    choices it was offered before mean nothing any more and are forgotten. The rows are inserted
     in one statement (SQLAlchemy Core); the returned objects carry their ids and are not in the
     session."""
     await session.flush()  # what the caller changed is visible to the lookups below
     rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
                              default_language=default_language, conversation=conversation)
+    mine = [row for row in rows if answering is not None and row.account_id == answering]
+    if conversation is not None and mine and not mine[-1].buttons:
+        conversation.choices = []  # answered without a question: old numbers mean nothing now
     return await store_rows(session, rows, now=now, conversation=conversation)
 
 
@@ -79,18 +91,14 @@ async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: d
                      conversation: Conversation | None = None) -> list[OutboxMessage]:
     """Insert rendered rows (and write the turn's conversation, stamped ``now``, once)."""
     if conversation is not None:
-        conversation.updated_at = now
-        session.add(conversation)
+        await _save_conversation(session, conversation, now)
     await session.flush()
     if rows:
         # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
         # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
         ordered = session.bind.dialect.name == "postgresql"
-        # On PostgreSQL the same statement notifies the sender's channel (delivered on commit,
-        # once per transaction however many rows call it): no round trip of its own.
-        returned = (OUTBOX.c.id, func.pg_notify(OUTBOX_CHANNEL, "")) if ordered else (OUTBOX.c.id,)
-        ids = (await session.exec(insert(OUTBOX).returning(  # type: ignore[call-overload]
-            *returned, sort_by_parameter_order=ordered), params=[_values(row) for row in rows])).scalars().all()
+        ids = (await session.exec(_INSERT_ORDERED if ordered else _INSERT,  # type: ignore[call-overload]
+                                  params=[_values(row) for row in rows])).scalars().all()
         for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
             row.id = row_id
     return rows
@@ -112,7 +120,7 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
         # No buttons on this channel: the same choices as a numbered list.
         text += "\n\n" + render(lang, "numbered_choices",
                                  {"labels": [b["label"] for row in buttons for b in row]})
-    row = OutboxMessage(
+    row = built(OutboxMessage, dict(
         school_id=out.to.school_id, channel=account.channel if account else "none",
         bot=account.bot if account else "", chat_id=account.chat_id if account else "",
         account_id=account.id if account else None,
@@ -126,7 +134,7 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
         status="pending" if account and not account.blocked else "held",
         error=None if account and not account.blocked else
         "withdrawn" if out.to.guardian_id in withdrawn else "unreachable",
-    )
+    ))
     if account is not None and buttons and not (out.not_before and out.not_before > now):
         if session.info.get(READ_ONLY):
             raise NeedsWrite("choices")
@@ -136,8 +144,28 @@ async def _row(session: AsyncSession, out: Outbound, withdrawn: set[int | None],
     return row
 
 
+_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+_CONVERSATION_STATE = ("flow", "step", "data", "choices", "updated_at")
+_SAVE_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(
+    {key: bindparam(f"b_{key}", type_=_CONVERSATIONS.c[key].type) for key in _CONVERSATION_STATE})
+
+
+async def _save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+    """Write the turn's conversation, stamped ``now``: a stored one with one Core UPDATE of its
+    state (no unit of work; the object is left as if just loaded), a new one through the session."""
+    conversation.updated_at = now
+    if not inspect(conversation).persistent:
+        session.add(conversation)
+        return
+    with session.no_autoflush:  # (a flush would write it first)
+        await session.exec(_SAVE_CONVERSATION, params={"b_id": conversation.id, **{
+            f"b_{key}": getattr(conversation, key) for key in _CONVERSATION_STATE}})
+    for key in _CONVERSATION_STATE:
+        set_committed_value(conversation, key, getattr(conversation, key))
+
+
 def _values(row: OutboxMessage) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in OUTBOX.columns if column.key != "id"}
+    return {key: getattr(row, key) for key in _COLUMNS}
 
 
 _WITHDRAWN = select(Guardian.id).where(col(Guardian.id).in_(bindparam("ids", expanding=True)),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +17,7 @@ from storage.models import (
     ChannelAccount,
     Guardian,
     GuardianStudent,
+    RoutingExample,
     School,
     SchoolClass,
     Staff,
@@ -56,7 +59,19 @@ _CHILDREN = (select(Student, SchoolClass, GuardianStudent, School)
              .where(col(GuardianStudent.guardian_id).in_(bindparam("guardian_ids", expanding=True)),
                     col(Student.left_at).is_(None))
              .order_by(SchoolClass.name, Student.name))
-_SCHOOL_STAFF = select(Staff).where(Staff.school_id == _SCHOOL).order_by(Staff.id)
+# A school's staff as plain rows (SQLAlchemy Core): every turn that routes reads the whole list
+# (forty rows and more), and building an ORM object for each was the turn's largest ORM cost.
+_STAFF = Staff.__table__  # type: ignore[attr-defined]
+# Each row also carries the school's routing-examples stamp (count, newest id: see
+# storage.routing_examples), which the router asks right after the staff's subjects: one query.
+_EXAMPLES = RoutingExample.__table__  # type: ignore[attr-defined]
+_SCHOOL_STAFF = sa_select(
+    _STAFF,
+    sa_select(func.count(_EXAMPLES.c.id)).where(_EXAMPLES.c.school_id == _SCHOOL)
+    .scalar_subquery().label("routing_examples"),
+    sa_select(func.max(_EXAMPLES.c.id)).where(_EXAMPLES.c.school_id == _SCHOOL)
+    .scalar_subquery().label("routing_examples_newest"),
+).where(_STAFF.c.school_id == _SCHOOL).order_by(_STAFF.c.id)
 
 
 async def guardians_by_phone(session: AsyncSession, phone: str,
@@ -78,30 +93,54 @@ async def children_of(session: AsyncSession, guardian_ids: Sequence[int]) -> lis
     a child who left the school is no longer routed to."""
     if not guardian_ids:
         return []
-    result = await session.exec(_CHILDREN, params={"guardian_ids": list(guardian_ids)})
-    seen: set[int] = set()
-    children = []
-    for student, school_class, link, _school in result.all():
-        if student.id not in seen:
-            seen.add(student.id)  # type: ignore[arg-type]
-            children.append(Child(student, school_class, link))
-    return children
+
+    async def load() -> list[Child]:
+        result = await session.exec(_CHILDREN, params={"guardian_ids": list(guardian_ids)})
+        seen: set[int] = set()
+        children = []
+        for student, school_class, link, _school in result.all():
+            if student.id not in seen:
+                seen.add(student.id)  # type: ignore[arg-type]
+                children.append(Child(student, school_class, link))
+        return children
+    # Read once per transaction (a guardian's message asks twice: to route it, to forward it).
+    return list(await remembered(session, ("children", tuple(guardian_ids)), load))
 
 
 async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
-    """A school's staff by id, read once per transaction (see storage.cache)."""
+    """A school's staff by id, read once per transaction (see storage.cache).
+
+    Read-only rows with the attributes of :class:`Staff` (not objects of the session): to change
+    a staff member, read them with ``session.get(Staff, id)``."""
     async def load() -> list[Staff]:
-        return list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())
+        rows = list((await session.exec(_SCHOOL_STAFF, params={"school_id": school_id})).all())  # type: ignore[call-overload]
+        if rows:
+            remember(session, ("examples_stamp", school_id),
+                     (int(rows[0].routing_examples or 0), int(rows[0].routing_examples_newest or 0)))
+        return rows
     return list(await remembered(session, ("school_staff", school_id), load))
+
+
+async def staff_member(session: AsyncSession, school_id: int, staff_id: int) -> Staff | None:
+    """One staff member of a school as :func:`school_staff` gives them (no query when the list
+    was read in this transaction); another school's by its id."""
+    found = next((s for s in await school_staff(session, school_id) if s.id == staff_id), None)
+    return found if found is not None else await session.get(Staff, staff_id)
 
 
 async def school_subjects(session: AsyncSession, school_id: int) -> list[str]:
     """Every subject someone teaches in this school, as written in the roster."""
+    return list(_subjects(tuple(staff.subjects for staff in await school_staff(session, school_id))))
+
+
+@lru_cache(maxsize=256)
+def _subjects(written: tuple[str, ...]) -> tuple[str, ...]:
+    """The subjects in the staff's ``subjects`` columns (the same columns: the same answer, kept)."""
     subjects: dict[str, str] = {}
-    for staff in await school_staff(session, school_id):
-        for subject in split_list(staff.subjects):
+    for value in written:
+        for subject in split_list(value):
             subjects.setdefault(subject.casefold(), subject)
-    return sorted(subjects.values())
+    return tuple(sorted(subjects.values()))
 
 
 def split_list(value: str | None) -> list[str]:

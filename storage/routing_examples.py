@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.cache import remembered
 from storage.models import RoutingExample
 
 SOURCES = ("handover", "wrong_person", "asked")
@@ -48,5 +49,9 @@ _STAMP = select(func.count(col(RoutingExample.id)), func.max(col(RoutingExample.
 async def examples_stamp(session: AsyncSession, school_id: int) -> tuple[int, int]:
     """(count, newest id) of a school's examples: changes whenever one is added or erased, so a
     router's cache of them is checked with one indexed query."""
-    count, newest = (await session.exec(_STAMP, params={"school_id": school_id})).one()
-    return int(count or 0), int(newest or 0)
+    async def load() -> tuple[int, int]:
+        count, newest = (await session.exec(_STAMP, params={"school_id": school_id})).one()
+        return int(count or 0), int(newest or 0)
+    # Read once per transaction, and usually with the school's staff (storage.people.school_staff);
+    # a new or erased example in this session reads it again (storage.cache).
+    return await remembered(session, ("examples_stamp", school_id), load)

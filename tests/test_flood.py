@@ -42,6 +42,36 @@ def test_the_bucket_admits_a_burst_then_the_rate_and_refills() -> None:
     assert guard.check("maya", later).alert_admin
 
 
+class _RolledBack(Exception):
+    pass
+
+
+async def test_two_workers_and_a_rolled_back_turn_count_against_one_stored_bucket(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Each worker writes the bucket as it last saw it; another's write in between, or a rolled
+    back transaction, is noticed and the stored bucket counted: the same verdicts as one guard."""
+    one, two, alone = (FloodGuard(rate_per_minute=30, burst=3) for _ in range(3))
+
+    async def shared(guard: FloodGuard, at: datetime, *, commit: bool = True) -> tuple[bool, bool]:
+        try:
+            async with sessions() as session, session.begin():
+                verdict = await guard.check_shared(session, "maya", at)
+                if not commit:
+                    raise _RolledBack
+        except _RolledBack:
+            pass
+        return verdict.admitted, verdict.tell_sender
+
+    got, expected = [], []
+    for n, guard in enumerate([one, one, two, one, one, two, two, one, one]):
+        at = T0 + timedelta(seconds=n // 3)
+        if n == 4:
+            await shared(one, at, commit=False)  # its transaction is lost: no token spent
+        got.append(await shared(guard, at))
+        expected.append((lambda v: (v.admitted, v.tell_sender))(alone.check("maya", at)))
+    assert got == expected
+    assert got[3] == (False, True), "over the burst across two workers: told to slow down"
+
+
 async def test_a_flood_does_not_delay_another_guardians_concern(sqlite_url: str) -> None:
     async with running_school(sqlite_url) as school:
         await school.say(MAYA, "Ani dibully, mohon dibantu")  # she has a concern open with Rina
