@@ -248,8 +248,10 @@ class Sender:
         self._claimant_driver: object | None = None  # the driver's connection, to see it closed
         self.claimant_token: int | None = None
         self._claimant_lock = asyncio.Lock()
-        self._claimant_since = -math.inf  # monotonic time the claimant lock was taken
-        self._others_seen_at = math.inf  # monotonic time another sending process was last seen alive
+        # On the sender's clock (the one its pauses wait on), in seconds: when the claimant lock
+        # was taken, and when another sending process was last seen alive.
+        self._claimant_since = -math.inf
+        self._others_seen_at = math.inf
         self._others_checked_at = -math.inf
 
     def add(self, client: ChannelClient) -> None:
@@ -523,7 +525,7 @@ class Sender:
                     await conn.commit()  # the lock is the session's: it outlives this transaction
                     if got:
                         self._claimant, self.claimant_token = conn, token
-                        self._claimant_since, self._others_checked_at = time.monotonic(), -math.inf
+                        self._claimant_since, self._others_checked_at = self._seconds(), -math.inf
                         self._others_seen_at = math.inf  # until the first look: pace
                         self._claimant_driver = driver = (await conn.get_raw_connection()).driver_connection
                         if self.listen:
@@ -672,7 +674,7 @@ class Sender:
         if self.shared and await self._others_sending(span * SHARED_PACE_MARGIN):
             # Just started beside another sender: its sends so far are not in the shared pace
             # (a sender alone keeps no pace there); they have left the window after this.
-            joined = self._claimant_since + PACE_CHECK_SECONDS + span * SHARED_PACE_MARGIN - time.monotonic()
+            joined = self._claimant_since + PACE_CHECK_SECONDS + span * SHARED_PACE_MARGIN - self._seconds()
             if joined > 0:
                 await self._pause(joined)
             wait = await self._shared_slot(state)
@@ -689,7 +691,7 @@ class Sender:
         token = self.claimant_token
         if token is None or self._claimant_lost():
             return True
-        now = time.monotonic()
+        now = self._seconds()
         if now - self._others_checked_at >= PACE_CHECK_SECONDS:
             try:
                 async with self.sessions() as session:
@@ -703,6 +705,12 @@ class Sender:
             elif self._others_seen_at == math.inf:  # the first look: one that just died counts as seen at our start
                 self._others_seen_at = self._claimant_since
         return now - self._others_seen_at < window + PACE_CHECK_SECONDS
+
+    def _seconds(self) -> float:
+        """Now on the sender's clock, in seconds: the joining wait is paused on that clock, so it
+        is measured on it too (an injected clock that pauses advance would otherwise see every
+        send as the first second after joining)."""
+        return self.clock.now().timestamp()
 
     async def _pause(self, seconds: float) -> None:
         """Wait (on the clock) for the limits; :class:`_Stopped` when the sender is stopped first.
