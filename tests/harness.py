@@ -6,7 +6,9 @@ drain, so what a phone "receives" is exactly what the sender delivered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,3 +105,19 @@ async def running_school(database_url: str, *, clock: ManualClock | None = None,
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield School(client, services, clock)
+
+
+async def until_healthy(origin: str, server: subprocess.Popen[Any],
+                        exited: Callable[[], str] = lambda: "jembatan serve exited") -> None:
+    """Wait (up to ~30 s, for a slow machine) until a started `jembatan serve` at ``origin``
+    answers /healthz; fail with ``exited()`` if the process ends first."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{origin}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, exited()
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"jembatan serve at {origin} did not become healthy in 30 s")

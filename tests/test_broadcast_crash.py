@@ -3,7 +3,6 @@ family missed and none receiving it twice beyond the one message in flight at th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -14,11 +13,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_cli import jembatan
+from tests.harness import until_healthy
 
 FAMILIES = 1000
 CLASSES = [f"VII-{letter}" for letter in "ABCDEFGHIJ"]
@@ -62,16 +61,8 @@ async def _serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return process
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "jembatan serve exited"
-            await asyncio.sleep(0.1)
-    raise AssertionError("jembatan serve did not become healthy")
+    await until_healthy(f"http://127.0.0.1:{port}", process)
+    return process
 
 
 async def test_sigkill_mid_broadcast_then_restart_finishes_it_once(tmp_path: Path) -> None:

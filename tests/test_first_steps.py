@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ from handlers.meetings import invite_meeting
 from storage.meetings import create_meeting
 from tests.fakes.telegram_updates import text_update
 from tests.fakes.twilio_forms import inbound_form, new_message_sid
-from tests.harness import AHMAD, BUDI, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, YULIA, running_school
+from tests.harness import AHMAD, BUDI, HENDRA, MAYA, RAHMAT, RINA, SCHOOL, SRI, YULIA, running_school, until_healthy
 from tests.phones import network
 from tests.test_cli import jembatan
 from tests.test_dashboard import csv_rows, signed_in, visible_text
@@ -107,12 +106,7 @@ async def test_the_dashboard_link_points_where_the_server_was_started(tmp_path: 
     origin = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
-            for _ in range(300):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                assert server.poll() is None, "jembatan serve exited"
-                await asyncio.sleep(0.1)
+            await until_healthy(origin, server)
             await client.post("/simulator/api/send", json={"phone": SRI, "text": "dasbor"})
             link = None
             for _ in range(100):  # the sender delivers within a second

@@ -25,7 +25,7 @@ from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import SCHOOL
+from tests.harness import SCHOOL, until_healthy
 from tests.test_cli import jembatan
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the multi-process test "
@@ -98,14 +98,7 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
                                   start_new_session=True)
         try:
             async with httpx.AsyncClient(base_url=public, timeout=30) as client:
-                for _ in range(300):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert server.poll() is None, "jembatan serve exited"
-                    await asyncio.sleep(0.1)
+                await until_healthy(public, server)
 
                 # Every message posted twice at once (Twilio retries): both workers may get a copy.
                 posts = []
@@ -224,14 +217,7 @@ async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_
                     answer = await client.post("/webhooks/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
                     assert answer.status_code == 200
 
-                for _ in range(300):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert server.poll() is None, "jembatan serve exited"
-                    await asyncio.sleep(0.1)
+                await until_healthy(public, server)
                 await _until(lambda: set(_heartbeat_pids()) == {"sender", "scheduler"})
                 background = _heartbeat_pids()["sender"]
                 assert _heartbeat_pids()["scheduler"] == background  # one background process
@@ -290,14 +276,7 @@ async def test_one_flooding_family_is_limited_across_workers_and_delays_no_other
                 def to(phone: str, words: str) -> int:
                     return sum(words in m.get("Body", "") for m in twilio.messages_to(f"whatsapp:{phone}"))
 
-                for _ in range(300):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert server.poll() is None, "jembatan serve exited"
-                    await asyncio.sleep(0.1)
+                await until_healthy(public, server)
                 for phone in (sri, maya, yulia):
                     await say(phone, "menu")
                 await _until(lambda: all(twilio.messages_to(f"whatsapp:{p}") for p in (sri, maya, yulia)))

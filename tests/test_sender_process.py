@@ -28,7 +28,7 @@ from storage.outbox import enqueue
 from tests.conftest import PG_URL
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import MONDAY_MORNING, SCHOOL
+from tests.harness import MONDAY_MORNING, SCHOOL, until_healthy
 from tests.test_cli import jembatan
 
 
@@ -109,14 +109,7 @@ async def test_serve_with_a_sender_process_answers_and_sends_each_reply_once(tmp
                                   start_new_session=True)
         try:
             async with httpx.AsyncClient(base_url=public, timeout=30) as client:
-                for _ in range(300):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert server.poll() is None, "jembatan serve exited"
-                    await asyncio.sleep(0.1)
+                await until_healthy(public, server)
                 form = inbound_form(message_sid=new_message_sid(), from_phone="+6281300000002",
                                     body="Bu, nilai ulangan Matematika Ani turun lagi.",
                                     account_sid=twilio.account_sid)

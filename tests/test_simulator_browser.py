@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -11,9 +10,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.harness import until_healthy
 from tests.test_cli import jembatan
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,15 +53,7 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):  # up to ~30 s for start-up on a slow machine
-                try:
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-                await asyncio.sleep(0.1)
+        await until_healthy(base, server, lambda: server.stderr.read().decode() if server.stderr else "")
         yield base
     finally:
         server.terminate()

@@ -18,6 +18,7 @@ import httpx
 from bot.protocol import HEAD_SECONDS
 from bot.web import BODY_SECONDS
 from storage.db import upgrade
+from tests.harness import until_healthy
 
 SLOW_CLIENTS = 50
 PARTIAL_HEAD = b"POST /simulator/api/send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -50,14 +51,7 @@ async def test_slow_and_vanishing_clients_are_dropped_quietly(tmp_path: Path) ->
     try:
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, log_file.read_text()
-                await asyncio.sleep(0.1)
+            await until_healthy(base, server, log_file.read_text)
 
             # Fifty clients send half a request head and then nothing more.
             loris = [await asyncio.open_connection("127.0.0.1", port) for _ in range(SLOW_CLIENTS)]
