@@ -191,6 +191,7 @@ LONG_FIRST = (
     "tests/test_simulator_browser.py",
     "tests/test_office_browser.py",
     "tests/test_slow_clients.py",
+    "tests/test_sender_process.py::test_serve_with_a_sender_process_answers_and_sends_each_reply_once",
     "tests/test_district_failover.py",
     "tests/test_district.py::test_one_schools_broadcast_never_delays_another_schools_parent",
     "tests/test_first_steps.py::test_the_dashboard_link_points_where_the_server_was_started",
