@@ -53,10 +53,8 @@ from handlers.router_training import (
     TRAINING_SUBJECTS,
     _logreg,
     corpus_digest,
-    fit_ngrams,
-    fit_subjects,
+    out_of_fold_by_writer,
     judge,
-    subject_probabilities,
 )
 from handlers.routing import MIN_WORDS_FOR_MODEL, Reading, decide
 
@@ -83,17 +81,7 @@ def ngram_oof(rows: list[dict[str, Any]], texts: list[str], cache: Path,
     path = cache / f"ngram_oof_{digest[:16]}.pickle"
     if path.exists():
         return pickle.loads(path.read_bytes())
-    fresh, writer_of = _fresh(rows)
-    oof = np.zeros((len(rows), len(GROUP_ORDER)))
-    subjects: dict[int, dict[Any, float]] = {}
-    for name in sorted(set(writer_of[fresh])):
-        held = fresh[writer_of[fresh] == name]
-        rest = np.setdiff1d(np.arange(len(rows)), held)
-        model = fit_ngrams([texts[i] for i in rest], [rows[i]["group"] for i in rest])
-        oof[held] = model.predict_proba([texts[i] for i in held])
-        head = fit_subjects(model, [rows[i] for i in np.intersect1d(rest, fresh)])
-        subjects.update(zip(held.tolist(), subject_probabilities(
-            model, head, [texts[i] for i in held]), strict=True))
+    oof, subjects = out_of_fold_by_writer(rows, texts, _fresh(rows)[0])
     path.write_bytes(pickle.dumps((oof, subjects)))
     return oof, subjects
 

@@ -193,15 +193,12 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
     return (best if best is not None else float(t)), curve
 
 
-def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any]:
-    """The head as written to HEAD_FILE: combiner weights and threshold for corpus ``path``."""
-    rows = read_corpus(path)
-    texts = [said_once(row["text"]) for row in rows]  # as handlers/routing.read_text gives them
-    y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
-    fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
-    # The model's probabilities for each fresh message, from a model trained without it.
+def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str],
+                          fresh: np.ndarray) -> tuple[np.ndarray, dict[int, dict[Any, float]]]:
+    """The n-gram model's group probabilities and the subject head's, for each fresh message
+    (index in ``fresh``), from models trained without that message's writer."""
     oof = np.zeros((len(rows), len(GROUP_ORDER)))
-    subjects_oof: dict[int, dict[Any, float]] = {}
+    subjects: dict[int, dict[Any, float]] = {}
     # One fold per writer: the model is judged on a writer whose style it never saw, as it
     # will be on a new school's families (random folds share a writer's habits across folds).
     writer_of = np.array([str(row.get("writer")) for row in rows])
@@ -211,8 +208,18 @@ def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any
         model = fit_ngrams([texts[i] for i in rest], [rows[i]["group"] for i in rest])
         oof[held] = model.predict_proba([texts[i] for i in held])
         head = fit_subjects(model, [rows[i] for i in np.intersect1d(rest, fresh)])
-        subjects_oof.update(zip(held.tolist(), subject_probabilities(
+        subjects.update(zip(held.tolist(), subject_probabilities(
             model, head, [texts[i] for i in held]), strict=True))
+    return oof, subjects
+
+
+def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any]:
+    """The head as written to HEAD_FILE: combiner weights and threshold for corpus ``path``."""
+    rows = read_corpus(path)
+    texts = [said_once(row["text"]) for row in rows]  # as handlers/routing.read_text gives them
+    y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
+    fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
+    oof, subjects_oof = out_of_fold_by_writer(rows, texts, fresh)
     found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
     x = np.array([features(f, oof[i]) for f, i in zip(found, fresh, strict=True)])
     combiner = _logreg(x, y[fresh], COMBINER_C)
