@@ -7,6 +7,7 @@ drain, so what a phone "receives" is exactly what the sender delivered.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -121,3 +122,16 @@ async def until_healthy(origin: str, server: subprocess.Popen[Any],
             assert server.poll() is None, exited()
             await asyncio.sleep(0.1)
     raise AssertionError(f"jembatan serve at {origin} did not become healthy in 30 s")
+
+
+def whatsapp_serve_env(database_url: str, twilio: Any, public: str) -> dict[str, str]:
+    """The environment of a `jembatan` process a test starts: WhatsApp on the fake Twilio
+    ``twilio``, no other channel, no simulator, quiet logs."""
+    from tests.fakes.twilio_api import SANDBOX_FROM
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update({"DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
+                "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
+                "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+    return env

@@ -25,7 +25,7 @@ from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import SCHOOL, until_healthy
+from tests.harness import SCHOOL, until_healthy, whatsapp_serve_env
 from tests.test_cli import jembatan
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the multi-process test "
@@ -82,11 +82,7 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
     async with FakeTwilioAPI() as twilio:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
-                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
-                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
-                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        env = whatsapp_serve_env(PG_URL, twilio, public)
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:  # in this process: serve is the one started
             return jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env)
@@ -198,11 +194,7 @@ async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
     async with FakeTwilioAPI() as twilio:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-        env.update({"DATABASE_URL": PG_URL, "TWILIO_ACCOUNT_SID": twilio.account_sid,
-                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
-                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
-                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        env = whatsapp_serve_env(PG_URL, twilio, public)
         for args in (["db", "upgrade"], ["roster", "import", str(SCHOOL), "--school", "UJI"]):
             assert jembatan(*args, database_url=PG_URL, cwd=tmp_path, extra_env=env).returncode == 0
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port)],

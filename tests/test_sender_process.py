@@ -26,9 +26,9 @@ from storage.db import make_engine, make_sessionmaker, sync_url
 from storage.models import ChannelAccount
 from storage.outbox import enqueue
 from tests.conftest import PG_URL
-from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import MONDAY_MORNING, SCHOOL, until_healthy
+from tests.harness import MONDAY_MORNING, SCHOOL, until_healthy, whatsapp_serve_env
 from tests.test_cli import jembatan
 
 
@@ -97,11 +97,7 @@ async def test_serve_with_a_sender_process_answers_and_sends_each_reply_once(tmp
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
     async with FakeTwilioAPI() as twilio:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-        env.update({"DATABASE_URL": sqlite_url, "TWILIO_ACCOUNT_SID": twilio.account_sid,
-                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_WHATSAPP_FROM": SANDBOX_FROM,
-                    "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
-                    "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
+        env = whatsapp_serve_env(sqlite_url, twilio, public)
         assert jembatan("roster", "import", str(SCHOOL), "--school", "UJI", database_url=sqlite_url,
                         cwd=tmp_path, extra_env=env).returncode == 0
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--sender-process", "--port", str(port)],
