@@ -76,8 +76,7 @@ def _after_flush(session: Session, _context: Any) -> None:
         forget(session)
 
 
-_WATCHED = {"staff", "channel_route", "school", "channel_account", "student", "school_class", "guardian_student",
-            "routing_example"}
+_WATCHED = {model.__tablename__ for model in _WATCHED_ROWS}  # the same tables, for Core statements
 
 
 @event.listens_for(Session, "do_orm_execute")
