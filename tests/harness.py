@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -135,3 +136,14 @@ def whatsapp_serve_env(database_url: str, twilio: Any, public: str) -> dict[str,
                 "TWILIO_API_BASE_URL": twilio.base_url, "PUBLIC_BASE_URL": public,
                 "SIMULATOR": "off", "LOG_LEVEL": "WARNING"})
     return env
+
+
+def stop_process_group(server: subprocess.Popen[Any]) -> None:
+    """Stop a `jembatan serve` started in a session of its own (``start_new_session=True``) as an
+    operator would (SIGTERM to it and its workers), killing the group only if it hangs."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)

@@ -25,7 +25,7 @@ from storage.db import sync_url
 from tests.conftest import PG_URL, _fresh_postgres
 from tests.fakes.twilio_api import SANDBOX_FROM, FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import SCHOOL, until_healthy, whatsapp_serve_env
+from tests.harness import SCHOOL, stop_process_group, until_healthy, whatsapp_serve_env
 from tests.test_cli import jembatan
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set: the multi-process test "
@@ -164,12 +164,7 @@ async def test_two_web_workers_and_one_background_process_lose_and_repeat_nothin
                 assert _count("SELECT booked FROM meeting_slot ORDER BY starts_at LIMIT 1") == 1
                 assert _count("SELECT count(*) FROM meeting_family WHERE slot_id IS NOT NULL") == 1
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server)
         # Nothing left running: the background process stopped with the workers.
         assert server.returncode is not None
 
@@ -229,12 +224,7 @@ async def test_a_killed_background_process_is_restarted_and_sending_resumes(tmp_
                 await _until(lambda: len(twilio.messages_to("whatsapp:+6281300000003")) > before)
                 await _until(lambda: _count("SELECT count(*) FROM outbox_message WHERE status = 'pending'") == 0)
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server)
         stderr = server.stderr.read().decode() if server.stderr else ""
         assert "restarting it" in stderr, stderr[-2000:]
 
@@ -292,9 +282,4 @@ async def test_one_flooding_family_is_limited_across_workers_and_delays_no_other
                 assert still_queued > 10, "Maya's forwards were all out already: the test proves nothing"
                 assert waited < 5, f"Yulia's forward waited {waited:.1f} s behind Maya's flood"
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server)

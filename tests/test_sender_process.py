@@ -6,8 +6,6 @@ and every reply reaches the family once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from storage.outbox import enqueue
 from tests.conftest import PG_URL
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.twilio_forms import inbound_form, new_message_sid, sign
-from tests.harness import MONDAY_MORNING, SCHOOL, until_healthy, whatsapp_serve_env
+from tests.harness import MONDAY_MORNING, SCHOOL, stop_process_group, until_healthy, whatsapp_serve_env
 from tests.test_cli import jembatan
 
 
@@ -134,12 +132,7 @@ async def test_serve_with_a_sender_process_answers_and_sends_each_reply_once(tmp
                 finally:
                     observer.dispose()
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server)
     # Every row sent once (the repeated webhook answered once), by the background process.
     assert len(twilio.sent) == sent
     assert all(n == 1 for n in Counter((m["To"], m.get("Body")) for m in twilio.sent).values())
