@@ -10,7 +10,7 @@ own tuning table (``python -m tests.routing_corpus --assemble``), and a test che
 Writers delivered after the split as training messages only (``writer_c.train.jsonl`` to
 ``writer_n.train.jsonl``, with no ``writer_c.jsonl`` beside them) train in full; a text equal to
 a held-out one would be left out of training. Writers delivered as held-out messages only
-(``writer_o.heldout.jsonl`` to ``writer_q.heldout.jsonl``, written from briefs fixed before
+(``writer_o.heldout.jsonl`` to ``writer_t.heldout.jsonl``, written from briefs fixed before
 their messages were read) are never trained on and widen the held-out measure.
 
 Scoring, as the issue asks: a message is right when its group is right and, when the label has
