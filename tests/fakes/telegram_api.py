@@ -176,8 +176,12 @@ class FakeBotAPI:
         chat_burst: int = 3,
         clock: RateClock | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        # Seconds every answer takes to come back: the round trip to Telegram's servers, which
+        # loopback does not have (benchmarks only; tests keep 0 and never wait on the wall clock).
+        self.latency = latency
         self.flood = FloodControl(rate_limit=rate_limit, chat_rate_limit=chat_rate_limit,
                                   chat_burst=chat_burst, clock=seconds_from(clock),
                                   tolerance=tolerance)
@@ -387,6 +391,12 @@ class FakeBotAPI:
         return _ApiError(404, "Not Found").response()
 
     async def _endpoint(self, request: Request) -> JSONResponse:
+        response = await self._answer(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return response
+
+    async def _answer(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
             return _ApiError(401, "Unauthorized").response()
         method = request.path_params["method"]

@@ -153,8 +153,12 @@ class FakeTwilioAPI:
         media_auth: bool = False,
         clock: RateClock | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
+        latency: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
+        # Seconds every answer takes to come back: the round trip to Twilio's servers, which
+        # loopback does not have (benchmarks only; tests keep 0 and never wait on the wall clock).
+        self.latency = latency
         self.auth_token = auth_token
         # Max accepted sends per second per From (sliding window); None: unlimited.
         self.mps: float | None = mps
@@ -347,6 +351,12 @@ class FakeTwilioAPI:
     # ------------------------------------------------------------------------------ HTTP side
 
     async def _messages_endpoint(self, request: Request) -> Response:
+        response = await self._messages_answer(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return response
+
+    async def _messages_answer(self, request: Request) -> Response:
         record = await self._record(request)
         try:
             self._authenticate(request, record)
