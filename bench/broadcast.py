@@ -95,7 +95,7 @@ def _load_spec(url: str, channel: str, school: School, rate: float, duration: fl
 
 
 async def run_channel(channel: str, *, families: int, rate: float, load_rate: float, tolerance: float,
-                      workdir: Path) -> dict[str, Any]:
+                      workdir: Path, latency: float = 0.0) -> dict[str, Any]:
     """Link, restart with limits, announce under load; return this channel's figures."""
     school = write_school(workdir / "roster", families)
     database = sqlite_url(workdir)
@@ -128,7 +128,8 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
         finally:
             await server.stop()
 
-        # The measured run: real limits on both sides.
+        # The measured run: real limits on both sides, and the platform's round trip if asked.
+        fake.latency = latency
         if telegram is not None:
             telegram.flood.rate_limit = int(rate)
             telegram.flood.chat_rate_limit = TELEGRAM_CHAT_RATE
@@ -208,7 +209,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix=f"jb-bench-{channel}-") as tmp:
             results.append(await run_channel(channel, families=args.families, rate=rate,
                                              load_rate=args.load_rate, tolerance=args.tolerance,
-                                             workdir=Path(tmp)))
+                                             workdir=Path(tmp), latency=args.platform_latency_ms / 1000))
     return {"results": results}
 
 
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="concerns a second posted to the webhook during the announcement")
     parser.add_argument("--tolerance", type=float, default=0.001,
                         help="seconds of slack the fakes allow before counting a send as too early")
+    parser.add_argument("--platform-latency-ms", type=float, default=0.0,
+                        help="each platform answer comes back this much later (the round trip to "
+                             "Telegram or Twilio from a school's server; loopback has none)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))

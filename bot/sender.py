@@ -192,12 +192,12 @@ class _ChannelState:
     ramp: int = 1
 
 
-# Requests a lane keeps on their way at once (a client may say otherwise: ``in_flight``). One:
-# a process killed mid-send repeats at most the one message it had in flight per lane once its
-# claims lapse (tests/test_district_failover.py). With 4 the rate-limit tests pass unchanged and
-# a lane is no longer capped at one message per round trip, but a killed process may repeat up to
-# 4 messages per lane: raise it only if that trade is wanted (see BENCHMARKS.md).
-IN_FLIGHT = 1
+# Requests a lane keeps on their way at once (a client may say otherwise: ``in_flight``). With
+# one, a lane sends one message per round trip: at 150 ms to the platform a Telegram broadcast
+# ran at 0.20 of the 30/s allowed, at 0.65 with four (bench.broadcast --platform-latency-ms 150,
+# BENCHMARKS.md). The price: a process killed mid-send may repeat up to this many messages per
+# lane once its claims lapse, instead of one (tests/test_district_failover.py).
+IN_FLIGHT = 4
 
 
 Lane = tuple[str, str]  # (channel, bot): one sending account, with its own limits and queue

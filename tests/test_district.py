@@ -347,7 +347,10 @@ async def test_one_schools_broadcast_never_delays_another_schools_parent(databas
           f"UJI's broadcast {broadcast_sent_then}/{len(families)} sent then, done after "
           f"{(finished - now).total_seconds():.1f} s; 429s: {net.uji.throttled + net.dua.throttled}")
     assert broadcast_sent_then < len(families) - 100, "DUA's parent was answered mid-broadcast"
-    assert answered_after < timedelta(seconds=1)
+    # The clock is the test's: every pause of UJI's lane moves it at once, so while DUA's answer
+    # is on its way it may jump by one of UJI's windows (a second at 30/s, four requests in flight
+    # filling it sooner): one window, never the broadcast's ten seconds.
+    assert answered_after <= timedelta(seconds=1)
     assert net.uji.throttled == 0 and net.dua.throttled == 0
     assert sorted(m["chat_id"] for m in net.uji.sent) == sorted(int(chat) for chat in families)
     # 300 messages at 30/s take at least 9 s on the clock both the sender and the fake read.
