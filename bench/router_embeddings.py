@@ -85,7 +85,7 @@ def ngram_oof(rows: list[dict[str, Any]], texts: list[str], cache: Path,
     path = cache / f"ngram_oof_{digest[:16]}.pickle"
     if path.exists():
         return pickle.loads(path.read_bytes())
-    oof, subjects, _ = out_of_fold_by_writer(rows, texts, _fresh(rows)[0])
+    oof, subjects = out_of_fold_by_writer(rows, texts, _fresh(rows)[0])
     path.write_bytes(pickle.dumps((oof, subjects)))
     return oof, subjects
 

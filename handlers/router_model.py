@@ -7,14 +7,10 @@
 - The subject head: a second linear classifier on the same vector, over "no subject" and the
   subjects, for the learning messages that name no subject but are about one ("rumus
   pythagoras", "praktikum", "renang").
-- The nearest training messages: the message's cosine with every training message in the same
-  vector (letter pieces found in at most NEIGHBOUR_MAX_DF of them, and words), and per group the
-  cosine-weighted share of the NEIGHBOURS nearest and the highest cosine: a second opinion from
-  the messages themselves, where the linear model reads weights.
-- The combiner weighs the model's probabilities and the neighbours against the lexicon's
-  evidence per group (and the lexicon's own decision, and whether a subject is named as one),
-  with ``ask_below``: the combined probability under which the router asks. A confident
-  disagreement between lexicon and model comes out below it.
+- The combiner weighs the model's probabilities against the lexicon's evidence per group (and
+  the lexicon's own decision, and whether a subject is named as one), with ``ask_below``: the
+  combined probability under which the router asks. A confident disagreement between lexicon
+  and model comes out below it.
 - The school's corrections are compared in the same n-gram space (handlers/school_memory.py).
 
 Both are trained by handlers/router_training.py (scikit-learn, at build time) on the labelled
@@ -67,14 +63,6 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's token pattern
 # the wali kelas is the wrong person for a question about poems or the Al-Mulk recitation.
 SUBJECT_SURE = 0.6
 SUBJECT_UNSURE = 0.9
-# The nearest training messages (bench/router_knn.py, out of fold on the 5,434 fresh training
-# messages, a fold per writer): 5 nearest, weighted by cosine, asked 1.4 points less at the
-# threshold rule than without them (10, 20, unweighted: 0.7-1.2). Letter pieces found in more than
-# NEIGHBOUR_MAX_DF of the training messages are left out of the cosine: they are most of the work
-# of the sparse product (~300,000 multiplications a message instead of ~7,000) and say least
-# (1% and 7% gave the same).
-NEIGHBOURS = 5
-NEIGHBOUR_MAX_DF = 0.035
 
 _lock = threading.Lock()
 _setting = BUILTIN
@@ -91,12 +79,10 @@ def current_setting() -> str:
     return _setting
 
 
-def features(found: Evidence, model_probabilities: Sequence[float],
-             neighbours: Sequence[float] = ()) -> list[float]:
+def features(found: Evidence, model_probabilities: Sequence[float]) -> list[float]:
     """What the combiner weighs: the lexicon's evidence per group, its own decision, whether a
-    subject is named as one, the model's log-probability per group, the lexicon's evidence per
-    category (so that, say, bullying beside a fee question can outweigh the fee), and the
-    nearest training messages' evidence (``neighbour_evidence``) where the head has them."""
+    subject is named as one, the model's log-probability per group, and the lexicon's evidence
+    per category (so that, say, bullying beside a fee question can outweigh the fee)."""
     totals = found.group_scores()
     decided = found.decided_group()
     out = [math.log1p(max(totals[g], 0.0)) for g in GROUP_ORDER]
@@ -104,28 +90,10 @@ def features(found: Evidence, model_probabilities: Sequence[float],
     out.append(1.0 if found.names_subject else 0.0)
     out += [math.log(float(p) + 1e-3) for p in model_probabilities]
     out += [math.log1p(max(found.scores[c], 0.0)) for c in CATEGORIES]
-    out += [float(v) for v in neighbours]
     return out
 
 
 FEATURES = 3 * len(GROUP_ORDER) + 1 + len(CATEGORIES)  # the length of ``features``
-NEIGHBOUR_FEATURES = 2 * len(GROUP_ORDER)  # and of ``neighbour_evidence``, when there
-
-
-def neighbour_evidence(similarities: Any, groups: Any) -> list[float]:
-    """Per group, the cosine-weighted share of the NEIGHBOURS most similar training messages,
-    then the highest cosine of the group's messages (``groups``: each message's group index, in
-    ascending order, so that a group's messages are one slice)."""
-    import numpy as np
-
-    sims = np.asarray(similarities, dtype=np.float64)
-    k = min(NEIGHBOURS, len(sims))
-    near = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
-    weights = np.bincount(groups[near], weights=sims[near], minlength=len(GROUP_ORDER))
-    share = weights / max(float(weights.sum()), 1e-9)
-    bounds = np.searchsorted(groups, np.arange(len(GROUP_ORDER) + 1))
-    best = [float(sims[a:b].max(initial=0.0)) for a, b in zip(bounds, bounds[1:])]
-    return [float(v) for v in share] + best
 
 
 def softmax(logits: Any) -> Any:
@@ -271,8 +239,6 @@ def write_head(path: Path, head: dict[str, Any]) -> None:
             for key, item in value.items():
                 if key in ("terms", "word_terms"):
                     arrays[f"{name}.{key}"] = np.asarray([t.encode("utf-8") for t in item])
-                elif isinstance(item, np.ndarray) and item.dtype.kind in "iu":
-                    arrays[f"{name}.{key}"] = item  # postings: message numbers, offsets
                 elif isinstance(item, (list, np.ndarray)) and key != "names":
                     array = np.asarray(item, dtype=np.float64)
                     arrays[f"{name}.{key}"] = array.astype(np.float32) if key == "coef" else array
@@ -316,10 +282,7 @@ class LearnedLayer:
                                             dtype=np.float64)
         if self.subject_coef.shape != (len(self.subject_names), width):
             raise ValueError(f"subject head of shape {self.subject_coef.shape}")
-        near = head.get("neighbours")  # absent: a head trained before them
-        self.neighbours = Postings(near, width) if near else None
-        expected = FEATURES + (NEIGHBOUR_FEATURES if self.neighbours else 0)
-        if self.weights.shape != (len(GROUP_ORDER), expected):
+        if self.weights.shape != (len(GROUP_ORDER), FEATURES):
             raise ValueError(f"combiner weights of shape {self.weights.shape}")
 
     def vector(self, text: str) -> tuple[Any, Any]:
@@ -356,50 +319,9 @@ class LearnedLayer:
         """The combined probability of each staff group for one message."""
         import numpy as np
 
-        vector = vector or self.model_vector(text)
-        near = self.neighbours.evidence(vector) if self.neighbours else ()
-        x = np.asarray(features(found, self.model_probabilities(text, vector), near))
+        x = np.asarray(features(found, self.model_probabilities(text, vector)))
         p = softmax(self.weights @ x + self.bias)
         return {group: float(v) for group, v in zip(GROUP_ORDER, p, strict=True)}
-
-
-class Postings:
-    """The training messages' model vectors by column (``indptr``: where each column's
-    messages start in ``docs`` and ``values``), for the cosine of a message with all of them
-    in one pass over its own columns."""
-
-    def __init__(self, part: dict[str, Any], width: int) -> None:
-        import numpy as np
-
-        self.indptr = np.asarray(part["indptr"], dtype=np.int64)
-        self.docs = np.asarray(part["docs"])
-        self.values = np.asarray(part["values"], dtype=np.float32)
-        self.groups = np.asarray(part["groups"], dtype=np.int64)
-        if self.indptr.shape != (width + 1,) or self.docs.shape != self.values.shape or \
-                (np.diff(self.groups) < 0).any() or \
-                self.docs.dtype.kind not in "iu" or int(self.indptr[-1]) != len(self.docs) or \
-                (len(self.docs) and int(self.docs.max()) >= len(self.groups)):
-            raise ValueError("neighbours' postings do not fit the model")
-
-    def similarities(self, vector: tuple[Any, Any]) -> Any:
-        """The cosine with each training message: half the dot product of the two model
-        vectors (letter pieces and words, each of unit length)."""
-        import numpy as np
-
-        indices, values = vector
-        starts = self.indptr[indices]
-        lengths = self.indptr[indices + 1] - starts
-        total = int(lengths.sum())
-        if not total:
-            return np.zeros(len(self.groups))
-        # positions of every posting of the message's columns, one column after another
-        ends = np.cumsum(lengths)
-        at = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
-        weights = self.values[at] * np.repeat(values, lengths)
-        return np.bincount(self.docs[at], weights=weights, minlength=len(self.groups)) / 2.0
-
-    def evidence(self, vector: tuple[Any, Any]) -> list[float]:
-        return neighbour_evidence(self.similarities(vector), self.groups)
 
 
 def _tfidf(grams: list[str], terms: Vocabulary, idf: Any) -> tuple[Any, Any]:

@@ -4,11 +4,10 @@ Reads the labelled training corpus (handlers/data/routing_training.jsonl: the tr
 the fresh corpus, ``source: corpus``, and the lexicon's tuning table, ``source: tuning``; never a
 held-out message, see tests/routing_corpus.py) and writes handlers/data/router_head.npz:
 
-1. the combiner: a logistic regression over the lexicon's evidence, the n-gram model's
-   probabilities and the nearest training messages' evidence (handlers/router_model.features).
-   It is fitted on the fresh corpus only, with the model's probabilities and the neighbours taken
-   out of fold (a fold per writer: a message's neighbours are other writers' messages), so it
-   learns how far to trust each layer on messages neither was tuned or trained on;
+1. the combiner: a logistic regression over the lexicon's evidence and the n-gram model's
+   probabilities (handlers/router_model.features). It is fitted on the fresh corpus only, with
+   the model's probabilities taken out-of-fold (five folds), so it learns how far to trust each
+   layer on messages neither was tuned or trained on;
 2. ``ask_below``: the combined probability under which the router asks, read off the whole
    router's out-of-fold decisions on the fresh messages (short-message rule and subject head
    included; the model never saw the writer it judges): the lowest at which the confidently
@@ -17,8 +16,7 @@ held-out message, see tests/routing_corpus.py) and writes handlers/data/router_h
    about while almost none go to the wrong person (the per-writer figures are printed);
 3. the n-gram model (letter pieces, words and word pairs), trained on all examples, and the
    subject head on the same vector (trained on the fresh learning messages), exported as
-   numbers (terms, idf, coefficients) that handlers/router_model.py runs on numpy alone; and
-   every example's vector by column, for the neighbours (handlers/router_model.Postings).
+   numbers (terms, idf, coefficients) that handlers/router_model.py runs on numpy alone.
 
 scikit-learn is needed here and in the tests, not by the service. Everything is deterministic
 and takes under a minute. The file records the corpus's SHA-256; a
@@ -42,8 +40,6 @@ from handlers.router_model import (
     GROUP_ORDER,
     HEAD_FILE,
     MAX_CHARS,
-    NEIGHBOUR_MAX_DF,
-    NEIGHBOURS,
     NGRAM_MAX,
     NGRAM_MIN,
     SUBJECT_SURE,
@@ -51,7 +47,6 @@ from handlers.router_model import (
     TRAINING_FILE,
     WORD_NGRAM_MAX,
     features,
-    neighbour_evidence,
     read_corpus,
     write_head,
     said_once,
@@ -156,41 +151,6 @@ def export_subjects(head: Any) -> dict[str, Any]:
             "coef": _rounded(head.coef_, np.float32), "intercept": _rounded(head.intercept_)}
 
 
-def neighbour_columns(x: Any, width: int) -> Any:
-    """The columns of the model's vectors ``x`` (a sparse matrix of the training messages) the
-    neighbours' cosine reads: letter pieces (the first ``width``) found in at most
-    NEIGHBOUR_MAX_DF of the messages, and every word and word pair."""
-    df = np.asarray((x[:, :width] > 0).sum(axis=0)).ravel()
-    return np.concatenate([np.flatnonzero(df <= NEIGHBOUR_MAX_DF * x.shape[0]),
-                           np.arange(width, x.shape[1])])
-
-
-def _vectors(model: Any, texts: Sequence[str]) -> tuple[Any, int]:
-    union = model.steps[0][1]
-    width = len(union.transformer_list[0][1].vocabulary_)
-    return union.transform([text[:MAX_CHARS] for text in texts]).tocsr(), width
-
-
-def export_neighbours(model: Any, texts: Sequence[str], groups: Sequence[str]) -> dict[str, Any]:
-    """Every example's model vector by column (the columns ``neighbour_columns`` leaves out
-    empty), and its group: the examples in group order (see router_model.neighbour_evidence)."""
-    y = np.array([GROUP_ORDER.index(g) for g in groups])
-    order = np.argsort(y, kind="stable")
-    x, width = _vectors(model, [texts[i] for i in order])
-    keep = np.zeros(x.shape[1], dtype=bool)
-    keep[neighbour_columns(x, width)] = True
-    x = x.tocsc()
-    x.sort_indices()
-    lengths = np.where(keep, np.diff(x.indptr), 0)
-    take = np.repeat(keep, np.diff(x.indptr))
-    docs_type = np.uint16 if x.shape[0] <= np.iinfo(np.uint16).max else np.int32
-    return {"k": NEIGHBOURS, "max_df": NEIGHBOUR_MAX_DF,
-            "indptr": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32),
-            "docs": x.indices[take].astype(docs_type),
-            "values": np.asarray(x.data[take], dtype=np.float32),
-            "groups": y[order].astype(np.int8)}
-
-
 def corpus_digest(path: Path = TRAINING_FILE) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -253,14 +213,11 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
     return (best if best is not None else float(t)), curve
 
 
-def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str], fresh: np.ndarray
-                          ) -> tuple[np.ndarray, dict[int, dict[Any, float]], np.ndarray]:
-    """The n-gram model's group probabilities, the subject head's and the nearest training
-    messages' evidence, for each fresh message (index in ``fresh``), from models trained
-    without that message's writer and among the other writers' messages."""
+def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str],
+                          fresh: np.ndarray) -> tuple[np.ndarray, dict[int, dict[Any, float]]]:
+    """The n-gram model's group probabilities and the subject head's, for each fresh message
+    (index in ``fresh``), from models trained without that message's writer."""
     oof = np.zeros((len(rows), len(GROUP_ORDER)))
-    near = np.zeros((len(rows), 2 * len(GROUP_ORDER)))
-    y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
     subjects: dict[int, dict[Any, float]] = {}
     # One fold per writer: the model is judged on a writer whose style it never saw, as it
     # will be on a new school's families (random folds share a writer's habits across folds).
@@ -273,13 +230,7 @@ def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str], fresh: n
         head = fit_subjects(model, [rows[i] for i in np.intersect1d(rest, fresh)])
         subjects.update(zip(held.tolist(), subject_probabilities(
             model, head, [texts[i] for i in held]), strict=True))
-        others, width = _vectors(model, [texts[i] for i in rest])
-        mine, _ = _vectors(model, [texts[i] for i in held])
-        keep = neighbour_columns(others, width)
-        order = np.argsort(y[rest], kind="stable")  # group order, as export_neighbours
-        sims = (mine[:, keep] @ others[order][:, keep].T).toarray() / 2.0
-        near[held] = [neighbour_evidence(row, y[rest][order]) for row in sims]
-    return oof, subjects, near
+    return oof, subjects
 
 
 def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any]:
@@ -288,9 +239,9 @@ def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any
     texts = [said_once(row["text"]) for row in rows]  # as handlers/routing.read_text gives them
     y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
     fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
-    oof, subjects_oof, near = out_of_fold_by_writer(rows, texts, fresh)
+    oof, subjects_oof = out_of_fold_by_writer(rows, texts, fresh)
     found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
-    x = np.array([features(f, oof[i], near[i]) for f, i in zip(found, fresh, strict=True)])
+    x = np.array([features(f, oof[i]) for f, i in zip(found, fresh, strict=True)])
     combiner = _logreg(x, y[fresh], COMBINER_C)
 
     # The threshold is read off predictions the combiner made without the message itself.
@@ -322,7 +273,6 @@ def train(path: Path = TRAINING_FILE, *, verbose: bool = False) -> dict[str, Any
                    **export_ngrams(final)},
         "subjects": {"sure": SUBJECT_SURE, "unsure": SUBJECT_UNSURE,
                      **export_subjects(subject_head)},
-        "neighbours": export_neighbours(final, texts, [row["group"] for row in rows]),
     }
 
 

@@ -199,7 +199,7 @@ LONG_FIRST = (
     "tests/test_scheduling.py::test_report_card_day_for_36_families_from_one_command",
     "tests/test_fuzz_webhooks.py::test_every_chat_flow_answers_hostile_text_and_buttons",
     "tests/test_cli.py::test_upgrade_demo_and_import_from_any_directory",
-    "tests/test_router_model.py::test_the_service_computes_what_scikit_learn_trained",
+    "tests/test_router_heldout.py::test_the_service_computes_what_scikit_learn_trained",
     "tests/test_connection_resets.py",
     "tests/test_office.py::test_a_whole_schools_export_previews",
     "tests/test_letters.py",

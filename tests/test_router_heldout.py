@@ -22,12 +22,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import pytest
 
 from handlers import router_model
 from handlers.classifier import Classification, classify
-from handlers.router_model import TRAINING_FILE, read_corpus
-from handlers.router_training import corpus_digest
+from handlers.router_model import MAX_CHARS, TRAINING_FILE, LearnedLayer, read_corpus
+from handlers.router_training import (
+    corpus_digest,
+    export_ngrams,
+    export_subjects,
+    fit_ngrams,
+    fit_subjects,
+    subject_probabilities,
+)
 from handlers.routing import decide, read_text
 from tests.routing_corpus import (
     SUBJECTS,
@@ -135,6 +143,40 @@ def test_the_shipped_head_was_trained_on_the_shipped_corpus() -> None:
         "corpus changed: run python -m handlers.router_training"
     assert head["examples"] == len(read_corpus())
     assert 0.3 <= head["ask_below"] < 1.0
+
+
+PROBES = ["anak ambo ndak pai sakolah", "Could I get an English translation of his report card?",
+          "Bu,   Citra  dipukul kakak kelas!!", "NILAI MTK turun 😭😭", "café crème résumé naïve",
+          "", "x" * 5000, "izin\t\nsakit  demam", "Ünïcödé ﬁ ligature ²"]
+
+
+def test_the_service_computes_what_scikit_learn_trained() -> None:
+    """The shipped numbers, run on numpy alone, give scikit-learn's own vectors and
+    probabilities; and training twice gives the same numbers."""
+    rows = read_corpus()[::3]
+    texts, groups = [r["text"] for r in rows], [r["group"] for r in rows]
+    model = fit_ngrams(texts, groups)
+    again, first = export_ngrams(fit_ngrams(texts, groups)), export_ngrams(model)
+    assert again.keys() == first.keys()
+    assert all(np.array_equal(again[k], first[k]) for k in first)
+    head = router_model.read_head(router_model.HEAD_FILE)
+    subject_head = fit_subjects(model, rows)
+    layer = LearnedLayer({**head, "ngrams": export_ngrams(model),
+                          "subjects": export_subjects(subject_head)})
+    vectorizer = model.steps[0][1]
+    for text in PROBES + texts[:40]:
+        clipped = text[:MAX_CHARS]
+        expected = vectorizer.transform([clipped]).toarray()[0]
+        indices, values = layer.model_vector(text)
+        got = np.zeros_like(expected)
+        got[indices] = values
+        assert np.allclose(got, expected, atol=1e-5), text
+        assert np.allclose(layer.model_probabilities(text), model.predict_proba([clipped])[0],
+                           atol=1e-4), text
+        expected_subjects = subject_probabilities(model, subject_head, [text])[0]
+        got_subjects = layer.subject_probabilities(text)
+        assert got_subjects.keys() == expected_subjects.keys()
+        assert all(abs(got_subjects[k] - v) < 1e-4 for k, v in expected_subjects.items()), text
 
 
 def test_the_router_keeps_what_the_lexicon_table_knows() -> None:
