@@ -1,8 +1,9 @@
 """Evaluation: does a per-sentence reading help two-topic messages? Training corpus only.
 
 ``python -m bench.router_sentences [--cache DIR]`` (needs scikit-learn). With the shipped
-features (the nearest training messages included, from bench/router_knn.py's cache: run it first
-with ``--spaces both 'both<=0.01' 'both<=0.035' 'both<=0.07' --k 5 10``), adds per group the n-gram model's highest probability over the
+features, and with them and the nearest training messages (bench/router_knn.py's variant ``both<=0.035 k=5
+weighted``, from its cache: run it first with ``--spaces both 'both<=0.01' 'both<=0.035'
+'both<=0.07' --k 5 10``), adds per group the n-gram model's highest probability over the
 message's sentences (each sentence read alone, by the model of the fold that never saw the
 writer), as its logarithm, and the number of sentences. Prints right / asked / wrong at the
 shipped rule (handlers/router_training.within_rule) with and without, and the resamples.
@@ -86,21 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
     subjects = [data["subjects"][int(i)] for i in fresh]
     near = knn_features(data["near"]["both<=0.035"], 5, "weighted")
-    base = np.array([features(f, data["oof"][i], near[i]) for f, i in zip(found, fresh, strict=True)])
+    shipped = np.array([features(f, data["oof"][i]) for f, i in zip(found, fresh, strict=True)])
+    base = np.hstack([shipped, near[fresh]])
     two = np.array([len(sentences(rows[i]["text"])) > 1 for i in fresh])
     print(f"messages of two sentences or more: {two.mean():.1%}")
-    variants = {"shipped": base, "+ per sentence, highest per group": np.hstack([base, extra[fresh, :4]]),
-                "+ the same and the number of sentences": np.hstack([base, extra[fresh]])}
-    verdicts = {}
-    for name, x in variants.items():
-        verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
-        t, result = rule(verdicts[name].at, writers, careful)
-        _print(name, t, result, None, None)
-    for name in variants:
-        if name != "shipped":
-            less = bootstrap(verdicts["shipped"], verdicts[name], writers, careful)
-            print(f"{name}: asked less than shipped at the rule over resamples: mean "
-                  f"{less['mean']:.1%}, 5-95% [{less['p5']:.1%}, {less['p95']:.1%}]")
+    for label, start in (("shipped", shipped), ("shipped + neighbours", base)):
+        variants = {label: start,
+                    "+ per sentence, highest per group": np.hstack([start, extra[fresh, :4]]),
+                    "+ the same and the number of sentences": np.hstack([start, extra[fresh]])}
+        verdicts = {}
+        for name, x in variants.items():
+            verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
+            t, result = rule(verdicts[name].at, writers, careful)
+            _print(name, t, result, None, None)
+        for name in variants:
+            if name != label:
+                less = bootstrap(verdicts[label], verdicts[name], writers, careful)
+                print(f"{name}: asked less than {label} at the rule over resamples: mean "
+                      f"{less['mean']:.1%}, 5-95% [{less['p5']:.1%}, {less['p95']:.1%}]")
     return 0
 
 
