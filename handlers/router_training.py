@@ -177,8 +177,9 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
                      subjects: list[dict[Any, float]]) -> tuple[float, list[str]]:
     """The lowest ask threshold at which the out-of-fold confidently wrong share stays within
     MAX_WRONG over all fresh messages and MAX_WRONG_CAREFUL over the CAREFUL_GROUP's (the
-    highest tried when none does), deciding as handlers/routing.decide does. The curve gives, for each threshold,
-    the shares, the worst writer's wrong share, and each writer's at the chosen one."""
+    highest tried when none does), deciding as handlers/routing.decide does. The curve gives,
+    for each threshold, the shares and the worst writer's wrong share, and each writer's
+    figures at the chosen one."""
     from handlers.routing import Reading, decide
 
     curve: list[str] = []
