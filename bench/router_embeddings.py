@@ -8,8 +8,11 @@ message) and replays handlers/router_training.train's cross-validation:
 - the n-gram model, the subject head and every embedding head are judged one writer at a time
   (a fold per writer: trained on every other writer and the tuning table);
 - the combiner's out-of-fold probabilities come from five random folds, as shipped;
-- the threshold is the lowest (0.30–0.98) at which every writer stays within MAX_WRONG
-  confidently wrong, deciding as handlers/routing.decide does.
+- the threshold is the shipped rule's (handlers/router_training.within_rule): the lowest
+  (0.30–0.98) at which the confidently wrong share over all fresh messages, and over the
+  counseling ones, stays within 1.5%, deciding as handlers/routing.decide does. (The figures in
+  BENCHMARKS.md, "A sentence embedding again", were read with the rule of then: every writer
+  within 2%.)
 
 Variants, each a combiner over the shipped features plus:
 
@@ -46,15 +49,16 @@ import numpy as np
 from handlers.classifier import evidence
 from handlers.router_model import GROUP_ORDER, MAX_CHARS, features, read_corpus, said_once
 from handlers.router_training import (
+    CAREFUL_GROUP,
     COMBINER_C,
     FOLDS,
-    MAX_WRONG,
     TRAINING_FILE,
     TRAINING_SUBJECTS,
     _logreg,
     corpus_digest,
-    out_of_fold_by_writer,
     judge,
+    out_of_fold_by_writer,
+    within_rule,
 )
 from handlers.routing import MIN_WORDS_FOR_MODEL, Reading, decide
 
@@ -155,7 +159,10 @@ class Verdicts:
         return np.where(above, self.hi, self.lo), np.where(above, self.ask_hi, self.ask_lo)
 
 
-def tally(verdict: np.ndarray, asked: np.ndarray, writers: np.ndarray) -> dict[str, Any]:
+def tally(verdict: np.ndarray, asked: np.ndarray, writers: np.ndarray,
+          careful: np.ndarray) -> dict[str, Any]:
+    """Right / asked / wrong over all messages and per writer; ``careful``: which messages are
+    labelled CAREFUL_GROUP (their wrong share is the rule's second bound)."""
     def one(mask: np.ndarray) -> dict[str, float]:
         n = int(mask.sum())
         return {"n": n, "right": float((verdict[mask] == 0).mean()),
@@ -163,21 +170,24 @@ def tally(verdict: np.ndarray, asked: np.ndarray, writers: np.ndarray) -> dict[s
 
     per = {w: one(writers == w) for w in sorted(set(writers))}
     return {"all": one(np.ones(len(verdict), bool)), "writers": per,
-            "worst": max(v["wrong"] for v in per.values())}
+            "worst": max(v["wrong"] for v in per.values()),
+            "careful_wrong": float((verdict[careful] == 2).mean())}
 
 
-def rule(decisions: Any, writers: np.ndarray) -> tuple[float | None, dict[str, Any]]:
-    """The lowest threshold keeping every writer within MAX_WRONG (None: no such threshold)."""
+def rule(decisions: Any, writers: np.ndarray,
+         careful: np.ndarray) -> tuple[float | None, dict[str, Any]]:
+    """The lowest threshold meeting the shipped rule (None: no such threshold)."""
     for t in THRESHOLDS:
-        result = tally(*decisions(float(t)), writers)
-        if result["worst"] <= MAX_WRONG:
+        result = tally(*decisions(float(t)), writers, careful)
+        if within_rule(result["all"]["wrong"], result["careful_wrong"]):
             return float(t), result
-    return None, tally(*decisions(float(THRESHOLDS[-1])), writers)
+    return None, tally(*decisions(float(THRESHOLDS[-1])), writers, careful)
 
 
-def at_asked(decisions: Any, writers: np.ndarray, share: float) -> tuple[float, dict[str, Any]]:
+def at_asked(decisions: Any, writers: np.ndarray, careful: np.ndarray,
+             share: float) -> tuple[float, dict[str, Any]]:
     """The threshold whose asked share is nearest ``share``."""
-    results = [(float(t), tally(*decisions(float(t)), writers)) for t in THRESHOLDS]
+    results = [(float(t), tally(*decisions(float(t)), writers, careful)) for t in THRESHOLDS]
     return min(results, key=lambda r: abs(r[1]["all"]["asked"] - share))
 
 
@@ -216,7 +226,8 @@ def cost(texts: Sequence[str]) -> dict[str, float]:
 BOOTSTRAP = 300
 
 
-def bootstrap(first: Verdicts, second: Verdicts, writers: np.ndarray) -> dict[str, float]:
+def bootstrap(first: Verdicts, second: Verdicts, writers: np.ndarray,
+              careful: np.ndarray) -> dict[str, float]:
     """How much less ``second`` asks than ``first`` at the rule, over resamples of each writer's
     messages (with replacement, the same resample for both): how much of a difference is the
     luck of a few messages of the writers that set the threshold."""
@@ -229,8 +240,9 @@ def bootstrap(first: Verdicts, second: Verdicts, writers: np.ndarray) -> dict[st
 
     def asked_at_rule(asked: np.ndarray, wrong: np.ndarray, sample: list[np.ndarray]) -> float:
         every = np.concatenate(sample)
+        chosen = every[careful[every]]
         for j in range(len(THRESHOLDS)):
-            if all(wrong[j, s].mean() <= MAX_WRONG for s in sample):
+            if within_rule(float(wrong[j, every].mean()), float(wrong[j, chosen].mean())):
                 return float(asked[j, every].mean())
         return float(asked[-1, every].mean())
 
@@ -270,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     writers = writer_of[fresh]
     y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])[fresh]
     fresh_rows = [rows[i] for i in fresh]
+    careful = np.array([row["group"] == CAREFUL_GROUP for row in fresh_rows])
     found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
     subjects = [subjects_oof[int(i)] for i in fresh]
     base = np.array([features(f, oof[i]) for f, i in zip(found, fresh, strict=True)])
@@ -297,15 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: dict[str, Verdicts] = {}
     for name, x in variants.items():
         verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
-        t, result = rule(verdicts[name].at, writers)
-        t11, result11 = at_asked(verdicts[name].at, writers, 0.119)
+        t, result = rule(verdicts[name].at, writers, careful)
+        t11, result11 = at_asked(verdicts[name].at, writers, careful, 0.119)
         report["variants"][name] = {"rule": t, "at_rule": result, "t_near_12": t11,
                                     "near_12": result11}
         _print(name, t, result, t11, result11)
 
     for name in variants:
         if name != "shipped":
-            less = bootstrap(verdicts["shipped"], verdicts[name], writers)
+            less = bootstrap(verdicts["shipped"], verdicts[name], writers, careful)
             report["variants"][name]["bootstrap_less_asked"] = less
             print(f"{name}: asked less than shipped at the rule, {BOOTSTRAP} resamples within "
                   f"each writer: mean {less['mean']:.1%}, 5-95% [{less['p5']:.1%}, "
@@ -325,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report["cascade"] = []
     for t1 in THRESHOLDS[THRESHOLDS >= 0.8]:
-        t2, result = rule(cascade(float(t1)), writers)
+        t2, result = rule(cascade(float(t1)), writers, careful)
         run = float((~first.short & (first.top < t1)).mean())
         report["cascade"].append({"t1": float(t1), "t2": t2, "at_rule": result, "embedded": run})
         _print(f"cascade (kNN k={KNN}) t1={t1:.2f}, embedded {run:.1%}", t2, result, None, None)
@@ -339,7 +352,8 @@ def _print(name: str, t: float | None, result: dict[str, Any], t11: float | None
            result11: dict[str, Any] | None) -> None:
     a = result["all"]
     line = (f"{name}: rule t={t if t is not None else 'none'}: right {a['right']:.1%} / asked "
-            f"{a['asked']:.1%} / wrong {a['wrong']:.1%}, worst writer {result['worst']:.1%}")
+            f"{a['asked']:.1%} / wrong {a['wrong']:.2%}, counseling wrong "
+            f"{result['careful_wrong']:.2%}, worst writer {result['worst']:.1%}")
     if result11 is not None:
         b = result11["all"]
         line += (f"; at t={t11:.2f} (asked {b['asked']:.1%}): right {b['right']:.1%} / wrong "

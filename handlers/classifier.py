@@ -51,6 +51,9 @@ class Classification:
     group: str | None
     subject: str | None
     confident: bool
+    # Plain enough to take a guardian's message away from their open concern of another group
+    # (handlers/concerns.same_topic): a confident route may still be too close a call for that.
+    clear: bool = True
 
 
 def group_of(category: str) -> str:

@@ -88,12 +88,22 @@ async def on_guardian_text(turn: Turn) -> None:
 
 def same_topic(candidates: list[Concern], result: Classification | None) -> list[Concern]:
     """The open concerns a message may continue: all of them when its topic is unclear (a thank
-    you, a photo of the letter), else those of the same staff group. Counseling matters join
-    only a counseling concern, and a learning question about another named subject is new."""
+    you, a photo of the letter) or not clearly another group's (handlers/routing.CLEAR_TOPIC),
+    else those of the same staff group. Counseling matters join only a counseling concern, and a
+    learning question about another named subject is new."""
     if result is None or result.group is None or not result.confident:
         return candidates
-    return [c for c in candidates if group_of(c.category) == result.group
-            and not (result.subject and c.subject and result.subject.casefold() != c.subject.casefold())]
+
+    def other_subject(concern: Concern) -> bool:
+        return bool(result.subject and concern.subject
+                    and result.subject.casefold() != concern.subject.casefold())
+
+    same = [c for c in candidates if group_of(c.category) == result.group and not other_subject(c)]
+    if same or result.clear:
+        return same
+    # A close call for another group: the message stays with the open concerns (a named other
+    # subject is still plain: that question is new).
+    return [c for c in candidates if not other_subject(c)]
 
 
 async def _new_concern(turn: Turn, children: list[Child], mentioned: Child | None, text: str,

@@ -10,9 +10,10 @@ held-out message, see tests/routing_corpus.py) and writes handlers/data/router_h
    layer on messages neither was tuned or trained on;
 2. ``ask_below``: the combined probability under which the router asks, read off the whole
    router's out-of-fold decisions on the fresh messages (short-message rule and subject head
-   included): the lowest whose confidently wrong share stays within MAX_WRONG for every
-   writer of the corpus (not only on average: a school's families write in all their styles),
-   so that as few messages as possible are asked about while almost none go to the wrong person;
+   included; the model never saw the writer it judges): the lowest at which the confidently
+   wrong share over all fresh messages, and over the counseling messages alone, stays within
+   1.5% (issue 13's 2% less a margin), so that as few messages as possible are asked
+   about while almost none go to the wrong person (the per-writer figures are printed);
 3. the n-gram model (letter pieces, words and word pairs), trained on all examples, and the
    subject head on the same vector (trained on the fresh learning messages), exported as
    numbers (terms, idf, coefficients) that handlers/router_model.py runs on numpy alone.
@@ -59,9 +60,23 @@ TRAINING_SUBJECTS = ["Matematika", "IPA", "IPS", "Bahasa Indonesia", "Bahasa Ing
 COMBINER_C = 1.0
 FOLDS = 5
 # The contract puts safety first: the threshold is the lowest whose out-of-fold share of
-# confidently wrong messages stays within issue 13's target, so the router asks no more than that
-# needs.
-MAX_WRONG = 0.02
+# confidently wrong messages stays within MAX_WRONG, so the router asks no more than that needs.
+# Issue 13's target is 2%; MAX_WRONG keeps half a point under it for the difference between one
+# school's families and the corpus's writers. It holds for the pooled share over every writer's
+# messages, not for each writer: with fourteen writers (192-450 messages, one message 0.2-0.5
+# points) the worst writer's share is a few messages, and it held the threshold at 0.95
+# (17.8% asked) where the pooled share was 0.8%. Instead, the messages most harmful to misroute,
+# the counseling ones (harm, bullying, violence, emotions), must stay within the same share on
+# their own.
+MAX_WRONG = 0.015
+CAREFUL_GROUP = "counseling"
+MAX_WRONG_CAREFUL = 0.015  # the CAREFUL_GROUP's messages' confidently wrong share, on its own
+
+
+def within_rule(wrong: float, careful_wrong: float) -> bool:
+    """Whether a threshold's out-of-fold confidently wrong shares (over all fresh messages, and
+    over those labelled CAREFUL_GROUP) meet the rule."""
+    return wrong <= MAX_WRONG and careful_wrong <= MAX_WRONG_CAREFUL
 
 
 # The n-gram model's regularisation and passes (chosen by cross-validation on the training
@@ -160,16 +175,20 @@ def judge(row: dict[str, Any], result: Classification) -> str:
 
 def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list[Any],
                      subjects: list[dict[Any, float]]) -> tuple[float, list[str]]:
-    """The lowest ask threshold whose out-of-fold confidently wrong share stays within
-    MAX_WRONG (the highest tried when none does), deciding as handlers/routing.decide does."""
+    """The lowest ask threshold at which the out-of-fold confidently wrong share stays within
+    MAX_WRONG over all fresh messages and MAX_WRONG_CAREFUL over the CAREFUL_GROUP's (the
+    highest tried when none does), deciding as handlers/routing.decide does. The curve gives,
+    for each threshold, the shares and the worst writer's wrong share, and each writer's
+    figures at the chosen one."""
     from handlers.routing import Reading, decide
 
     curve: list[str] = []
     best: float | None = None
     writers = sorted({str(row.get("writer")) for row in rows})
+    careful = sum(row["group"] == CAREFUL_GROUP for row in rows)
     for t in np.round(np.arange(0.30, 0.99, 0.01), 3):
         tally = {"right": 0, "asked": 0, "wrong": 0}
-        asked = 0
+        asked = careful_wrong = 0
         by_writer = {w: Counter() for w in writers}
         for row, p, f, s in zip(rows, probabilities, found, subjects, strict=True):
             combined = dict(zip(GROUP_ORDER, map(float, p), strict=True))
@@ -177,15 +196,17 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
             verdict = judge(row, result)
             tally[verdict] += 1
             asked += result.group is None
+            careful_wrong += verdict == "wrong" and row["group"] == CAREFUL_GROUP
             by_writer[str(row.get("writer"))].update(
                 {"n": 1, verdict: 1, "asked ": result.group is None})
         n = len(rows)
+        wrong = tally["wrong"] / n
+        careful_share = careful_wrong / max(careful, 1)
         worst = max(by_writer[w]["wrong"] / by_writer[w]["n"] for w in writers)
         curve.append(f"t={t:.3f} right={tally['right'] / n:.1%} asked={asked / n:.1%} "
-                     f"wrong={tally['wrong'] / n:.1%} worst writer wrong={worst:.1%}")
-        # Families do not write like an average of the corpus: the threshold must keep every
-        # writer's style (regional, chat spelling, two topics...) within MAX_WRONG, not the mean.
-        if best is None and worst <= MAX_WRONG:
+                     f"wrong={wrong:.2%} {CAREFUL_GROUP} wrong={careful_share:.2%} "
+                     f"({careful_wrong} of {careful}) worst writer wrong={worst:.1%}")
+        if best is None and within_rule(wrong, careful_share):
             best = float(t)
             curve += [f"  {w}: right {c['right'] / c['n']:.1%}, asked {c['asked '] / c['n']:.1%}, "
                       f"wrong {c['wrong'] / c['n']:.1%} (n={c['n']})"
