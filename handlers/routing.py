@@ -128,7 +128,12 @@ def decide(reading: Reading) -> Classification:
             return _ask(found)
     else:
         group = max(combined, key=lambda g: combined[g])
-        if combined[group] < reading.ask_below:
+        # Where the lexicon found nothing of any group, the model alone decides only when clear:
+        # a greeting, an introduction or a thanks of five words or more has no point to route
+        # ("Bu wali, ini nomor baru saya"), and the training messages, all with a point, cannot
+        # teach the model that (out of fold: 1.1 points more asked, no more wrong).
+        silent = not any(found.group_scores().values())
+        if combined[group] < reading.ask_below or (silent and combined[group] < CLEAR_TOPIC):
             if found.decided_group() == "counseling" and \
                     found.best_category("counseling") in SAFETY:
                 return _route(found, "counseling")  # a child hurt goes to the counselor at once

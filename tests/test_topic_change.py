@@ -21,7 +21,7 @@ def _decide(text: str, group: str, p: float):  # type: ignore[no-untyped-def]
 
 def test_a_close_call_for_another_group_stays_with_the_open_concern() -> None:
     maths = Concern(id=1, category="academic", subject="Matematika")
-    follow_up = _decide("Baik, terima kasih Bu. Perlu bawa apa besok?", "admin", 0.86)
+    follow_up = _decide("Baik, terima kasih Bu. Perlu bawa uang berapa besok?", "admin", 0.86)
     assert follow_up.group == "admin" and follow_up.confident and not follow_up.clear
     assert same_topic([maths], follow_up) == [maths]
 
@@ -31,6 +31,12 @@ def test_a_clear_other_topic_starts_a_new_concern() -> None:
     fees = _decide("Bu, SPP bulan ini bisa dicicil dua kali?", "admin", CLEAR_TOPIC)
     assert fees.clear
     assert same_topic([maths], fees) == []
+
+
+def test_a_thanks_the_lexicon_finds_nothing_in_is_asked_about_unless_the_model_is_clear() -> None:
+    thanks = "Baik, terima kasih Bu. Perlu bawa apa besok?"
+    assert not _decide(thanks, "admin", 0.90).confident
+    assert _decide(thanks, "admin", CLEAR_TOPIC).confident
 
 
 def test_a_counseling_matter_never_joins_another_groups_concern_even_on_a_close_call() -> None:
