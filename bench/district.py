@@ -240,6 +240,29 @@ def _activity(rows: list[Any], owners: dict[int, str]) -> dict[str, Any]:
     return {"sessions": dict(sorted(counts.items())), "blocked": blocked, "oldest_xact_s": round(oldest, 2)}
 
 
+async def announce_apart(schools: list[int]) -> dict[str, Any]:
+    """:func:`announce` in a process of its own: rendering 20,000 messages is seconds of Python,
+    which in this process would stall the load generator's loop (its requests would be sent late
+    and their answers read late, counted as the server's slowness)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.district", "--announce-only", ",".join(str(s) for s in schools),
+        cwd=Path(__file__).resolve().parents[1], stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the announcing process exited {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def lag(stop: asyncio.Event, into: dict[str, Any]) -> None:
+    """How late this process's loop wakes (the load generator's own delay, not the server's)."""
+    worst = 0.0
+    while not stop.is_set():
+        asked = time.monotonic()
+        await asyncio.sleep(0.05)
+        worst = max(worst, time.monotonic() - asked - 0.05)
+    into["bench_loop_lag_max_ms"] = round(worst * 1000, 1)
+
+
 async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: dict[str, Any],
                  names: dict[int, str], activity: Path) -> None:
     """Every second: pending outbox per school, the database's connections, CPU per process; and
@@ -259,6 +282,8 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
     connections: list[int] = []
     total_pending: list[int] = []
     blocked_seconds = 0
+    queued: dict[int, tuple[int, int]] = {}  # pid → nanoseconds run, waited to run (all its threads)
+    runnable: dict[str, list[tuple[int, int]]] = defaultdict(list)
     log = activity.open("w", encoding="utf-8")
     try:
         while not stop.is_set():
@@ -280,12 +305,32 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
                     cpu[f"server:{pid}"].append(proc.cpu_percent(None))
                 except psutil.Error:
                     pass
+                ran, waited = _schedstat(pid)
+                if ran is not None:
+                    was = queued.get(pid)
+                    queued[pid] = (ran, waited)
+                    if was is not None:
+                        runnable[f"server:{pid}"].append((ran - was[0], waited - was[1]))
             cpu["bench (fakes and load)"].append(this.cpu_percent(None))
     finally:
         log.close()
         await engine.dispose()
     into.update(depth=dict(depth), cpu=dict(cpu), connections=connections, pending=total_pending,
-                seconds_with_lock_waits=blocked_seconds)
+                seconds_with_lock_waits=blocked_seconds,
+                cpu_wait={name: round(sum(w for _, w in v) / max(1, sum(r for r, _ in v)), 2)
+                          for name, v in runnable.items()})
+
+
+def _schedstat(pid: int) -> tuple[int | None, int]:
+    """(Linux) nanoseconds a process's threads have run, and waited on a run queue for a core."""
+    ran = waited = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            parts = (task / "schedstat").read_text().split()
+            ran, waited = ran + int(parts[0]), waited + int(parts[1])
+    except (OSError, ValueError, IndexError):
+        return None, 0
+    return ran, waited
 
 
 async def concerns(server_url: str, args: argparse.Namespace, kinds: dict[int, dict[int, str]],
@@ -372,10 +417,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         pids = [pid for pid in names if pid != os.getpid()]
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(database_url, pids, stop, samples, names, kept / "db_activity.jsonl"))
+        lagging = asyncio.create_task(lag(stop, samples))
         start = time.monotonic()
         announcing = list(range(min(args.announcing, args.schools)))
         load = asyncio.create_task(concerns(web.url, args, prepared["channels"], args.duration))
-        announced = await announce(database_url, announcing)
+        announced = await announce_apart(announcing)
         announced["began_s"], announced["ended_s"] = 0.0, round(time.monotonic() - start, 2)
         posted = await load
         with (kept / "webhooks.jsonl").open("w", encoding="utf-8") as out:
@@ -391,6 +437,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         finished = time.monotonic()
         stop.set()
         await sampler
+        await lagging
     finally:
         for scheduler in schedulers:
             if scheduler.returncode is None:
@@ -407,8 +454,24 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await twilio.stop()
     result = summarize(args, prepared, announced, posted, bots, twilio, samples, start, finished, announcing)
     result["kept"] = str(kept)
+    result["slow_webhooks_in_server_log"] = slow_webhooks(kept / "serve.log")
     (kept / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
+
+
+SLOW = re.compile(r"update \S+ took ([\d.]+) s: ([\d.]+) s behind the same sender's previous update, ([\d.]+) s "
+                  r"waiting for a database connection, ([\d.]+) s in its transaction")
+
+
+def slow_webhooks(log: Path) -> dict[str, Any]:
+    """The server's own account of its slow webhooks (bot/inbox.py logs where their time went)."""
+    found = [tuple(float(x) for x in m.groups()) for m in SLOW.finditer(log.read_text("utf-8", "replace"))] \
+        if log.exists() else []
+    return {"count": len(found), "took_s": round(sum(f[0] for f in found), 1),
+            "behind_same_sender_s": round(sum(f[1] for f in found), 1),
+            "waiting_for_connection_s": round(sum(f[2] for f in found), 1),
+            "in_transaction_s": round(sum(f[3] for f in found), 1),
+            "worst": max(found, default=None)}
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -481,6 +544,8 @@ def summarize(args: argparse.Namespace, prepared: dict[str, Any], announced: dic
         "webhooks_over_1s_after": sum(
             1 for c in posted if c["webhook_s"] > 1 and c["at"] - start >= announced["ended_s"]),
         "seconds_with_lock_waits": samples.get("seconds_with_lock_waits", 0),
+        "bench_loop_lag_max_ms": samples.get("bench_loop_lag_max_ms"),
+        "servers_waiting_for_a_core_per_second_run": samples.get("cpu_wait", {}),
         "answer_p50_s": round(statistics.median(answered), 3) if answered else None,
         "answer_p99_s": round(percentile(answered, 99), 3) if answered else None,
         "answered": len(answered),
@@ -533,8 +598,14 @@ def lines(result: dict[str, Any]) -> list[str]:
            f"{result['seconds_with_lock_waits']}",
            *(f"webhook not answered 200: {w['school']} update {w['update_id']} at {w['at_s']} s, after "
              f"{w['took_s']} s: {w['status'] or 'no answer'} {w['error']}" for w in result["webhooks_not_200"]),
+           "webhooks over 2 s by the server's log: {count}, {took_s} s in all: {behind_same_sender_s} s behind the "
+           "same sender, {waiting_for_connection_s} s waiting for a database connection, {in_transaction_s} s in "
+           "their transactions".format(**result["slow_webhooks_in_server_log"]),
            f"kept: {result['kept']} (serve.log, scheduler-*.log, webhooks.jsonl, db_activity.jsonl)",
            "CPU: " + ", ".join(f"{k} {v['mean_pct']}% (max {v['max_pct']}%)" for k, v in result["cpu"].items()),
+           "seconds a server waited for a core per second it ran: " + ", ".join(
+               f"{k} {v}" for k, v in result["servers_waiting_for_a_core_per_second_run"].items())
+           + f"; the load generator's loop late by at most {result['bench_loop_lag_max_ms']} ms",
            f"limit: {result['bottleneck']}", "",
            f"{'school':>7} {'concerns':>8} {'p50 s':>7} {'p99 s':>7} {'429s':>5} {'queue':>6} "
            f"{'announce s':>10} {'ratio':>6}"]
@@ -556,7 +627,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whatsapp-share", type=float, default=0.3)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--announce-only", help=argparse.SUPPRESS)  # (the announcing process: school numbers)
     args = parser.parse_args(argv)
+    if args.announce_only is not None:
+        schools = [int(s) for s in args.announce_only.split(",") if s]
+        print(json.dumps(asyncio.run(announce(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), schools))))
+        return 0
     result = asyncio.run(main_async(args))
     report("District: 100 schools on one deployment", result, lines(result), as_json=args.json)
     return 0
