@@ -43,7 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -224,11 +224,14 @@ def _activity(rows: list[Any], owners: dict[int, str]) -> dict[str, Any]:
     each with what its blockers were doing."""
     by_pid = {row.pid: row for row in rows}
     counts: dict[str, int] = defaultdict(int)
+    doing: dict[str, int] = defaultdict(int)
     blocked = []
     for row in rows:
         who = owners.get(row.client_port or 0, "bench" if row.client_port else "other")
         wait = f"{row.wait_event_type}:{row.wait_event}" if row.wait_event_type else "-"
         counts[f"{who} {row.state} {wait}"] += 1
+        if row.state != "idle":  # a connection out of its pool: the statement it ran last
+            doing[f"{who}: {row.query[:60]}"] += 1
         if row.blocked_by:
             blocked.append({"who": who, "query": row.query, "waiting_s": round(float(row.state_s or 0), 2),
                             "wait": wait, "blocked_by": [
@@ -237,7 +240,8 @@ def _activity(rows: list[Any], owners: dict[int, str]) -> dict[str, Any]:
                                  "xact_s": round(float(by_pid[b].xact_s or 0), 2) if b in by_pid else None,
                                  "query": by_pid[b].query if b in by_pid else "?"} for b in row.blocked_by]})
     oldest = max((float(r.xact_s) for r in rows if r.xact_s is not None), default=0.0)
-    return {"sessions": dict(sorted(counts.items())), "blocked": blocked, "oldest_xact_s": round(oldest, 2)}
+    return {"sessions": dict(sorted(counts.items())), "in_use": dict(sorted(doing.items())), "blocked": blocked,
+            "oldest_xact_s": round(oldest, 2)}
 
 
 async def announce_apart(schools: list[int]) -> dict[str, Any]:
@@ -460,17 +464,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 SLOW = re.compile(r"update \S+ took ([\d.]+) s: ([\d.]+) s behind the same sender's previous update, ([\d.]+) s "
-                  r"waiting for a database connection, ([\d.]+) s in its transaction")
+                  r"waiting for a database connection \((\d+|None) in use when it asked\), ([\d.]+) s in its transaction")
 
 
 def slow_webhooks(log: Path) -> dict[str, Any]:
     """The server's own account of its slow webhooks (bot/inbox.py logs where their time went)."""
-    found = [tuple(float(x) for x in m.groups()) for m in SLOW.finditer(log.read_text("utf-8", "replace"))] \
-        if log.exists() else []
+    found = [tuple(float(x) if x != "None" else -1.0 for x in m.groups())
+             for m in SLOW.finditer(log.read_text("utf-8", "replace"))] if log.exists() else []
     return {"count": len(found), "took_s": round(sum(f[0] for f in found), 1),
             "behind_same_sender_s": round(sum(f[1] for f in found), 1),
             "waiting_for_connection_s": round(sum(f[2] for f in found), 1),
-            "in_transaction_s": round(sum(f[3] for f in found), 1),
+            "in_transaction_s": round(sum(f[4] for f in found), 1),
+            "asked_with_pool_in_use": dict(sorted(Counter(int(f[3]) for f in found).items())),
             "worst": max(found, default=None)}
 
 
@@ -600,7 +605,8 @@ def lines(result: dict[str, Any]) -> list[str]:
              f"{w['took_s']} s: {w['status'] or 'no answer'} {w['error']}" for w in result["webhooks_not_200"]),
            "webhooks over 2 s by the server's log: {count}, {took_s} s in all: {behind_same_sender_s} s behind the "
            "same sender, {waiting_for_connection_s} s waiting for a database connection, {in_transaction_s} s in "
-           "their transactions".format(**result["slow_webhooks_in_server_log"]),
+           "their transactions; connections in use when they asked: {asked_with_pool_in_use}".format(
+               **result["slow_webhooks_in_server_log"]),
            f"kept: {result['kept']} (serve.log, scheduler-*.log, webhooks.jsonl, db_activity.jsonl)",
            "CPU: " + ", ".join(f"{k} {v['mean_pct']}% (max {v['max_pct']}%)" for k, v in result["cpu"].items()),
            "seconds a server waited for a core per second it ran: " + ", ".join(

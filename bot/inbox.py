@@ -124,11 +124,12 @@ class Inbox:
             return await self._store_alone(channel, external_id, payload, bot, now, exc, park=True)
         lock = self._lock(inbound if isinstance(inbound, Inbound) else None, channel)
         began = time.monotonic()
-        locked, connected = began, None
+        locked, connected, busy = began, None, None
         with log_context(channel=channel, bot=bot or "default", school=bot or None):
             async with lock:
                 locked = time.monotonic()
                 try:
+                    busy = _checked_out(self.sessions)
                     async with self.sessions() as session, session.begin():
                         await session.connection()  # (timed apart: a pool that every connection is out of)
                         connected = time.monotonic()
@@ -160,7 +161,7 @@ class Inbox:
                                 describe(exc))
                     return await self._store_alone(channel, external_id, payload, bot, now, exc)
                 finally:
-                    _log_if_slow(channel, external_id, began, locked, connected)
+                    _log_if_slow(channel, external_id, began, locked, connected, busy)
         if wrote:
             self.on_outbox()
         return True
@@ -429,7 +430,14 @@ def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: 
             channel, external_id, attempts, error, inbox_id)
 
 
-def _log_if_slow(channel: str, external_id: str, began: float, locked: float, connected: float | None) -> None:
+def _checked_out(sessions: async_sessionmaker[AsyncSession]) -> int | None:
+    """How many of the process's pooled connections are in use now (None: not a counting pool)."""
+    counted = getattr(getattr(sessions.kw.get("bind"), "pool", None), "checkedout", None)
+    return counted() if counted is not None else None
+
+
+def _log_if_slow(channel: str, external_id: str, began: float, locked: float, connected: float | None,
+                 busy: int | None) -> None:
     """A webhook that took long enough for a platform to give up on it: where its time went, for
     an operator (and bench/district.py) to read in the log."""
     done = time.monotonic()
@@ -438,8 +446,8 @@ def _log_if_slow(channel: str, external_id: str, began: float, locked: float, co
     if connected is None:  # no connection came (the pool's timeout, no database)
         connected = done
     log.warning("%s update %s took %.1f s: %.1f s behind the same sender's previous update, %.1f s waiting "
-                "for a database connection, %.1f s in its transaction", channel, external_id, done - began,
-                locked - began, connected - locked, done - connected)
+                "for a database connection (%s in use when it asked), %.1f s in its transaction", channel,
+                external_id, done - began, locked - began, connected - locked, busy, done - connected)
 
 
 def _lock_key(session: AsyncSession, inbound: Inbound | None | object) -> int | None:
