@@ -17,7 +17,6 @@ import zlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -213,14 +212,10 @@ class Sender:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clients: list[ChannelClient], *,
                  clock: Clock, batch: int = 30, simulator_enabled: bool = False, listen: bool = False) -> None:
-        # Every lane's transactions together hold at most the pool's steady size (on PostgreSQL
-        # 10 of its 20): the webhooks of the same process always find a connection, however many
-        # lanes are busy (a district's 20 announcing schools are 40 lanes a process).
-        gate = asyncio.Semaphore(_share_of_pool(sessions))
-        self.sessions = _Gated(sessions, gate)
+        self.sessions = sessions
         # The idle scan for due rows reads without SQLite's write lock (it may run many times a
         # second in a process of its own, beside the web worker that writes).
-        self._reading = _Gated(reading_sessions(sessions) if sessions.kw.get("bind") is not None else sessions, gate)
+        self._reading = reading_sessions(sessions) if sessions.kw.get("bind") is not None else sessions
         # PostgreSQL: woken by the NOTIFY of every transaction that writes outbox rows (a sender
         # in a process of its own, which the web workers cannot call): LISTEN on the claimant
         # lock's connection.
@@ -835,30 +830,6 @@ class Sender:
             await tell_staff_undelivered(session, held, reason="window", now=self.clock.now(),
                                          simulator_enabled=self.simulator_enabled)
 
-
-
-def _share_of_pool(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """How many pooled connections the sender's lanes may hold at once: the pool's steady size,
-    its overflow left to the webhooks and the scheduler (no limit beyond a pool that has none)."""
-    size = getattr(getattr(sessions.kw.get("bind"), "pool", None), "size", None)
-    return max(1, size()) if callable(size) else 1_000_000
-
-
-class _Gated:
-    """``sessions`` that first wait for a permit of ``gate``: a session holds a pooled connection
-    from its first statement to its end, and without the gate hundreds of lanes would take every
-    connection of the pool, and a webhook of the same process would wait for one (up to the
-    pool's 30 s timeout, then refused: BENCHMARKS.md, issue 19). Lanes wait on each other instead;
-    no sender session opens another inside it, so the permits cannot deadlock."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], gate: asyncio.Semaphore) -> None:
-        self._sessions, self._gate = sessions, gate
-        self.kw = sessions.kw
-
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[AsyncSession]:
-        async with self._gate, self._sessions() as session:
-            yield session
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:
