@@ -306,7 +306,7 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
             total_pending.append(sum(int(c) for _, c in rows))
             for pid, proc in procs.items():
                 try:
-                    cpu[f"server:{pid}"].append(proc.cpu_percent(None))
+                    cpu[f"server:{names.get(pid, pid)}/{pid}"].append(proc.cpu_percent(None))
                 except psutil.Error:
                     pass
                 ran, waited = _schedstat(pid)
@@ -314,7 +314,7 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
                     was = queued.get(pid)
                     queued[pid] = (ran, waited)
                     if was is not None:
-                        runnable[f"server:{pid}"].append((ran - was[0], waited - was[1]))
+                        runnable[f"server:{names.get(pid, pid)}/{pid}"].append((ran - was[0], waited - was[1]))
             cpu["bench (fakes and load)"].append(this.cpu_percent(None))
     finally:
         log.close()
@@ -404,7 +404,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                           TWILIO_CONTENT_SIDS=json.dumps({"announcement": CONTENT_SID}), LOG_LEVEL="WARNING",
                           TWILIO_MESSAGES_PER_SECOND=str(TWILIO_MPS), SIMULATOR="off")
         env.pop("TWILIO_WHATSAPP_FROM", None)
-        web = Server.jembatan(env, workdir, kept / "serve.log")
+        web = Server.jembatan(env, workdir, kept / "serve.log",
+                              extra=["--sender-process"] if args.sender_process else ())
         servers.append(web)
         await web.start(timeout=120)
         for k in range(args.senders - 1):
@@ -414,7 +415,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 stderr=asyncio.subprocess.STDOUT))
             log.close()
         await asyncio.sleep(5)  # every process has read CHANNELS_FILE and started its lanes
-        names = {proc.pid: "serve" for server in servers for proc in _tree(server.pid)}
+        names = {proc.pid: "serve" if proc.pid == server.pid else "serve-background"
+                 for server in servers for proc in _tree(server.pid)}
         names |= {proc.pid: f"scheduler-{k}" for k, scheduler in enumerate(schedulers)
                   for proc in _tree(scheduler.pid)}
         names[os.getpid()] = "bench"
@@ -535,7 +537,7 @@ def summarize(args: argparse.Namespace, prepared: dict[str, Any], announced: dic
     server_cpu = sum(v["mean_pct"] for k, v in cpu.items() if k.startswith("server:"))
     result = {
         "schools": args.schools, "families_per_school": args.families, "announcing": len(announcing),
-        "senders": args.senders, "setup_s": prepared["seconds"], "announce_enqueue": announced,
+        "senders": args.senders, "sender_process": args.sender_process, "setup_s": prepared["seconds"], "announce_enqueue": announced,
         "concerns_posted": len(posted), "concern_rate": args.concern_rate,
         "webhook_p99_ms": round(percentile([c["webhook_s"] for c in posted], 99) * 1000, 1) if posted else None,
         "webhook_errors": sum(1 for c in posted if c["status"] != 200),
@@ -586,7 +588,9 @@ def bottleneck(result: dict[str, Any]) -> str:
 
 def lines(result: dict[str, Any]) -> list[str]:
     out = [f"{result['schools']} schools x {result['families_per_school']} families, {result['announcing']} announcing "
-           f"at once, {result['senders']} sending processes; set-up {result['setup_s']} s",
+           f"at once, {result['senders']} sending processes"
+           f"{' (serve --sender-process: the web process sends nothing)' if result['sender_process'] else ''}; "
+           f"set-up {result['setup_s']} s",
            f"announcements written: {result['announce_enqueue']['recipients']} recipients in "
            f"{result['announce_enqueue']['seconds']} s",
            f"concerns: {result['concerns_posted']} posted at {result['concern_rate']}/s, webhook p50 "
@@ -631,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds parents keep writing")
     parser.add_argument("--senders", type=int, default=2, help="sending processes (serve + schedulers)")
     parser.add_argument("--whatsapp-share", type=float, default=0.3)
+    parser.add_argument("--sender-process", action="store_true",
+                        help="`serve --sender-process`: the web process sends nothing (its background process does)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--announce-only", help=argparse.SUPPRESS)  # (the announcing process: school numbers)
