@@ -420,6 +420,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         names |= {proc.pid: f"scheduler-{k}" for k, scheduler in enumerate(schedulers)
                   for proc in _tree(scheduler.pid)}
         names[os.getpid()] = "bench"
+        for pid, name in names.items():  # the sending processes below the web process (the OS's priority)
+            if args.nice_senders and name.startswith(("scheduler-", "serve-background")):
+                psutil.Process(pid).nice(args.nice_senders)
         pids = [pid for pid in names if pid != os.getpid()]
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(database_url, pids, stop, samples, names, kept / "db_activity.jsonl"))
@@ -537,7 +540,7 @@ def summarize(args: argparse.Namespace, prepared: dict[str, Any], announced: dic
     server_cpu = sum(v["mean_pct"] for k, v in cpu.items() if k.startswith("server:"))
     result = {
         "schools": args.schools, "families_per_school": args.families, "announcing": len(announcing),
-        "senders": args.senders, "sender_process": args.sender_process, "setup_s": prepared["seconds"], "announce_enqueue": announced,
+        "senders": args.senders, "sender_process": args.sender_process, "nice": args.nice_senders, "setup_s": prepared["seconds"], "announce_enqueue": announced,
         "concerns_posted": len(posted), "concern_rate": args.concern_rate,
         "webhook_p99_ms": round(percentile([c["webhook_s"] for c in posted], 99) * 1000, 1) if posted else None,
         "webhook_errors": sum(1 for c in posted if c["status"] != 200),
@@ -589,7 +592,8 @@ def bottleneck(result: dict[str, Any]) -> str:
 def lines(result: dict[str, Any]) -> list[str]:
     out = [f"{result['schools']} schools x {result['families_per_school']} families, {result['announcing']} announcing "
            f"at once, {result['senders']} sending processes"
-           f"{' (serve --sender-process: the web process sends nothing)' if result['sender_process'] else ''}; "
+           f"{' (serve --sender-process: the web process sends nothing)' if result['sender_process'] else ''}"
+           f"{', sending processes at nice ' + str(result['nice']) if result['nice'] else ''}; "
            f"set-up {result['setup_s']} s",
            f"announcements written: {result['announce_enqueue']['recipients']} recipients in "
            f"{result['announce_enqueue']['seconds']} s",
@@ -635,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds parents keep writing")
     parser.add_argument("--senders", type=int, default=2, help="sending processes (serve + schedulers)")
     parser.add_argument("--whatsapp-share", type=float, default=0.3)
+    parser.add_argument("--nice-senders", type=int, default=0,
+                        help="run the processes that only send (`scheduler`, serve's background) at this niceness")
     parser.add_argument("--sender-process", action="store_true",
                         help="`serve --sender-process`: the web process sends nothing (its background process does)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outbox to drain")
