@@ -345,8 +345,10 @@ async def concerns(server_url: str, args: argparse.Namespace, kinds: dict[int, d
     ids = itertools.count(50_000_000)
     interval = 1.0 / args.concern_rate
     tasks = []
+    # A kept-alive connection is let go before the server's 5 s idle timeout closes it: with both at
+    # 5 s a request sent as the server closed it got no answer (ReadError), the client's doing.
     async with httpx.AsyncClient(base_url=server_url, timeout=60,
-                                 limits=httpx.Limits(max_connections=64)) as client:
+                                 limits=httpx.Limits(max_connections=64, keepalive_expiry=3.0)) as client:
         async def post(s: int, n: int) -> None:
             update = text_update(next(ids), family_user(s, n), rng.choice(CONCERNS))
             began = time.monotonic()
