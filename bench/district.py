@@ -22,6 +22,11 @@ deepest queue. Then what limits the deployment: the platform, the senders' CPU, 
 Run from the repository root: ``.venv/bin/python -m bench.district [--schools N] [--families N]
 [--json]``; ``BENCH_DATABASE_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/jb_district``)
 is emptied first.
+
+Every run keeps what is needed to tell afterwards what went wrong, in ``var/bench-district/<time>/``
+(printed): the servers' logs, every webhook's status and time (``webhooks.jsonl``; a webhook not
+answered 200 is printed too, with its status or exception), and every second the database's
+sessions by process, state and wait, with who blocks whom (``db_activity.jsonl``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,7 @@ from tests.fakes.telegram_updates import text_update
 from tests.fakes.twilio_api import FakeTwilioAPI
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jb_district"
+RUNS = Path(__file__).resolve().parents[1] / "var" / "bench-district"  # each run's logs and records, kept
 TEXT = "Pengumuman: rapat komite sekolah hari Sabtu pukul 08.00 di aula. Mohon hadir."
 CONCERNS = (
     "Selamat pagi Bu, anak saya sakit demam hari ini, mohon izin tidak masuk sekolah.",
@@ -192,11 +198,84 @@ async def announce(database_url: str, schools: list[int]) -> dict[str, Any]:
         await engine.dispose()
 
 
-async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: dict[str, Any]) -> None:
-    """Every second: pending outbox per school, the database's connections, CPU per process."""
+ACTIVITY = text(
+    "SELECT pid, client_port, state, wait_event_type, wait_event, pg_blocking_pids(pid) AS blocked_by, "
+    "extract(epoch FROM now() - xact_start) AS xact_s, extract(epoch FROM now() - state_change) AS state_s, "
+    "left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query "
+    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def _owners(procs: dict[int, psutil.Process], names: dict[int, str]) -> dict[int, str]:
+    """Local port → process name, for each process's connections (to tell whose session is whose
+    in pg_stat_activity, by its client port)."""
+    owners: dict[int, str] = {}
+    for pid, proc in procs.items():
+        try:
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.raddr and conn.raddr.port == 5432:
+                    owners[conn.laddr.port] = names.get(pid, str(pid))
+        except psutil.Error:
+            pass
+    return owners
+
+
+def _activity(rows: list[Any], owners: dict[int, str]) -> dict[str, Any]:
+    """One second's picture: sessions counted by process, state and wait; the waiting on a lock,
+    each with what its blockers were doing."""
+    by_pid = {row.pid: row for row in rows}
+    counts: dict[str, int] = defaultdict(int)
+    doing: dict[str, int] = defaultdict(int)
+    blocked = []
+    for row in rows:
+        who = owners.get(row.client_port or 0, "bench" if row.client_port else "other")
+        wait = f"{row.wait_event_type}:{row.wait_event}" if row.wait_event_type else "-"
+        counts[f"{who} {row.state} {wait}"] += 1
+        if row.state != "idle":  # a connection out of its pool: the statement it ran last
+            doing[f"{who}: {row.query[:60]}"] += 1
+        if row.blocked_by:
+            blocked.append({"who": who, "query": row.query, "waiting_s": round(float(row.state_s or 0), 2),
+                            "wait": wait, "blocked_by": [
+                                {"who": owners.get(by_pid[b].client_port or 0, "bench") if b in by_pid else "?",
+                                 "state": by_pid[b].state if b in by_pid else "?",
+                                 "xact_s": round(float(by_pid[b].xact_s or 0), 2) if b in by_pid else None,
+                                 "query": by_pid[b].query if b in by_pid else "?"} for b in row.blocked_by]})
+    oldest = max((float(r.xact_s) for r in rows if r.xact_s is not None), default=0.0)
+    return {"sessions": dict(sorted(counts.items())), "in_use": dict(sorted(doing.items())), "blocked": blocked,
+            "oldest_xact_s": round(oldest, 2)}
+
+
+async def announce_apart(schools: list[int]) -> dict[str, Any]:
+    """:func:`announce` in a process of its own: rendering 20,000 messages is seconds of Python,
+    which in this process would stall the load generator's loop (its requests would be sent late
+    and their answers read late, counted as the server's slowness)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.district", "--announce-only", ",".join(str(s) for s in schools),
+        cwd=Path(__file__).resolve().parents[1], stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the announcing process exited {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def lag(stop: asyncio.Event, into: dict[str, Any]) -> None:
+    """How late this process's loop wakes (the load generator's own delay, not the server's)."""
+    worst = 0.0
+    while not stop.is_set():
+        asked = time.monotonic()
+        await asyncio.sleep(0.05)
+        worst = max(worst, time.monotonic() - asked - 0.05)
+    into["bench_loop_lag_max_ms"] = round(worst * 1000, 1)
+
+
+async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: dict[str, Any],
+                 names: dict[int, str], activity: Path) -> None:
+    """Every second: pending outbox per school, the database's connections, CPU per process; and
+    what every session of the database is doing (by process, state, wait), with the sessions a
+    waiting one is blocked by, into ``activity`` (one JSON line a second)."""
     from storage.db import make_engine
 
     engine = make_engine(database_url)
+    started = time.monotonic()
     procs = {pid: psutil.Process(pid) for pid in pids}
     for proc in procs.values():
         proc.cpu_percent(None)
@@ -206,6 +285,10 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
     cpu: dict[str, list[float]] = defaultdict(list)
     connections: list[int] = []
     total_pending: list[int] = []
+    blocked_seconds = 0
+    queued: dict[int, tuple[int, int]] = {}  # pid → nanoseconds run, waited to run (all its threads)
+    runnable: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    log = activity.open("w", encoding="utf-8")
     try:
         while not stop.is_set():
             await asyncio.sleep(1.0)
@@ -213,20 +296,45 @@ async def sample(database_url: str, pids: list[int], stop: asyncio.Event, into: 
                 rows = (await conn.execute(text(
                     "SELECT s.code, count(*) FROM outbox_message o JOIN school s ON s.id = o.school_id "
                     "WHERE o.status = 'pending' GROUP BY s.code"))).all()
-                connections.append(int((await conn.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"))).scalar() or 0))
+                sessions = (await conn.execute(ACTIVITY)).all()
+            connections.append(len(sessions) + 1)
+            picture = _activity(sessions, _owners(procs, names))
+            blocked_seconds += bool(picture["blocked"])
+            log.write(json.dumps({"t": round(time.monotonic() - started, 1), **picture}, ensure_ascii=False) + "\n")
             for school, count in rows:
                 depth[school] = max(depth[school], int(count))
             total_pending.append(sum(int(c) for _, c in rows))
             for pid, proc in procs.items():
                 try:
-                    cpu[f"server:{pid}"].append(proc.cpu_percent(None))
+                    cpu[f"server:{names.get(pid, pid)}/{pid}"].append(proc.cpu_percent(None))
                 except psutil.Error:
                     pass
+                ran, waited = _schedstat(pid)
+                if ran is not None:
+                    was = queued.get(pid)
+                    queued[pid] = (ran, waited)
+                    if was is not None:
+                        runnable[f"server:{names.get(pid, pid)}/{pid}"].append((ran - was[0], waited - was[1]))
             cpu["bench (fakes and load)"].append(this.cpu_percent(None))
     finally:
+        log.close()
         await engine.dispose()
-    into.update(depth=dict(depth), cpu=dict(cpu), connections=connections, pending=total_pending)
+    into.update(depth=dict(depth), cpu=dict(cpu), connections=connections, pending=total_pending,
+                seconds_with_lock_waits=blocked_seconds,
+                cpu_wait={name: round(sum(w for _, w in v) / max(1, sum(r for r, _ in v)), 2)
+                          for name, v in runnable.items()})
+
+
+def _schedstat(pid: int) -> tuple[int | None, int]:
+    """(Linux) nanoseconds a process's threads have run, and waited on a run queue for a core."""
+    ran = waited = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            parts = (task / "schedstat").read_text().split()
+            ran, waited = ran + int(parts[0]), waited + int(parts[1])
+    except (OSError, ValueError, IndexError):
+        return None, 0
+    return ran, waited
 
 
 async def concerns(server_url: str, args: argparse.Namespace, kinds: dict[int, dict[int, str]],
@@ -237,19 +345,24 @@ async def concerns(server_url: str, args: argparse.Namespace, kinds: dict[int, d
     ids = itertools.count(50_000_000)
     interval = 1.0 / args.concern_rate
     tasks = []
+    # A kept-alive connection is let go before the server's 5 s idle timeout closes it: with both at
+    # 5 s a request sent as the server closed it got no answer (ReadError), the client's doing.
     async with httpx.AsyncClient(base_url=server_url, timeout=60,
-                                 limits=httpx.Limits(max_connections=64)) as client:
+                                 limits=httpx.Limits(max_connections=64, keepalive_expiry=3.0)) as client:
         async def post(s: int, n: int) -> None:
             update = text_update(next(ids), family_user(s, n), rng.choice(CONCERNS))
             began = time.monotonic()
+            error = ""
             try:
                 response = await client.post(f"/webhooks/telegram/{code(s)}", json=update,
                                              headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
                 status = response.status_code
-            except httpx.HTTPError:  # a timed-out webhook: Telegram would retry it; counted as an error
-                status = 0
-            sent.append({"school": s, "user": family_user(s, n), "at": began,
-                         "webhook_s": time.monotonic() - began, "status": status})
+                if status != 200:
+                    error = response.text[:200]
+            except httpx.HTTPError as exc:  # a timed-out webhook: Telegram would retry it; an error
+                status, error = 0, f"{type(exc).__name__}: {exc}"[:200]
+            sent.append({"school": s, "user": family_user(s, n), "update_id": update["update_id"], "at": began,
+                         "webhook_s": time.monotonic() - began, "status": status, "error": error})
 
         began = time.monotonic()
         k = 0
@@ -269,6 +382,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if not postgres_ready(database_url):
         raise SystemExit(f"PostgreSQL not reachable at {database_url}: set BENCH_DATABASE_URL")
     workdir = Path(tempfile.mkdtemp(prefix="jb-district-"))
+    # What a user reads after the run (the rosters stay in the temporary folder).
+    kept = RUNS / datetime.now().strftime("%Y%m%d-%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    print(f"logs, webhooks and database activity of this run: {kept}", flush=True)
     prepared = await prepare(database_url, args, workdir)
     print(f"set-up: {args.schools} schools x {args.families} families imported and linked "
           f"in {prepared['seconds']} s", flush=True)
@@ -289,25 +406,39 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                           TWILIO_CONTENT_SIDS=json.dumps({"announcement": CONTENT_SID}), LOG_LEVEL="WARNING",
                           TWILIO_MESSAGES_PER_SECOND=str(TWILIO_MPS), SIMULATOR="off")
         env.pop("TWILIO_WHATSAPP_FROM", None)
-        web = Server.jembatan(env, workdir, workdir / "serve.log")
+        web = Server.jembatan(env, workdir, kept / "serve.log",
+                              extra=["--sender-process"] if args.sender_process else ())
         servers.append(web)
         await web.start(timeout=120)
         for k in range(args.senders - 1):
-            log = open(workdir / f"scheduler-{k}.log", "ab")  # noqa: SIM115 - handed to the child
+            log = open(kept / f"scheduler-{k}.log", "ab")  # noqa: SIM115 - handed to the child
             schedulers.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "scheduler", env=env, cwd=workdir, stdout=log,
                 stderr=asyncio.subprocess.STDOUT))
             log.close()
         await asyncio.sleep(5)  # every process has read CHANNELS_FILE and started its lanes
-        pids = [proc.pid for server in servers for proc in _tree(server.pid)]
-        pids += [proc.pid for scheduler in schedulers for proc in _tree(scheduler.pid)]
+        names = {proc.pid: "serve" if proc.pid == server.pid else "serve-background"
+                 for server in servers for proc in _tree(server.pid)}
+        names |= {proc.pid: f"scheduler-{k}" for k, scheduler in enumerate(schedulers)
+                  for proc in _tree(scheduler.pid)}
+        names[os.getpid()] = "bench"
+        for pid, name in names.items():  # the sending processes below the web process (the OS's priority)
+            if args.nice_senders and name.startswith(("scheduler-", "serve-background")):
+                psutil.Process(pid).nice(args.nice_senders)
+        pids = [pid for pid in names if pid != os.getpid()]
         stop = asyncio.Event()
-        sampler = asyncio.create_task(sample(database_url, pids, stop, samples))
+        sampler = asyncio.create_task(sample(database_url, pids, stop, samples, names, kept / "db_activity.jsonl"))
+        lagging = asyncio.create_task(lag(stop, samples))
         start = time.monotonic()
         announcing = list(range(min(args.announcing, args.schools)))
         load = asyncio.create_task(concerns(web.url, args, prepared["channels"], args.duration))
-        announced = await announce(database_url, announcing)
+        announced = await announce_apart(announcing)
+        announced["began_s"], announced["ended_s"] = 0.0, round(time.monotonic() - start, 2)
         posted = await load
+        with (kept / "webhooks.jsonl").open("w", encoding="utf-8") as out:
+            for post in posted:
+                out.write(json.dumps({**post, "at": round(post["at"] - start, 3),
+                                      "webhook_s": round(post["webhook_s"], 3)}) + "\n")
         deadline = time.monotonic() + args.timeout
         while True:
             pending = await _pending_now(database_url)
@@ -317,6 +448,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         finished = time.monotonic()
         stop.set()
         await sampler
+        await lagging
     finally:
         for scheduler in schedulers:
             if scheduler.returncode is None:
@@ -331,7 +463,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for bot in bots:
             await bot.stop()
         await twilio.stop()
-    return summarize(args, prepared, announced, posted, bots, twilio, samples, start, finished, announcing)
+    result = summarize(args, prepared, announced, posted, bots, twilio, samples, start, finished, announcing)
+    result["kept"] = str(kept)
+    result["slow_webhooks_in_server_log"] = slow_webhooks(kept / "serve.log")
+    (kept / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+SLOW = re.compile(r"update \S+ took ([\d.]+) s: ([\d.]+) s behind the same sender's previous update, ([\d.]+) s "
+                  r"waiting for a database connection \((\d+|None) in use when it asked\), ([\d.]+) s in its transaction")
+
+
+def slow_webhooks(log: Path) -> dict[str, Any]:
+    """The server's own account of its slow webhooks (bot/inbox.py logs where their time went)."""
+    found = [tuple(float(x) if x != "None" else -1.0 for x in m.groups())
+             for m in SLOW.finditer(log.read_text("utf-8", "replace"))] if log.exists() else []
+    return {"count": len(found), "took_s": round(sum(f[0] for f in found), 1),
+            "behind_same_sender_s": round(sum(f[1] for f in found), 1),
+            "waiting_for_connection_s": round(sum(f[2] for f in found), 1),
+            "in_transaction_s": round(sum(f[4] for f in found), 1),
+            "asked_with_pool_in_use": dict(sorted(Counter(int(f[3]) for f in found).items())),
+            "worst": max(found, default=None)}
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -390,10 +542,22 @@ def summarize(args: argparse.Namespace, prepared: dict[str, Any], announced: dic
     server_cpu = sum(v["mean_pct"] for k, v in cpu.items() if k.startswith("server:"))
     result = {
         "schools": args.schools, "families_per_school": args.families, "announcing": len(announcing),
-        "senders": args.senders, "setup_s": prepared["seconds"], "announce_enqueue": announced,
+        "senders": args.senders, "sender_process": args.sender_process, "nice": args.nice_senders, "setup_s": prepared["seconds"], "announce_enqueue": announced,
         "concerns_posted": len(posted), "concern_rate": args.concern_rate,
         "webhook_p99_ms": round(percentile([c["webhook_s"] for c in posted], 99) * 1000, 1) if posted else None,
         "webhook_errors": sum(1 for c in posted if c["status"] != 200),
+        "webhooks_not_200": [{"at_s": round(c["at"] - start, 2), "took_s": round(c["webhook_s"], 2),
+                              "school": code(c["school"]), "update_id": c["update_id"], "status": c["status"],
+                              "error": c["error"]} for c in posted if c["status"] != 200],
+        "webhook_p50_ms": round(statistics.median([c["webhook_s"] for c in posted]) * 1000, 1) if posted else None,
+        "webhook_max_ms": round(max(c["webhook_s"] for c in posted) * 1000, 1) if posted else None,
+        "webhooks_over_1s_during_announcing": sum(
+            1 for c in posted if c["webhook_s"] > 1 and c["at"] - start < announced["ended_s"]),
+        "webhooks_over_1s_after": sum(
+            1 for c in posted if c["webhook_s"] > 1 and c["at"] - start >= announced["ended_s"]),
+        "seconds_with_lock_waits": samples.get("seconds_with_lock_waits", 0),
+        "bench_loop_lag_max_ms": samples.get("bench_loop_lag_max_ms"),
+        "servers_waiting_for_a_core_per_second_run": samples.get("cpu_wait", {}),
         "answer_p50_s": round(statistics.median(answered), 3) if answered else None,
         "answer_p99_s": round(percentile(answered, 99), 3) if answered else None,
         "answered": len(answered),
@@ -429,19 +593,35 @@ def bottleneck(result: dict[str, Any]) -> str:
 
 def lines(result: dict[str, Any]) -> list[str]:
     out = [f"{result['schools']} schools x {result['families_per_school']} families, {result['announcing']} announcing "
-           f"at once, {result['senders']} sending processes; set-up {result['setup_s']} s",
+           f"at once, {result['senders']} sending processes"
+           f"{' (serve --sender-process: the web process sends nothing)' if result['sender_process'] else ''}"
+           f"{', sending processes at nice ' + str(result['nice']) if result['nice'] else ''}; "
+           f"set-up {result['setup_s']} s",
            f"announcements written: {result['announce_enqueue']['recipients']} recipients in "
            f"{result['announce_enqueue']['seconds']} s",
-           f"concerns: {result['concerns_posted']} posted at {result['concern_rate']}/s, webhook p99 "
-           f"{result['webhook_p99_ms']} ms ({result['webhook_errors']} errors); answer on the phone p50 "
+           f"concerns: {result['concerns_posted']} posted at {result['concern_rate']}/s, webhook p50 "
+           f"{result['webhook_p50_ms']} ms, p99 {result['webhook_p99_ms']} ms, max {result['webhook_max_ms']} ms "
+           f"({result['webhook_errors']} not 200; over 1 s: {result['webhooks_over_1s_during_announcing']} while "
+           f"the announcements were written, {result['webhooks_over_1s_after']} after); answer on the phone p50 "
            f"{result['answer_p50_s']} s, p99 {result['answer_p99_s']} s ({result['answered']} answered)",
            f"sent {result['messages_sent']} in {result['run_s']} s = {result['throughput_per_s']}/s "
            f"(the announcing bots' and senders' limits allow {result['platform_ceiling_per_s']}/s)",
            f"announcement vs its bot's 30/s: median {result['broadcast_ratio_median']}, worst "
            f"{result['broadcast_ratio_min']}; 429s Telegram {result['telegram_429s']}, Twilio {result['twilio_429s']}",
            f"outbox pending at most {result['max_outbox_pending']}; database connections at most "
-           f"{result['db_connections_max']}",
+           f"{result['db_connections_max']}; seconds with a session waiting on a lock "
+           f"{result['seconds_with_lock_waits']}",
+           *(f"webhook not answered 200: {w['school']} update {w['update_id']} at {w['at_s']} s, after "
+             f"{w['took_s']} s: {w['status'] or 'no answer'} {w['error']}" for w in result["webhooks_not_200"]),
+           "webhooks over 2 s by the server's log: {count}, {took_s} s in all: {behind_same_sender_s} s behind the "
+           "same sender, {waiting_for_connection_s} s waiting for a database connection, {in_transaction_s} s in "
+           "their transactions; connections in use when they asked: {asked_with_pool_in_use}".format(
+               **result["slow_webhooks_in_server_log"]),
+           f"kept: {result['kept']} (serve.log, scheduler-*.log, webhooks.jsonl, db_activity.jsonl)",
            "CPU: " + ", ".join(f"{k} {v['mean_pct']}% (max {v['max_pct']}%)" for k, v in result["cpu"].items()),
+           "seconds a server waited for a core per second it ran: " + ", ".join(
+               f"{k} {v}" for k, v in result["servers_waiting_for_a_core_per_second_run"].items())
+           + f"; the load generator's loop late by at most {result['bench_loop_lag_max_ms']} ms",
            f"limit: {result['bottleneck']}", "",
            f"{'school':>7} {'concerns':>8} {'p50 s':>7} {'p99 s':>7} {'429s':>5} {'queue':>6} "
            f"{'announce s':>10} {'ratio':>6}"]
@@ -461,9 +641,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds parents keep writing")
     parser.add_argument("--senders", type=int, default=2, help="sending processes (serve + schedulers)")
     parser.add_argument("--whatsapp-share", type=float, default=0.3)
+    parser.add_argument("--nice-senders", type=int, default=0,
+                        help="run the processes that only send (`scheduler`, serve's background) at this niceness")
+    parser.add_argument("--sender-process", action="store_true",
+                        help="`serve --sender-process`: the web process sends nothing (its background process does)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--announce-only", help=argparse.SUPPRESS)  # (the announcing process: school numbers)
     args = parser.parse_args(argv)
+    if args.announce_only is not None:
+        schools = [int(s) for s in args.announce_only.split(",") if s]
+        print(json.dumps(asyncio.run(announce(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), schools))))
+        return 0
     result = asyncio.run(main_async(args))
     report("District: 100 schools on one deployment", result, lines(result), as_json=args.json)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import traceback
 import zlib
 from collections.abc import Callable
@@ -45,6 +46,9 @@ from storage.phones import mask_phone
 from storage.transient import describe, is_transient
 
 log = logging.getLogger(__name__)
+# A webhook slower than this is logged with where its time went (Telegram gives up on a webhook
+# after about a minute and sends it again; a parent's answer waits meanwhile).
+SLOW_WEBHOOK_SECONDS = 2.0
 MAX_ATTEMPTS = 8  # a database or network failure: about half an hour of retries, then parked
 MAX_ATTEMPTS_AFTER_A_BUG = 3  # our own exception: retried a little (it may be a race), then parked
 FIRST_RETRY = timedelta(seconds=15)
@@ -119,10 +123,16 @@ class Inbox:
             log.warning("%s update %s not readable: %s", channel, external_id, describe(exc))
             return await self._store_alone(channel, external_id, payload, bot, now, exc, park=True)
         lock = self._lock(inbound if isinstance(inbound, Inbound) else None, channel)
+        began = time.monotonic()
+        locked, connected, busy = began, None, None
         with log_context(channel=channel, bot=bot or "default", school=bot or None):
             async with lock:
+                locked = time.monotonic()
                 try:
+                    busy = _checked_out(self.sessions)
                     async with self.sessions() as session, session.begin():
+                        await session.connection()  # (timed apart: a pool that every connection is out of)
+                        connected = time.monotonic()
                         params: dict[str, Any] = {"b_channel": channel, "b_bot": bot, "b_external_id": external_id,
                                                   "b_payload": payload, "b_now": now}
                         statement, key = _STORE, _lock_key(session, inbound)
@@ -150,6 +160,8 @@ class Inbox:
                     log.warning("processing %s update %s failed, will retry: %s", channel, external_id,
                                 describe(exc))
                     return await self._store_alone(channel, external_id, payload, bot, now, exc)
+                finally:
+                    _log_if_slow(channel, external_id, began, locked, connected, busy)
         if wrote:
             self.on_outbox()
         return True
@@ -416,6 +428,26 @@ def _log_parked(inbox_id: int | None, channel: str, external_id: str, attempts: 
     log.log(logging.WARNING if unreadable else logging.ERROR,
             "%s update %s parked after %d attempt(s): %s (`jembatan inbox retry %s` once fixed)",
             channel, external_id, attempts, error, inbox_id)
+
+
+def _checked_out(sessions: async_sessionmaker[AsyncSession]) -> int | None:
+    """How many of the process's pooled connections are in use now (None: not a counting pool)."""
+    counted = getattr(getattr(sessions.kw.get("bind"), "pool", None), "checkedout", None)
+    return counted() if counted is not None else None
+
+
+def _log_if_slow(channel: str, external_id: str, began: float, locked: float, connected: float | None,
+                 busy: int | None) -> None:
+    """A webhook that took long enough for a platform to give up on it: where its time went, for
+    an operator (and bench/district.py) to read in the log."""
+    done = time.monotonic()
+    if done - began < SLOW_WEBHOOK_SECONDS:
+        return
+    if connected is None:  # no connection came (the pool's timeout, no database)
+        connected = done
+    log.warning("%s update %s took %.1f s: %.1f s behind the same sender's previous update, %.1f s waiting "
+                "for a database connection (%s in use when it asked), %.1f s in its transaction", channel,
+                external_id, done - began, locked - began, connected - locked, busy, done - connected)
 
 
 def _lock_key(session: AsyncSession, inbound: Inbound | None | object) -> int | None:

@@ -64,3 +64,19 @@ async def test_the_text_format_carries_the_same_fields(sqlite_url: str, tmp_path
     sent = [line for line in out.getvalue().splitlines() if ": sent " in line]
     assert sent and all("school=UJI channel=whatsapp bot=UJI to=+62813" in line for line in sent)
     assert not any(number in out.getvalue() for number in RAW_NUMBERS)
+
+
+async def test_a_slow_webhook_says_where_its_time_went(database_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import bot.inbox
+
+    monkeypatch.setattr(bot.inbox, "SLOW_WEBHOOK_SECONDS", 0.0)  # every webhook counts as slow here
+    caplog.set_level(logging.INFO)
+    async with district(database_url, tmp_path) as net:
+        with captured("json") as out:
+            await whatsapp_says(net, HENDRA, "menu")
+    slow = [entry for entry in map(json.loads, out.getvalue().splitlines()) if " took " in entry["message"]]
+    assert slow and slow[0]["level"] == "WARNING" and slow[0]["school"] == "UJI"
+    assert "waiting for a database connection (" in slow[0]["message"] and "in its transaction" in slow[0]["message"]
+    assert not any(number in out.getvalue() for number in RAW_NUMBERS)
