@@ -51,15 +51,25 @@ PROJECT = ("/bot/", "/handlers/", "/storage/", "/scheduler/", "/templates/")
 
 
 class Counter:
-    """Statements and commits seen by the engine (round trips to the database)."""
+    """Statements and commits seen by the engine (round trips to the database), and the pool's
+    pings of a connection before handing it out (on asyncpg three round trips each: BEGIN, a
+    SELECT and ROLLBACK, which no statement event sees)."""
 
     def __init__(self, services: Services) -> None:
         self.statements = 0
         self.commits = 0
+        self.pings = 0
         self.by_kind: collections.Counter[str] = collections.Counter()
         engine = services.engine.sync_engine
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
+        ping = engine.dialect.do_ping
+
+        def counted(dbapi_connection: Any) -> bool:
+            self.pings += 1
+            return ping(dbapi_connection)
+
+        engine.dialect.do_ping = counted  # type: ignore[method-assign]
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements += 1
@@ -69,7 +79,10 @@ class Counter:
         self.commits += 1
 
     def snapshot(self) -> tuple[int, int, collections.Counter[str]]:
-        return self.statements, self.commits, collections.Counter(self.by_kind)
+        by_kind = collections.Counter(self.by_kind)
+        if self.pings:
+            by_kind["(ping)"] = self.pings
+        return self.statements, self.commits, by_kind
 
 
 async def measure(client: httpx.AsyncClient, counter: Counter, requests: list[tuple[str, bytes, dict[str, str]]]
