@@ -59,10 +59,12 @@ class Counter:
         self.statements = 0
         self.commits = 0
         self.pings = 0
+        self.connects = 0  # new connections: a pool that reconnects on every checkout shows here
         self.by_kind: collections.Counter[str] = collections.Counter()
         engine = services.engine.sync_engine
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
+        event.listen(engine, "connect", self._connect)
         ping = engine.dialect.do_ping
 
         def counted(dbapi_connection: Any) -> bool:
@@ -78,10 +80,15 @@ class Counter:
     def _commit(self, conn: Any) -> None:
         self.commits += 1
 
+    def _connect(self, dbapi_connection: Any, record: Any) -> None:
+        self.connects += 1
+
     def snapshot(self) -> tuple[int, int, collections.Counter[str]]:
         by_kind = collections.Counter(self.by_kind)
         if self.pings:
             by_kind["(ping)"] = self.pings
+        if self.connects:
+            by_kind["(connect)"] = self.connects
         return self.statements, self.commits, by_kind
 
 

@@ -68,8 +68,9 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     SQLAlchemy's asyncpg pre-ping wraps its ``SELECT`` in BEGIN and ROLLBACK (for PgBouncer's
     transaction mode, where a prepared statement may land on another server connection): three
     of a webhook's fifteen round trips, each a loopback send the kernel charges to the server.
-    An empty query in the simple protocol (asyncpg's ``execute`` without arguments) prepares
-    nothing and opens no transaction, so it is safe there too. A connection that fails it is
+    ``SELECT 1`` in the simple query protocol (asyncpg's ``execute`` without arguments) prepares
+    nothing and opens no transaction, so it is safe there too (an empty query would not do:
+    asyncpg fails on its missing status, and every checkout would reconnect). A connection that fails it is
     replaced, and the ones pooled before it as well (the server restarted, a proxy reset them),
     as after a failed pre-ping; one just opened is not pinged. Other drivers ping as before."""
 
@@ -80,7 +81,7 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
         driver = dbapi_connection.driver_connection
         try:
             if engine.dialect.driver == "asyncpg":
-                await_(driver.execute(";"))
+                await_(driver.execute("SELECT 1"))
             else:
                 engine.dialect.do_ping(dbapi_connection)
         except Exception as error:  # the database went away or restarted: a new connection
