@@ -133,6 +133,8 @@ def top_functions(profile: cProfile.Profile, limit: int, messages: int) -> dict[
         packages[_package(filename)] += own
     project = [r for r in rows if any(p in r[4] for p in PROJECT)]
     return {
+        # Function calls on the event loop's thread per message: what the load does not change.
+        "calls_per_message": round(stats.total_calls / messages),  # type: ignore[attr-defined]
         "project_cumulative_ms": [(r[0], r[1], round(r[3] * 1000, 1))
                                   for r in sorted(project, key=lambda r: -r[3])[:limit]],
         "own_time_ms": [(r[0], r[1], round(r[2] * 1000, 1)) for r in sorted(rows, key=lambda r: -r[2])[:limit]],
@@ -231,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{kind:30s} {figures['ms_per_message']:6.2f} ms ({figures['cpu_ms_per_message']:6.2f} CPU) "
                      f"{figures['statements_per_message']:5.1f} "
                      f"statements  {figures['commits_per_message']:4.2f} commits  {figures['by_statement']}")
+    lines.append(f"function calls per message (event loop's thread, mixed run): {result['profile']['calls_per_message']}")
     lines.append("project functions by cumulative time over the profiled mixed run "
                  f"({result['profiled_mixed']['messages']} concerns, cProfile on):")
     lines += [f"  {ms:9.1f} ms  {calls:7d} calls  {name}" for name, calls, ms in result["profile"]["project_cumulative_ms"]]
