@@ -70,9 +70,10 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     of a webhook's fifteen round trips, each a loopback send the kernel charges to the server.
     ``SELECT 1`` in the simple query protocol (asyncpg's ``execute`` without arguments) prepares
     nothing and opens no transaction, so it is safe there too (an empty query would not do:
-    asyncpg fails on its missing status, and every checkout would reconnect). A connection that fails it is
-    replaced, and the ones pooled before it as well (the server restarted, a proxy reset them),
-    as after a failed pre-ping; one just opened is not pinged. Other drivers ping as before."""
+    asyncpg fails on its missing status, and every checkout would reconnect). A connection that
+    fails it is replaced, and the ones pooled before it as well (the server restarted, a proxy
+    reset them), as after a failed pre-ping; one just opened is not pinged. Other drivers ping
+    as SQLAlchemy's pre-ping does."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping(dbapi_connection, record, proxy):  # type: ignore[no-untyped-def]
