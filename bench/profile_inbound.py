@@ -51,15 +51,27 @@ PROJECT = ("/bot/", "/handlers/", "/storage/", "/scheduler/", "/templates/")
 
 
 class Counter:
-    """Statements and commits seen by the engine (round trips to the database)."""
+    """Statements and commits seen by the engine (round trips to the database), and the pool's
+    pings of a connection before handing it out (on asyncpg three round trips each: BEGIN, a
+    SELECT and ROLLBACK, which no statement event sees)."""
 
     def __init__(self, services: Services) -> None:
         self.statements = 0
         self.commits = 0
+        self.pings = 0
+        self.connects = 0  # new connections: a pool that reconnects on every checkout shows here
         self.by_kind: collections.Counter[str] = collections.Counter()
         engine = services.engine.sync_engine
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
+        event.listen(engine, "connect", self._connect)
+        ping = engine.dialect.do_ping
+
+        def counted(dbapi_connection: Any) -> bool:
+            self.pings += 1
+            return ping(dbapi_connection)
+
+        engine.dialect.do_ping = counted  # type: ignore[method-assign]
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements += 1
@@ -68,8 +80,16 @@ class Counter:
     def _commit(self, conn: Any) -> None:
         self.commits += 1
 
+    def _connect(self, dbapi_connection: Any, record: Any) -> None:
+        self.connects += 1
+
     def snapshot(self) -> tuple[int, int, collections.Counter[str]]:
-        return self.statements, self.commits, collections.Counter(self.by_kind)
+        by_kind = collections.Counter(self.by_kind)
+        if self.pings:
+            by_kind["(ping)"] = self.pings
+        if self.connects:
+            by_kind["(connect)"] = self.connects
+        return self.statements, self.commits, by_kind
 
 
 async def measure(client: httpx.AsyncClient, counter: Counter, requests: list[tuple[str, bytes, dict[str, str]]]
@@ -113,6 +133,8 @@ def top_functions(profile: cProfile.Profile, limit: int, messages: int) -> dict[
         packages[_package(filename)] += own
     project = [r for r in rows if any(p in r[4] for p in PROJECT)]
     return {
+        # Function calls on the event loop's thread per message: what the load does not change.
+        "calls_per_message": round(stats.total_calls / messages),  # type: ignore[attr-defined]
         "project_cumulative_ms": [(r[0], r[1], round(r[3] * 1000, 1))
                                   for r in sorted(project, key=lambda r: -r[3])[:limit]],
         "own_time_ms": [(r[0], r[1], round(r[2] * 1000, 1)) for r in sorted(rows, key=lambda r: -r[2])[:limit]],
@@ -211,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{kind:30s} {figures['ms_per_message']:6.2f} ms ({figures['cpu_ms_per_message']:6.2f} CPU) "
                      f"{figures['statements_per_message']:5.1f} "
                      f"statements  {figures['commits_per_message']:4.2f} commits  {figures['by_statement']}")
+    lines.append(f"function calls per message (event loop's thread, mixed run): {result['profile']['calls_per_message']}")
     lines.append("project functions by cumulative time over the profiled mixed run "
                  f"({result['profiled_mixed']['messages']} concerns, cProfile on):")
     lines += [f"  {ms:9.1f} ms  {calls:7d} calls  {name}" for name, calls, ms in result["profile"]["project_cumulative_ms"]]

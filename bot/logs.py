@@ -87,6 +87,7 @@ def register_secrets(values: Iterable[str | None]) -> None:
     for value in values:
         if value and len(value.strip()) >= 6:
             _known.add(value.strip())
+    _redacted_fields.clear()  # redacted against the secrets known before
 
 
 def settings_secrets(settings: Any) -> list[str | None]:
@@ -157,12 +158,24 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# The context fields' values repeat line after line (a channel, a bot, a school code, a masked
+# number): each is redacted once (nine patterns, some 15 µs), then remembered.
+_redacted_fields: dict[str, str] = {}
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     found = {}
     for key in CONTEXT_FIELDS:
         value = getattr(record, key, None)
         if value is not None and value != "":
-            found[key] = redact(value) if isinstance(value, str) else value
+            if isinstance(value, str):
+                clean = _redacted_fields.get(value)
+                if clean is None:
+                    if len(_redacted_fields) >= 4096:
+                        _redacted_fields.clear()
+                    clean = _redacted_fields[value] = redact(value)
+                value = clean
+            found[key] = value
     return found
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, inspect, update
+from sqlalchemy import bindparam, func, insert, inspect, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -90,15 +90,22 @@ async def render_rows(session: AsyncSession, outs: Iterable[Outbound], *, now: d
 async def store_rows(session: AsyncSession, rows: list[OutboxMessage], *, now: datetime,
                      conversation: Conversation | None = None) -> list[OutboxMessage]:
     """Insert rendered rows (and write the turn's conversation, stamped ``now``, once)."""
-    if conversation is not None:
+    ordered = session.bind.dialect.name == "postgresql"
+    # PostgreSQL: a stored conversation is written by the rows' INSERT itself (a data-modifying
+    # CTE), one round trip instead of two; elsewhere, or without rows, by a statement of its own.
+    together = _conversation_params(conversation, now) if ordered and rows and conversation is not None \
+        else None
+    if conversation is not None and together is None:
         await _save_conversation(session, conversation, now)
     await session.flush()
     if rows:
         # One multi-row INSERT. PostgreSQL returns the ids in the rows' order when asked; on SQLite
         # (one writer at a time) the rows of one INSERT take ascending ids in the order written.
-        ordered = session.bind.dialect.name == "postgresql"
-        ids = (await session.exec(_INSERT_ORDERED if ordered else _INSERT,  # type: ignore[call-overload]
-                                  params=[_values(row) for row in rows])).scalars().all()
+        statement = _INSERT_ORDERED_SAVING if together is not None else _INSERT_ORDERED if ordered else _INSERT
+        params = [_values(row) for row in rows]
+        if together is not None:
+            params = [{**values, **together} for values in params]  # (the CTE reads the first row's)
+        ids = (await session.exec(statement, params=params)).scalars().all()  # type: ignore[call-overload]
         for row, row_id in zip(rows, ids if ordered else sorted(ids), strict=True):
             row.id = row_id
     return rows
@@ -148,20 +155,37 @@ _CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
 _CONVERSATION_STATE = ("flow", "step", "data", "choices", "updated_at")
 _SAVE_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(
     {key: bindparam(f"b_{key}", type_=_CONVERSATIONS.c[key].type) for key in _CONVERSATION_STATE})
+# The same UPDATE as text inside the INSERT: as a Core UPDATE there it would also take the
+# outbox row's parameters named like a conversation column (account_id) as values to set.
+_INSERT_ORDERED_SAVING = _INSERT_ORDERED.add_cte(text(
+    f"UPDATE {_CONVERSATIONS.name} SET {', '.join(f'{key} = :b_{key}' for key in _CONVERSATION_STATE)} "
+    "WHERE id = :b_id").bindparams(
+    *(bindparam(f"b_{key}", type_=_CONVERSATIONS.c[key].type) for key in _CONVERSATION_STATE),
+    bindparam("b_id", type_=_CONVERSATIONS.c.id.type)).columns().cte("saved_conversation"))
+
+
+def _conversation_params(conversation: Conversation, now: datetime) -> dict[str, Any] | None:
+    """The turn's stored conversation, stamped ``now``, as the parameters of its UPDATE; the
+    object is left as if just loaded (the caller sends the UPDATE in its transaction). None for
+    a new one, which the session inserts."""
+    conversation.updated_at = now
+    if not inspect(conversation).persistent:
+        return None
+    params = {"b_id": conversation.id, **{f"b_{key}": getattr(conversation, key) for key in _CONVERSATION_STATE}}
+    for key in _CONVERSATION_STATE:
+        set_committed_value(conversation, key, getattr(conversation, key))
+    return params
 
 
 async def _save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
     """Write the turn's conversation, stamped ``now``: a stored one with one Core UPDATE of its
     state (no unit of work; the object is left as if just loaded), a new one through the session."""
-    conversation.updated_at = now
-    if not inspect(conversation).persistent:
-        session.add(conversation)
-        return
     with session.no_autoflush:  # (a flush would write it first)
-        await session.exec(_SAVE_CONVERSATION, params={"b_id": conversation.id, **{
-            f"b_{key}": getattr(conversation, key) for key in _CONVERSATION_STATE}})
-    for key in _CONVERSATION_STATE:
-        set_committed_value(conversation, key, getattr(conversation, key))
+        params = _conversation_params(conversation, now)
+        if params is None:
+            session.add(conversation)
+            return
+        await session.exec(_SAVE_CONVERSATION, params=params)  # type: ignore[call-overload]
 
 
 def _values(row: OutboxMessage) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class InvalidPhone(ValueError):
     """A phone number that cannot be read or is not a number that can exist."""
 
 
+@lru_cache(maxsize=4096)  # every WhatsApp or SMS message reads its sender's number: parsed once
 def normalize_phone(raw: str, region: str = "ID") -> str:
     """The E.164 form of ``raw``; national numbers are read as being in ``region``.
 
