@@ -43,6 +43,7 @@ from bot.sender import ChannelClient, Sender
 from bot.settings import Settings
 from bot.web import BadInput, ClientGone, TooLarge, read_body, read_json
 from handlers import router_model
+from templates.render import preload as preload_templates
 from handlers.turn import Policy
 from bot.jobs import SchoolScheduler
 from storage.channel_health import lane_health
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         # family's message; not at once, so that reading it does not slow the server's start.
         loop = asyncio.get_running_loop()
         loop.call_later(ROUTER_PRELOAD_DELAY, lambda: loop.run_in_executor(None, router_model.learned_layer))
+        loop.run_in_executor(None, preload_templates)  # small: at once, before the first webhooks
         inbox = Inbox(sessions, clock=clock, policy=policy_from(settings),
                       simulator_enabled=settings.simulator_enabled,
                       flood=FloodGuard(settings.inbound_rate_per_minute, settings.inbound_burst))
