@@ -105,7 +105,7 @@ def _load_spec(url: str, channel: str, school: School, rate: float, duration: fl
 
 
 async def run_channel(channel: str, *, families: int, rate: float, load_rate: float, tolerance: float,
-                      workdir: Path, database: str) -> dict[str, Any]:
+                      workdir: Path, database: str, warm_up: int = WARM_UP) -> dict[str, Any]:
     """Link, restart with limits, announce under load; return this channel's figures."""
     school = write_school(workdir / "roster", families)
     backend = "postgresql" if database.startswith("postgresql") else "sqlite"
@@ -155,7 +155,8 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
             # A restarted server's first answers pay for what it reads on first use (compiled
             # SQL, templates, prepared statements): that is start-up, printed apart. The figure
             # is a running server's answers while it announces (BENCHMARKS.md).
-            first_webhook_ms = await _warm_up(server.url, channel, school, twilio.auth_token if twilio else None)
+            first_webhook_ms = await _warm_up(server.url, channel, school, twilio.auth_token if twilio else None,
+                                              warm_up) if warm_up else None
             sent_before, log_before = len(fake.sent), len(fake.send_log)
             throttled_before = fake.throttled
             # Parents write from before `jembatan broadcast` starts (while it reads, renders and
@@ -213,11 +214,11 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
     }
 
 
-async def _warm_up(url: str, channel: str, school: School, auth_token: str | None) -> float:
+async def _warm_up(url: str, channel: str, school: School, auth_token: str | None, count: int) -> float:
     """Post one concern at once (its round trip is returned, in ms), then, a moment later, a
     few more one by one, none of them counted in the figures."""
     spec = _load_spec(url, channel, school, 1.0, 1.0, auth_token)
-    requests = build_requests({**spec, "update_id_start": 80_000_000, "seed": 7}, WARM_UP)
+    requests = build_requests({**spec, "update_id_start": 80_000_000, "seed": 7}, count)
     times = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for n, (_, path, body, headers) in enumerate(requests):
@@ -248,7 +249,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 database = args.pg_url if backend == "postgresql" else sqlite_url(Path(tmp))
                 results.append(await run_channel(channel, families=args.families, rate=rate,
                                                  load_rate=args.load_rate, tolerance=args.tolerance,
-                                                 workdir=Path(tmp), database=database))
+                                                 workdir=Path(tmp), database=database, warm_up=args.warm_up))
     skipped = None if "postgresql" in backends or "postgresql" not in args.databases else \
         f"PostgreSQL not reachable at {args.pg_url}"
     return {"results": results, "postgresql_skipped": skipped}
@@ -270,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL is skipped when --pg-url does not answer")
     parser.add_argument("--pg-url", default=DEFAULT_PG,
                         help="the benchmark's own PostgreSQL database ('' to skip); it is emptied")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP,
+                        help="concerns the restarted server answers before the measured load (0: none, "
+                             "as before: its first answers after start-up were then in the figure)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
@@ -289,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             f"p50 {hooks['latency']['p50_ms']} ms, p99 {hooks['latency']['p99_ms']} ms "
             f"(target p99 < {TARGET_P99_MS:g} ms: {verdict(hooks['latency']['p99_ms'] < TARGET_P99_MS)})",
             f"  enqueueing the announcement (jembatan broadcast): {r['enqueue_s']} s; "
-            f"serve healthy after {r['startup_s']} s; its first webhook (cold, not counted above) "
-            f"{r['first_webhook_after_start_ms']} ms",
+            f"serve healthy after {r['startup_s']} s" + (
+                f"; its first webhook (cold, not counted above) {r['first_webhook_after_start_ms']} ms"
+                if r["first_webhook_after_start_ms"] is not None else " (no warm-up)"),
         ]
     if result["postgresql_skipped"]:
         lines.append(result["postgresql_skipped"] + ": PostgreSQL skipped")
