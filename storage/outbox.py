@@ -176,10 +176,10 @@ class Rendered:
 
     SQLite has one write lock, held from a transaction's first statement to its commit, and every
     webhook's transaction waits for it. A 1,000-family announcement's rows inserted the usual way
-    (SQLAlchemy's INSERT … RETURNING, its parameters processed in the transaction) held it 45 to
-    100 ms, most of the announcement's 80 to 270 ms; the driver's executemany of ready parameters
-    takes 10 to 20 ms (BENCHMARKS.md, "the broadcast's write lock"). No ids are read back on that
-    path: :func:`insert_rendered` leaves the rows' ``id`` unset."""
+    (its parameters built, then SQLAlchemy's INSERT … RETURNING, in the transaction) held it 80 to
+    270 ms in all; ready parameters through the driver's executemany, 25 to 30 ms (BENCHMARKS.md,
+    issue 18 item 5). No ids are read back on that path: :func:`insert_rendered` leaves the rows'
+    ``id`` unset."""
 
     rows: list[OutboxMessage]
     statement: str | None = None  # SQLite: the positional INSERT, its columns in _COLUMNS order

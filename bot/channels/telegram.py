@@ -139,7 +139,7 @@ class TelegramChannel:
         """python-telegram-bot's ``Bot``, made at its first use (its modules: 0.1 s to read; its
         two HTTP clients: an SSL context each, tens of milliseconds). A webhook bot makes it in a
         thread right after start-up (:meth:`start`): made by the first webhook, on the event
-        loop, it held up every answer meanwhile (BENCHMARKS.md, "the first webhooks after a start")."""
+        loop, it held up every answer meanwhile (BENCHMARKS.md, issue 18 item 5)."""
         if self._bot is None:
             with self._making:
                 if self._bot is None:
