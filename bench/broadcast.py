@@ -3,11 +3,13 @@ that enforce the platforms' limits, while parents keep writing.
 
 For each channel (Telegram at 30 messages/s and 1/s per chat; WhatsApp at a Twilio MPS):
 
-1. a roster of N one-child families is generated, migrated into a fresh SQLite file and imported
-   with `jembatan roster import`;
+1. a roster of N one-child families is generated, migrated into a fresh SQLite file (and, with
+   PostgreSQL reachable at ``--pg-url``, into that emptied database) and imported with
+   `jembatan roster import`;
 2. every family links (Telegram: shares its own contact; WhatsApp: writes "menu"), and so does
    the staff — served by a `jembatan serve` allowed to send fast, against unlimited fakes;
-3. `jembatan serve` is restarted with the real limits, and the fakes start enforcing them;
+3. `jembatan serve` is restarted with the real limits, and the fakes start enforcing them; it
+   answers a few concerns first (warm; the first one's round trip is printed as the cold one);
 4. a load generator (another process) posts parents' concerns at a steady rate to the webhook,
    from a second before `jembatan broadcast --audience grade:7 --urgent` freezes the N
    recipients (so its reading, rendering and writing count too) until the announcement is
@@ -31,6 +33,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.common import (
     Server,
     School,
@@ -40,8 +44,10 @@ from bench.common import (
     link_telegram_requests,
     loadgen,
     post_all,
+    postgres_ready,
     prepare_database,
     report,
+    reset_postgres,
     service_env,
     sqlite_url,
     twilio_request,
@@ -49,6 +55,7 @@ from bench.common import (
     whatsapp_form,
     write_school,
 )
+from bench.loadgen import build_requests
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
 
@@ -57,6 +64,9 @@ TARGET_RATIO = 0.95
 TARGET_P99_MS = 100.0
 TELEGRAM_RATE = 30  # Telegram: about 30 messages a second per bot
 TELEGRAM_CHAT_RATE = 1.0  # and about one a second to one chat
+WARM_UP = 10  # concerns answered by the restarted server before the measured load (not counted)
+WARM_UP_AFTER_S = 2.0  # and after its start-up's own preloads (the router's model a second in)
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/jb_bench"
 
 
 async def _wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -95,10 +105,13 @@ def _load_spec(url: str, channel: str, school: School, rate: float, duration: fl
 
 
 async def run_channel(channel: str, *, families: int, rate: float, load_rate: float, tolerance: float,
-                      workdir: Path, latency: float = 0.0) -> dict[str, Any]:
+                      workdir: Path, database: str, warm_up: int = WARM_UP,
+                      latency: float = 0.0) -> dict[str, Any]:
     """Link, restart with limits, announce under load; return this channel's figures."""
     school = write_school(workdir / "roster", families)
-    database = sqlite_url(workdir)
+    backend = "postgresql" if database.startswith("postgresql") else "sqlite"
+    if backend == "postgresql":
+        reset_postgres(database)
     telegram = FakeBotAPI(tolerance=tolerance) if channel == "telegram" else None
     twilio = FakeTwilioAPI(tolerance=tolerance) if channel == "whatsapp" else None
     fake: Any = telegram or twilio
@@ -141,6 +154,11 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
         server = Server.jembatan({**env, **limits}, workdir, workdir / "serve.log")
         await server.start()
         try:
+            # A restarted server's first answers pay for what it reads on first use (compiled
+            # SQL, templates, prepared statements): that is start-up, printed apart. The figure
+            # is a running server's answers while it announces (BENCHMARKS.md).
+            first_webhook_ms = await _warm_up(server.url, channel, school, twilio.auth_token if twilio else None,
+                                              warm_up) if warm_up else None
             sent_before, log_before = len(fake.sent), len(fake.send_log)
             throttled_before = fake.throttled
             # Parents write from before `jembatan broadcast` starts (while it reads, renders and
@@ -177,6 +195,7 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
     per_recipient = Counter(m[key] for m in announcements)
     return {
         "channel": channel,
+        "backend": backend,
         "families": families,
         "limit_per_s": rate,
         "roster_import": imported,
@@ -192,8 +211,27 @@ async def run_channel(channel: str, *, families: int, rate: float, load_rate: fl
         "duplicates": sum(count - 1 for count in per_recipient.values()),
         "platform_429s": fake.throttled - throttled_before,
         "startup_s": round(server.started_in or 0.0, 3),
+        "first_webhook_after_start_ms": first_webhook_ms,
         "webhooks_during_broadcast": loaded,
     }
+
+
+async def _warm_up(url: str, channel: str, school: School, auth_token: str | None, count: int) -> float:
+    """Post one concern at once (its round trip is returned, in ms), then, a moment later, a
+    few more one by one, none of them counted in the figures."""
+    spec = _load_spec(url, channel, school, 1.0, 1.0, auth_token)
+    requests = build_requests({**spec, "update_id_start": 80_000_000, "seed": 7}, count)
+    times = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for n, (_, path, body, headers) in enumerate(requests):
+            began = time.perf_counter()
+            response = await client.post(path, content=body, headers=headers)
+            times.append(time.perf_counter() - began)
+            if response.status_code != 200:
+                raise RuntimeError(f"warm-up concern answered {response.status_code}")
+            if n == 0:
+                await asyncio.sleep(WARM_UP_AFTER_S)
+    return round(times[0] * 1000, 1)
 
 
 async def _broadcast(env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -203,14 +241,21 @@ async def _broadcast(env: dict[str, str], workdir: Path) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    backends = [backend for backend in args.databases
+                if backend == "sqlite" or (args.pg_url and postgres_ready(args.pg_url))]
     results = []
-    for channel in args.channels:
-        rate = TELEGRAM_RATE if channel == "telegram" else args.wa_mps
-        with tempfile.TemporaryDirectory(prefix=f"jb-bench-{channel}-") as tmp:
-            results.append(await run_channel(channel, families=args.families, rate=rate,
-                                             load_rate=args.load_rate, tolerance=args.tolerance,
-                                             workdir=Path(tmp), latency=args.platform_latency_ms / 1000))
-    return {"results": results}
+    for backend in backends:
+        for channel in args.channels:
+            rate = TELEGRAM_RATE if channel == "telegram" else args.wa_mps
+            with tempfile.TemporaryDirectory(prefix=f"jb-bench-{channel}-") as tmp:
+                database = args.pg_url if backend == "postgresql" else sqlite_url(Path(tmp))
+                results.append(await run_channel(channel, families=args.families, rate=rate,
+                                                 load_rate=args.load_rate, tolerance=args.tolerance,
+                                                 workdir=Path(tmp), database=database, warm_up=args.warm_up,
+                                                 latency=args.platform_latency_ms / 1000))
+    skipped = None if "postgresql" in backends or "postgresql" not in args.databases else \
+        f"PostgreSQL not reachable at {args.pg_url}"
+    return {"results": results, "postgresql_skipped": skipped}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="concerns a second posted to the webhook during the announcement")
     parser.add_argument("--tolerance", type=float, default=0.001,
                         help="seconds of slack the fakes allow before counting a send as too early")
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"],
+                        choices=["sqlite", "postgresql"],
+                        help="PostgreSQL is skipped when --pg-url does not answer")
+    parser.add_argument("--pg-url", default=DEFAULT_PG,
+                        help="the benchmark's own PostgreSQL database ('' to skip); it is emptied")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP,
+                        help="concerns the restarted server answers before the measured load (0: none, "
+                             "as before: its first answers after start-up were then in the figure)")
     parser.add_argument("--platform-latency-ms", type=float, default=0.0,
                         help="each platform answer comes back this much later (the round trip to "
                              "Telegram or Twilio from a school's server; loopback has none)")
@@ -234,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["results"]:
         hooks = r["webhooks_during_broadcast"]
         lines += [
-            f"{r['channel']}: {r['broadcast']['recipients']} families at {r['limit_per_s']:g}/s",
+            f"{r['channel']} on {r['backend']}: {r['broadcast']['recipients']} families at {r['limit_per_s']:g}/s",
             f"  announcement took {r['duration_s']} s; ideal {r['ideal_s']} s for the "
             f"{r['messages_in_span']} messages sent meanwhile -> ratio {r['ratio']} "
             f"(target >= {TARGET_RATIO}: {verdict(r['ratio'] >= TARGET_RATIO)})",
@@ -246,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
             f"p50 {hooks['latency']['p50_ms']} ms, p99 {hooks['latency']['p99_ms']} ms "
             f"(target p99 < {TARGET_P99_MS:g} ms: {verdict(hooks['latency']['p99_ms'] < TARGET_P99_MS)})",
             f"  enqueueing the announcement (jembatan broadcast): {r['enqueue_s']} s; "
-            f"serve healthy after {r['startup_s']} s",
+            f"serve healthy after {r['startup_s']} s" + (
+                f"; its first webhook (cold, not counted above) {r['first_webhook_after_start_ms']} ms"
+                if r["first_webhook_after_start_ms"] is not None else " (no warm-up)"),
         ]
+    if result["postgresql_skipped"]:
+        lines.append(result["postgresql_skipped"] + ": PostgreSQL skipped")
     report("broadcast", result, lines, as_json=args.json)
     return 0
 

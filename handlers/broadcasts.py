@@ -58,7 +58,7 @@ from storage.models import (
     School,
     Staff,
 )
-from storage.outbox import enqueue, preview_account, render_rows, store_rows
+from storage.outbox import Rendered, enqueue, insert_rendered, preview_account, render_rows, rendered
 from storage.people import prefetch_linked_accounts
 from storage.reach import reachable_phones
 from storage.whatsapp_tier import merge, plan_days, spread_broadcast
@@ -264,7 +264,7 @@ class PreparedBroadcast:
     urgent: bool
     now: datetime
     when: datetime
-    rows: list[OutboxMessage]
+    rows: Rendered  # on SQLite with their INSERT's parameters: the write transaction stays short
     digest_guardians: list[tuple[int, int]]  # (guardian id, school id): their daily digest
     opted_out: list[int]
     unreachable: list[int]
@@ -334,8 +334,8 @@ async def _render(session: AsyncSession, *, author: Staff, school: School, plan:
             )
         )
     await session.flush()
-    rows = await render_rows(session, outs, now=now, simulator_enabled=simulator_enabled,
-                             default_language=default_language)
+    rows = rendered(session.bind.dialect, await render_rows(
+        session, outs, now=now, simulator_enabled=simulator_enabled, default_language=default_language))
     return PreparedBroadcast(
         author.id, school.id, school.timezone, "", text, urgent, now, when, rows, digest,  # type: ignore[arg-type]
         [g.id for g in plan.opted_out], [g.id for g in plan.unreachable])  # type: ignore[misc]
@@ -346,13 +346,12 @@ async def _store(session: AsyncSession, broadcast: Broadcast, prepared: Prepared
     for guardian_id, school_id in prepared.digest_guardians:
         session.add(DigestItem(school_id=school_id, guardian_id=guardian_id, broadcast_id=broadcast.id,
                                due_at=digest_due(prepared.when, prepared.timezone), created_at=prepared.now))
-    for row in prepared.rows:
-        row.broadcast_id = broadcast.id
-        if row.pricing_category is not None:  # rendered before the announcement had its id
-            row.pricing_category = category(row.template, broadcast.id,
-                                            window_open=row.pricing_category == "service")
-    await store_rows(session, prepared.rows, now=prepared.now)
-    recipients = len(prepared.rows) + len(prepared.digest_guardians)
+    # Rendered before the announcement had its id: its id, and billed as part of it.
+    prepared.rows.set("pricing_category", lambda row: None if row.pricing_category is None else category(
+        row.template, broadcast.id, window_open=row.pricing_category == "service"))
+    prepared.rows.set("broadcast_id", lambda row: broadcast.id)
+    await insert_rendered(session, prepared.rows, now=prepared.now)
+    recipients = len(prepared.rows.rows) + len(prepared.digest_guardians)
     broadcast.recipients, broadcast.opted_out, broadcast.unreachable = (
         recipients, len(prepared.opted_out), len(prepared.unreachable))
     session.add(broadcast)

@@ -9,11 +9,12 @@ a ``held`` row (status ``held``, error ``unreachable``) so the school can see wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, inspect, text, update
+from sqlalchemy import Dialect, bindparam, func, insert, inspect, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -190,6 +191,56 @@ async def _save_conversation(session: AsyncSession, conversation: Conversation, 
 
 def _values(row: OutboxMessage) -> dict[str, Any]:
     return {key: getattr(row, key) for key in _COLUMNS}
+
+
+@dataclass
+class Rendered:
+    """Rendered rows, and on SQLite their INSERT's parameters already in the driver's form (JSON as
+    text, times as strings), made before the transaction that writes them (:func:`rendered`).
+
+    SQLite has one write lock, held from a transaction's first statement to its commit, and every
+    webhook's transaction waits for it. A 1,000-family announcement's rows inserted the usual way
+    (its parameters built, then SQLAlchemy's INSERT … RETURNING, in the transaction) held it 80 to
+    270 ms in all; ready parameters through the driver's executemany, 25 to 30 ms (BENCHMARKS.md,
+    issue 18 item 5). No ids are read back on that path: :func:`insert_rendered` leaves the rows'
+    ``id`` unset."""
+
+    rows: list[OutboxMessage]
+    statement: str | None = None  # SQLite: the positional INSERT, its columns in _COLUMNS order
+    params: list[list[Any]] | None = None
+    processors: dict[str, Callable[[Any], Any] | None] | None = None
+
+    def set(self, key: str, value_of: Callable[[OutboxMessage], Any]) -> None:
+        """Give every row ``value_of(row)`` for column ``key`` (an id known only when writing)."""
+        if self.params is None or self.processors is None:
+            for row in self.rows:
+                setattr(row, key, value_of(row))
+            return
+        at, process = _COLUMNS.index(key), self.processors[key]
+        for row, params in zip(self.rows, self.params, strict=True):
+            params[at] = process(value_of(row)) if process else value_of(row)
+
+
+def rendered(dialect: Dialect, rows: list[OutboxMessage]) -> Rendered:
+    """``rows`` ready for :func:`insert_rendered` (on SQLite, their parameters built now)."""
+    if dialect.name != "sqlite" or not rows:
+        return Rendered(rows)  # PostgreSQL: no write lock to spare; one INSERT … RETURNING as usual
+    processors = {key: OUTBOX.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in _COLUMNS}
+    compiled = insert(OUTBOX).compile(dialect=dialect, column_keys=_COLUMNS)
+    assert list(compiled.positiontup or ()) == _COLUMNS  # the statement's ? in our order
+    params = [[process(value) if process else value for value, process in
+               ((getattr(row, key), processors[key]) for key in _COLUMNS)] for row in rows]
+    return Rendered(rows, str(compiled), params, processors)
+
+
+async def insert_rendered(session: AsyncSession, rows: Rendered, *, now: datetime) -> None:
+    """Insert rows made ready by :func:`rendered`, in the caller's transaction."""
+    if rows.params is None or rows.statement is None:
+        await store_rows(session, rows.rows, now=now)
+        return
+    await session.flush()
+    connection = await session.connection()
+    await connection.exec_driver_sql(rows.statement, [tuple(params) for params in rows.params])
 
 
 _WITHDRAWN = select(Guardian.id).where(col(Guardian.id).in_(bindparam("ids", expanding=True)),

@@ -103,6 +103,14 @@ def words(lang: str) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def preload() -> None:
+    """Read what every message needs (each language's words) ahead of the first one. A server
+    calls it in a thread at start-up: parsed by its first webhook, the YAML held the event loop
+    for 80 to 250 ms (every answer meanwhile waited; BENCHMARKS.md)."""
+    for lang in LANGUAGES:
+        words(lang)
+
+
 @pass_context
 def addressed(context: Context, name: str) -> str:
     """A guardian's name with how the school addresses them: 'Bapak Yusuf Maulana' for a father,

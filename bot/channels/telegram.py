@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHECK_DELAY = 1.0  # seconds after start-up: a webhook bot's token is checked (getMe) then
-
-
-def _read_modules() -> None:
-    import telegram  # noqa: F401
-    import telegram.request  # noqa: F401
 
 
 class MalformedUpdate(ValueError):
@@ -171,6 +167,7 @@ class TelegramChannel:
         self.owner = owner  # "" the deployment's bot, else the code of the school it belongs to
         self._token, self._base_url = token, base_url
         self._bot: Bot | None = None
+        self._making = threading.Lock()  # the Bot is made once, by a webhook or the start-up thread
         self.inbox = inbox
         self.rate_per_second = rate_per_second
         self.chat_rate_per_second = chat_rate_per_second
@@ -180,14 +177,19 @@ class TelegramChannel:
 
     @property
     def bot(self) -> Bot:
-        """python-telegram-bot's ``Bot``, made at its first use (its modules: 0.1 s to read)."""
+        """python-telegram-bot's ``Bot``, made at its first use (its modules: 0.1 s to read; its
+        two HTTP clients: an SSL context each, tens of milliseconds). A webhook bot makes it in a
+        thread right after start-up (:meth:`start`): made by the first webhook, on the event
+        loop, it held up every answer meanwhile (BENCHMARKS.md, issue 18 item 5)."""
         if self._bot is None:
-            from telegram import Bot
-            from telegram.request import HTTPXRequest
+            with self._making:
+                if self._bot is None:
+                    from telegram import Bot
+                    from telegram.request import HTTPXRequest
 
-            self._bot = Bot(self._token, base_url=self._base_url,
-                            request=HTTPXRequest(connection_pool_size=16),
-                            get_updates_request=HTTPXRequest(read_timeout=40))
+                    self._bot = Bot(self._token, base_url=self._base_url,
+                                    request=HTTPXRequest(connection_pool_size=16),
+                                    get_updates_request=HTTPXRequest(read_timeout=40))
         return self._bot
 
     @property
@@ -196,8 +198,9 @@ class TelegramChannel:
 
     async def start(self, *, polling: bool, poll_timeout: int = 30) -> None:
         """Polling: check the token (getMe: fails early when it is wrong) and start the loop.
-        Webhooks: they arrive without any call to Telegram, so the token is checked a second
-        after start-up (a wrong one is logged as an error), once the service answers."""
+        Webhooks: they arrive without any call to Telegram, so the Bot is made in a thread at
+        once and the token checked a second after start-up (a wrong one is logged as an error),
+        once the service answers."""
         if not polling:
             self._checking = asyncio.create_task(self._check_token_soon(),
                                                  name=f"telegram-getme-{self.owner or 'default'}")
@@ -208,10 +211,10 @@ class TelegramChannel:
                                             name=f"telegram-polling-{self.owner or 'default'}")
 
     async def _check_token_soon(self) -> None:
-        from telegram.error import InvalidToken
+        await asyncio.to_thread(lambda: self.bot)  # off the event loop (see ``bot``)
+        from telegram.error import InvalidToken  # read with the Bot's modules
 
         await asyncio.sleep(CHECK_DELAY)
-        await asyncio.to_thread(_read_modules)  # off the event loop
         try:
             await self.bot.initialize()
         except InvalidToken:
