@@ -51,9 +51,10 @@ def rows(found: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                     "(reference)", "-"))
     for r in found.get("broadcast", {}).get("results", []):
         p99 = r["webhooks_during_broadcast"]["latency"]["p99_ms"]
-        out.append((f"inbound p99 during a {r['broadcast']['recipients']}-family broadcast ({r['channel']})",
+        where = f"{r['channel']}, {r.get('backend', 'sqlite')}"
+        out.append((f"inbound p99 during a {r['broadcast']['recipients']}-family broadcast ({where})",
                     f"{p99} ms", "< 100 ms", verdict(p99 < 100)))
-        out.append((f"  `jembatan broadcast` enqueue ({r['channel']})", f"{r['enqueue_s']} s", "(write lock)", "-"))
+        out.append((f"  `jembatan broadcast` enqueue ({where})", f"{r['enqueue_s']} s", "(write lock)", "-"))
     for r in found.get("footprint", {}).get("results", []):
         worst = max(r["healthy"]["rss_mb"], r["after_traffic"]["peak_rss_mb"])
         out.append((f"start-up to a healthy /healthz ({r['setup']})", f"{r['startup_median_s']} s "
