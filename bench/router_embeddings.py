@@ -257,6 +257,32 @@ def bootstrap(first: Verdicts, second: Verdicts, writers: np.ndarray,
             "share_0": float((d <= 0).mean())}
 
 
+def compare(variants: dict[str, np.ndarray], y: np.ndarray, fresh_rows: list[dict[str, Any]],
+            found: list[Any], subjects: list[Any], writers: np.ndarray, careful: np.ndarray, *,
+            near_asked: float) -> tuple[dict[str, Any], dict[str, Verdicts]]:
+    """Each variant's combiner, out of fold, at the shipped rule and at the threshold nearest
+    ``near_asked`` asked; then how many points less than "shipped" it asks at the rule over
+    BOOTSTRAP resamples within each writer. Printed, and returned (for --json) with each
+    variant's decisions."""
+    report: dict[str, Any] = {"variants": {}}
+    verdicts: dict[str, Verdicts] = {}
+    for name, x in variants.items():
+        verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
+        t, result = rule(verdicts[name].at, writers, careful)
+        t_near, near = at_asked(verdicts[name].at, writers, careful, near_asked)
+        report["variants"][name] = {"rule": t, "at_rule": result, "t_near": t_near, "near": near}
+        _print(name, t, result, t_near, near)
+    for name in variants:
+        if name != "shipped":
+            less = bootstrap(verdicts["shipped"], verdicts[name], writers, careful)
+            report["variants"][name]["bootstrap_less_asked"] = less
+            print(f"{name}: asked less than shipped at the rule, {BOOTSTRAP} resamples within "
+                  f"each writer: mean {less['mean']:.1%}, 5-95% [{less['p5']:.1%}, "
+                  f"{less['p95']:.1%}], >= 3 points in {less['share_3']:.0%}, <= 0 in "
+                  f"{less['share_0']:.0%}")
+    return report, verdicts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/jembatan_e5"))
@@ -306,24 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         variants[f"e5 kNN k={k}"] = np.hstack([base, v[fresh]])
     variants["e5 head + kNN"] = np.hstack([base, logs(heads[E5_C]), knns[KNN][fresh]])
 
-    report: dict[str, Any] = {"variants": {}}
-    verdicts: dict[str, Verdicts] = {}
-    for name, x in variants.items():
-        verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
-        t, result = rule(verdicts[name].at, writers, careful)
-        t11, result11 = at_asked(verdicts[name].at, writers, careful, 0.119)
-        report["variants"][name] = {"rule": t, "at_rule": result, "t_near_12": t11,
-                                    "near_12": result11}
-        _print(name, t, result, t11, result11)
-
-    for name in variants:
-        if name != "shipped":
-            less = bootstrap(verdicts["shipped"], verdicts[name], writers, careful)
-            report["variants"][name]["bootstrap_less_asked"] = less
-            print(f"{name}: asked less than shipped at the rule, {BOOTSTRAP} resamples within "
-                  f"each writer: mean {less['mean']:.1%}, 5-95% [{less['p5']:.1%}, "
-                  f"{less['p95']:.1%}], >= 3 points in {less['share_3']:.0%}, <= 0 in "
-                  f"{less['share_0']:.0%}")
+    report, verdicts = compare(variants, y, fresh_rows, found, subjects, writers, careful,
+                               near_asked=0.119)
 
     # The cascade: the shipped router, and the kNN combiner where the shipped one would ask.
     first, second = verdicts["shipped"], verdicts[f"e5 kNN k={KNN}"]

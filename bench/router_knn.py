@@ -33,14 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.router_embeddings import (
-    Verdicts,
-    _print,
-    at_asked,
-    bootstrap,
-    combined_oof,
-    rule,
-)
+from bench.router_embeddings import compare
 from handlers.classifier import evidence
 from handlers.router_model import GROUP_ORDER, MAX_CHARS, features, read_corpus, said_once
 from handlers.router_training import (
@@ -126,6 +119,19 @@ def knn_features(near: dict[str, np.ndarray], k: int, kind: str) -> np.ndarray:
     return np.hstack([np.array(out).T, near["max"]])
 
 
+def fresh_view(rows: list[dict[str, Any]], texts: list[str], data: dict[str, Any]) -> tuple[Any, ...]:
+    """The fresh training messages as the variants are judged on them: their indices, writers,
+    rows, which are counseling, group numbers, lexicon evidence and out-of-fold subjects."""
+    fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
+    writers = np.array([str(rows[i].get("writer")) for i in fresh])
+    fresh_rows = [rows[i] for i in fresh]
+    careful = np.array([row["group"] == CAREFUL_GROUP for row in fresh_rows])
+    y = np.array([GROUP_ORDER.index(row["group"]) for row in fresh_rows])
+    found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
+    subjects = [data["subjects"][int(i)] for i in fresh]
+    return fresh, writers, fresh_rows, careful, y, found, subjects
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/jembatan_knn"))
@@ -147,13 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = knn_pass(rows, texts, spaces)
         cached.write_bytes(pickle.dumps(data))
-    fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
-    writers = np.array([str(rows[i].get("writer")) for i in fresh])
-    fresh_rows = [rows[i] for i in fresh]
-    careful = np.array([row["group"] == CAREFUL_GROUP for row in fresh_rows])
-    y = np.array([GROUP_ORDER.index(row["group"]) for row in fresh_rows])
-    found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
-    subjects = [data["subjects"][int(i)] for i in fresh]
+    fresh, writers, fresh_rows, careful, y, found, subjects = fresh_view(rows, texts, data)
     base = np.array([features(f, data["oof"][i]) for f, i in zip(found, fresh, strict=True)])
     print(f"alone, right group out of fold: n-gram model "
           f"{np.mean(data['oof'][fresh].argmax(1) == y):.1%}; " + ", ".join(
@@ -166,22 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("share", "weighted"):
                 extra = knn_features(data["near"][space], k, kind)[fresh]
                 variants[f"{space} k={k} {kind}"] = np.hstack([base, extra])
-    report: dict[str, Any] = {"variants": {}}
-    verdicts: dict[str, Verdicts] = {}
-    for name, x in variants.items():
-        verdicts[name] = Verdicts(fresh_rows, combined_oof(x, y), found, subjects)
-        t, result = rule(verdicts[name].at, writers, careful)
-        t12, result12 = at_asked(verdicts[name].at, writers, careful, 0.108)
-        report["variants"][name] = {"rule": t, "at_rule": result, "t_near": t12,
-                                    "near": result12}
-        _print(name, t, result, t12, result12)
-    for name in variants:
-        if name != "shipped":
-            less = bootstrap(verdicts["shipped"], verdicts[name], writers, careful)
-            report["variants"][name]["bootstrap_less_asked"] = less
-            print(f"{name}: asked less than shipped at the rule over resamples: mean "
-                  f"{less['mean']:.1%}, 5-95% [{less['p5']:.1%}, {less['p95']:.1%}], "
-                  f">= 3 points in {less['share_3']:.0%}, <= 0 in {less['share_0']:.0%}")
+    report, _ = compare(variants, y, fresh_rows, found, subjects, writers, careful, near_asked=0.108)
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

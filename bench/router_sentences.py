@@ -20,14 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.router_embeddings import Verdicts, _print, bootstrap, combined_oof, rule
-from bench.router_knn import knn_features
+from bench.router_knn import fresh_view, knn_features
 
-from handlers.classifier import evidence
 from handlers.router_model import _SENTENCE_END, GROUP_ORDER, MAX_CHARS, features, read_corpus, said_once
 from handlers.router_training import (
-    CAREFUL_GROUP,
     TRAINING_FILE,
-    TRAINING_SUBJECTS,
     corpus_digest,
     fit_ngrams,
 )
@@ -79,13 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         extra = per_sentence(rows, texts)
         np.save(cached, extra)
-    fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
-    writers = np.array([str(rows[i].get("writer")) for i in fresh])
-    fresh_rows = [rows[i] for i in fresh]
-    careful = np.array([row["group"] == CAREFUL_GROUP for row in fresh_rows])
-    y = np.array([GROUP_ORDER.index(row["group"]) for row in fresh_rows])
-    found = [evidence(texts[i], TRAINING_SUBJECTS) for i in fresh]
-    subjects = [data["subjects"][int(i)] for i in fresh]
+    fresh, writers, fresh_rows, careful, y, found, subjects = fresh_view(rows, texts, data)
     near = knn_features(data["near"]["both<=0.035"], 5, "weighted")
     shipped = np.array([features(f, data["oof"][i]) for f, i in zip(found, fresh, strict=True)])
     base = np.hstack([shipped, near[fresh]])
