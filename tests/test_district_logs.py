@@ -67,13 +67,10 @@ async def test_the_text_format_carries_the_same_fields(sqlite_url: str, tmp_path
 
 
 async def test_a_slow_webhook_says_where_its_time_went(database_url: str, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    import bot.inbox
-
-    monkeypatch.setattr(bot.inbox, "SLOW_WEBHOOK_SECONDS", 0.0)  # every webhook counts as slow here
     caplog.set_level(logging.INFO)
     async with district(database_url, tmp_path) as net:
+        net.services.inbox.slow_seconds = 0.0  # every webhook counts as slow here
         with captured("json") as out:
             await whatsapp_says(net, HENDRA, "menu")
     slow = [entry for entry in map(json.loads, out.getvalue().splitlines()) if " took " in entry["message"]]
