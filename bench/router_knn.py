@@ -41,9 +41,7 @@ from handlers.router_training import (
     TRAINING_FILE,
     TRAINING_SUBJECTS,
     corpus_digest,
-    fit_ngrams,
-    fit_subjects,
-    subject_probabilities,
+    out_of_fold_by_writer,
 )
 
 SPACES = ("chars", "words", "both")
@@ -75,21 +73,12 @@ def knn_pass(rows: list[dict[str, Any]], texts: list[str],
     router_training.out_of_fold_by_writer) and, per space, each fresh message's TOP nearest
     messages of other writers (cosine, group) and its highest cosine per group."""
     fresh = np.array([i for i, row in enumerate(rows) if row.get("source") == "corpus"])
-    writer_of = np.array([str(row.get("writer")) for row in rows])
     y = np.array([GROUP_ORDER.index(row["group"]) for row in rows])
-    oof = np.zeros((len(rows), len(GROUP_ORDER)))
-    subjects: dict[int, dict[Any, float]] = {}
     near = {s: {"sim": np.zeros((len(rows), TOP)), "group": np.zeros((len(rows), TOP), int),
                 "max": np.zeros((len(rows), len(GROUP_ORDER)))} for s in spaces}
     clipped = [t[:MAX_CHARS] for t in texts]
-    for name in sorted(set(writer_of[fresh])):
-        held = fresh[writer_of[fresh] == name]
-        rest = np.setdiff1d(np.arange(len(rows)), held)
-        model = fit_ngrams([texts[i] for i in rest], [rows[i]["group"] for i in rest])
-        oof[held] = model.predict_proba([texts[i] for i in held])
-        head = fit_subjects(model, [rows[i] for i in np.intersect1d(rest, fresh)])
-        subjects.update(zip(held.tolist(), subject_probabilities(
-            model, head, [texts[i] for i in held]), strict=True))
+
+    def neighbours(name: str, model: Any, held: np.ndarray, rest: np.ndarray) -> None:
         union = model.steps[0][1]
         width = len(union.transformer_list[0][1].vocabulary_)
         a = union.transform([clipped[i] for i in held]).tocsr()
@@ -102,6 +91,8 @@ def knn_pass(rows: list[dict[str, Any]], texts: list[str],
             for g in range(len(GROUP_ORDER)):
                 near[space]["max"][held, g] = np.where(y[rest] == g, sims, 0.0).max(axis=1)
         print(f"  {name}: {len(held)} messages", flush=True)
+
+    oof, subjects = out_of_fold_by_writer(rows, texts, fresh, each_fold=neighbours)
     return {"oof": oof, "subjects": subjects, "near": near}
 
 

@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,10 +214,12 @@ def choose_threshold(rows: list[dict[str, Any]], probabilities: Any, found: list
     return (best if best is not None else float(t)), curve
 
 
-def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str],
-                          fresh: np.ndarray) -> tuple[np.ndarray, dict[int, dict[Any, float]]]:
+def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str], fresh: np.ndarray, *,
+                          each_fold: Callable[[str, Any, np.ndarray, np.ndarray], None] | None = None,
+                          ) -> tuple[np.ndarray, dict[int, dict[Any, float]]]:
     """The n-gram model's group probabilities and the subject head's, for each fresh message
-    (index in ``fresh``), from models trained without that message's writer."""
+    (index in ``fresh``), from models trained without that message's writer. ``each_fold(writer,
+    model, held, rest)`` is called with each fold's model (a benchmark's own evidence)."""
     oof = np.zeros((len(rows), len(GROUP_ORDER)))
     subjects: dict[int, dict[Any, float]] = {}
     # One fold per writer: the model is judged on a writer whose style it never saw, as it
@@ -231,6 +233,8 @@ def out_of_fold_by_writer(rows: list[dict[str, Any]], texts: list[str],
         head = fit_subjects(model, [rows[i] for i in np.intersect1d(rest, fresh)])
         subjects.update(zip(held.tolist(), subject_probabilities(
             model, head, [texts[i] for i in held]), strict=True))
+        if each_fold is not None:
+            each_fold(name, model, held, rest)
     return oof, subjects
 
 
